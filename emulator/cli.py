@@ -1,0 +1,103 @@
+"""The ``emulator`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+from .config import default_config_path, load
+from .errors import EmulatorError
+from .server import start
+
+DESCRIPTION = """\
+A local stand-in for the content-moderation feedback APIs of Alibaba Cloud Green
+(POST /green/image/feedback, /green/text/feedback) and Tencent Cloud Infinite
+(POST /report/badcase). Both providers are served on one port, told apart by path;
+the admin API lives under /_emulator/ (GET /_emulator/health)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emulator",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="serve the emulator until Ctrl-C or SIGTERM",
+        description=(
+            "Serve both providers and the admin API on one port. When ready, prints one line "
+            "with the base URL; Ctrl-C or SIGTERM stops it cleanly. Settings come from the config "
+            "file, then EMULATOR_<SECTION>__<KEY> environment variables, then these options."
+        ),
+    )
+    serve.add_argument(
+        "--host",
+        help="address to bind (default: server.host from the config, 127.0.0.1 in the built-in "
+        "one; use 0.0.0.0 to accept other machines)",
+    )
+    serve.add_argument(
+        "--port",
+        type=_port,
+        help="TCP port (default: server.port from the config, 8080 in the built-in one); 0 picks a free port",
+    )
+    serve.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"JSON config file (default: the built-in {default_config_path().name}, which "
+        "defines the test accounts listed in the README)",
+    )
+    return parser
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, not {port}")
+    return port
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    assert args.command == "serve"  # argparse refuses any other
+    overrides: dict[str, Any] = {}
+    if args.host is not None:
+        overrides["server.host"] = args.host
+    if args.port is not None:
+        overrides["server.port"] = args.port
+    try:
+        settings = load(args.config, overrides=overrides)
+    except EmulatorError as exc:
+        print(f"emulator: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve(settings))
+    except EmulatorError as exc:
+        print(f"emulator: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _serve(settings: Any) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner, server = await start(settings)
+    try:
+        print(f"emulator serving on {server.url}", flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        print("emulator stopped", file=sys.stderr, flush=True)

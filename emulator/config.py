@@ -1,0 +1,308 @@
+"""Settings: one frozen dataclass tree, built by :func:`load` from a JSON file plus ``EMULATOR_*``.
+
+Nothing is read at import time. The file is JSON with the sections ``server``, ``alibaba`` and
+``tencent`` (see ``fixtures/default-config.json``, which is also the built-in default). Environment
+variables overlay the file: ``EMULATOR_<SECTION>__<KEY>=<value>`` sets ``<section>.<key>``, the value
+parsed as JSON when it parses (``false``, ``20``, ``[...]``) and taken as a string otherwise, e.g.
+``EMULATOR_SERVER__PORT=9000`` or ``EMULATOR_ALIBABA__VERIFY_SIGNATURES=false``.
+
+Every problem raises :class:`~emulator.errors.ConfigError` naming the file or variable, the dotted
+key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from .errors import ConfigError
+
+#: Provider defaults for the per-account, per-API limits (calls per second). The reference sheet:
+#: ImageScanFeedback and TextFeedback are documented at 20 calls per second per account.
+ALIBABA_DEFAULT_RATE_LIMITS: Mapping[str, int] = types.MappingProxyType(
+    {"ImageScanFeedback": 20, "TextFeedback": 20}
+)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: Request bodies above this many bytes are refused before they are read in full.
+    max_body_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class AlibabaAccount:
+    access_key_id: str
+    access_key_secret: str
+    uid: str
+    #: The callback seed the console generates; checksum = sha256(uid + seed + content).
+    seed: str = ""
+    callback_url: str | None = None
+    #: Calls per second per API action, over the provider defaults.
+    rate_limits: Mapping[str, int] = field(default_factory=dict)
+
+    def rate_limit(self, action: str) -> int | None:
+        """The limit for ``action``, or ``None`` when it is not limited."""
+        if action in self.rate_limits:
+            return self.rate_limits[action]
+        return ALIBABA_DEFAULT_RATE_LIMITS.get(action)
+
+
+@dataclass(frozen=True)
+class AlibabaSettings:
+    accounts: tuple[AlibabaAccount, ...] = ()
+    #: Off relaxes signature, Content-MD5/x-acs-content-sha256 and clock checks (the key id must
+    #: still name a configured account, or the only one is used).
+    verify_signatures: bool = True
+    #: Largest accepted difference between the request's Date / x-acs-date and the server clock.
+    max_clock_skew_seconds: int = 900
+    #: How a throttled call is answered: the gateway error Throttling.User with HTTP 429 or 400, or
+    #: HTTP 200 with business code 588 EXCEED_QUOTA (which one Green uses is unconfirmed).
+    throttle_response: Literal["429", "400", "588"] = "429"
+    #: Add ``x-acs-retry-after`` (milliseconds) to throttled answers. The Tea SDK raises its
+    #: ThrottlingException only when the header is present; whether Green sends it is unconfirmed.
+    throttle_retry_after_header: bool = False
+    #: The HostId the gateway puts in its error bodies.
+    host_id: str = "green.cn-shanghai.aliyuncs.com"
+
+
+@dataclass(frozen=True)
+class TencentAccount:
+    secret_id: str
+    secret_key: str
+    appid: str
+    #: Calls per second for /report/badcase; none is documented, so unlimited by default.
+    rate_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class TencentSettings:
+    accounts: tuple[TencentAccount, ...] = ()
+    verify_signatures: bool = True
+    #: Reject labels outside the documented list.
+    strict_labels: bool = False
+    max_clock_skew_seconds: int = 900
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    alibaba: AlibabaSettings = field(default_factory=AlibabaSettings)
+    tencent: TencentSettings = field(default_factory=TencentSettings)
+    #: Where the settings came from, for messages.
+    source: str = "<defaults>"
+
+
+ENV_PREFIX = "EMULATOR_"
+
+
+def default_config_path() -> Path:
+    """The built-in default config: inside the installed package, else the source tree's fixtures/."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_data" / "default-config.json"
+    if packaged.is_file():
+        return packaged
+    return here.parent / "fixtures" / "default-config.json"
+
+
+def load(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings from a JSON file (the default config when ``path`` is None), then ``EMULATOR_*``
+    variables from ``env`` (``os.environ`` when None), then ``overrides`` (dotted keys, e.g. from CLI
+    flags: ``{"server.port": 0}``)."""
+    file = Path(path) if path is not None else default_config_path()
+    source = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, "<file>", "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "<file>", f"cannot be read: {exc}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            source,
+            "<file>",
+            f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+        ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(source, "<file>", "must hold a JSON object at the top level")
+
+    sources: dict[str, str] = {}
+    environ = os.environ if env is None else env
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        dotted = ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        _set_dotted(raw, dotted, _parse_env_value(environ[name]), name)
+        sources[dotted] = f"environment variable {name}"
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value, "overrides")
+        sources[dotted] = "command line"
+
+    settings = _build(Settings, {**raw, "source": source}, "", source, sources)
+    _check(settings)
+    return settings
+
+
+def _parse_env_value(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
+    parts = dotted.split(".")
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(origin, ".".join(parts[: i + 1]), "is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], raw: Any, key: str, source: str, sources: Mapping[str, str]) -> T:
+    """Turn a JSON object into the dataclass ``cls``, checking every key and type."""
+    where = sources.get(key, source) if key else source
+    if not isinstance(raw, dict):
+        raise ConfigError(where, key or "<file>", f"must be an object, not {_json_type(raw)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        bad = _join(key, unknown[0])
+        known = ", ".join(sorted(f for f in fields if f != "source"))
+        raise ConfigError(sources.get(bad, source), bad, f"unknown key (known keys: {known})")
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        sub = _join(key, name)
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(source, sub, "is required")
+            continue
+        values[name] = _convert(hints[name], raw[name], sub, source, sources)
+    return cls(**values)
+
+
+def _convert(tp: Any, value: Any, key: str, source: str, sources: Mapping[str, str]) -> Any:
+    where = sources.get(key, source)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key, source, sources)  # type: ignore[arg-type]
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, key, source, sources)
+    from_env = key in sources
+    if from_env and isinstance(value, int | float) and not isinstance(value, bool):
+        # EMULATOR_TENCENT__... = 1250000000 parses as a number; a string was meant where one is
+        # expected (an APPID, a throttle mode such as "429").
+        if tp is str or (origin is Literal and str(value) in args):
+            value = str(value)
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(json.dumps(a) for a in args)
+            raise ConfigError(where, key, f"must be one of {choices}, not {json.dumps(value)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(where, key, f"must be a list, not {_json_type(value)}")
+        return tuple(_convert(args[0], item, f"{key}[{i}]", source, sources) for i, item in enumerate(value))
+    if origin is Mapping:
+        if not isinstance(value, dict):
+            raise ConfigError(where, key, f"must be an object, not {_json_type(value)}")
+        return types.MappingProxyType(
+            {k: _convert(args[1], v, _join(key, k), source, sources) for k, v in value.items()}
+        )
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(where, key, f"must be true or false, not {json.dumps(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(where, key, f"must be an integer, not {json.dumps(value)}")
+        if value < 0:
+            raise ConfigError(where, key, f"must not be negative, not {value}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(where, key, f"must be a string, not {json.dumps(value)}")
+        return value
+    raise TypeError(f"config type {tp!r} is not supported")  # a bug in this module, not in config
+
+
+def _check(settings: Settings) -> None:
+    """Rules that span several values."""
+    src = settings.source
+    if settings.server.port > 65535:
+        raise ConfigError(src, "server.port", f"must be at most 65535, not {settings.server.port}")
+    used: dict[str, set[str]] = {"access_key_id": set(), "uid": set()}
+    for i, acc in enumerate(settings.alibaba.accounts):
+        for attr, seen in used.items():
+            value = getattr(acc, attr)
+            key = f"alibaba.accounts[{i}].{attr}"
+            if not value:
+                raise ConfigError(src, key, "must not be empty")
+            if value in seen:
+                raise ConfigError(src, key, f"{value!r} is used by another account")
+            seen.add(value)
+        for action in acc.rate_limits:
+            if action not in ALIBABA_DEFAULT_RATE_LIMITS:
+                known = ", ".join(sorted(ALIBABA_DEFAULT_RATE_LIMITS))
+                raise ConfigError(
+                    src,
+                    f"alibaba.accounts[{i}].rate_limits.{action}",
+                    f"unknown API action (known: {known})",
+                )
+    ids: set[str] = set()
+    appids: set[str] = set()
+    for i, tacc in enumerate(settings.tencent.accounts):
+        key = f"tencent.accounts[{i}]"
+        if not tacc.secret_id:
+            raise ConfigError(src, f"{key}.secret_id", "must not be empty")
+        if tacc.secret_id in ids:
+            raise ConfigError(src, f"{key}.secret_id", f"{tacc.secret_id!r} is used twice")
+        if not tacc.appid.isdigit():
+            raise ConfigError(src, f"{key}.appid", f"must be digits, not {tacc.appid!r}")
+        if tacc.appid in appids:
+            raise ConfigError(src, f"{key}.appid", f"{tacc.appid!r} is used twice")
+        ids.add(tacc.secret_id)
+        appids.add(tacc.appid)
+
+
+def _join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"

@@ -1,0 +1,33 @@
+"""Small provider-neutral HTTP helpers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+class BodyTooLarge(Exception):
+    """The request body is over the configured limit; it was not read in full."""
+
+    def __init__(self, limit: int, declared: int | None) -> None:
+        self.limit = limit
+        self.declared = declared
+        size = f"{declared} bytes" if declared is not None else "more"
+        super().__init__(f"request body is {size}, over the limit of {limit} bytes")
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """Read the whole body, refusing early (by Content-Length, else while reading) past ``limit``."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise BodyTooLarge(limit, declared)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.readany()
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit, declared)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,167 @@
+"""Alibaba Green state: what each account fed back, and the feedback-based libraries it builds.
+
+Plain typed classes, keyed by account uid; no HTTP here. Later parts (callbacks, scans that honour
+feedback) read :class:`AccountState`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ...config import AlibabaAccount
+
+IMAGE_SCENES: dict[str, frozenset[str]] = {
+    "porn": frozenset({"normal", "sexy", "porn"}),
+    "terrorism": frozenset(
+        {
+            "normal",
+            "bloody",
+            "explosion",
+            "outfit",
+            "logo",
+            "weapon",
+            "politics",
+            "violence",
+            "crowd",
+            "parade",
+            "carcrash",
+            "flag",
+            "location",
+            "drug",
+            "gamble",
+            "others",
+        }
+    ),
+    "ad": frozenset(
+        {
+            "normal",
+            "politics",
+            "porn",
+            "abuse",
+            "terrorism",
+            "contraband",
+            "spam",
+            "npx",
+            "qrcode",
+            "programCode",
+            "ad",
+        }
+    ),
+}
+IMAGE_LABELS: frozenset[str] = frozenset().union(*IMAGE_SCENES.values())
+TEXT_LABELS: frozenset[str] = frozenset(
+    {
+        "normal",
+        "spam",
+        "ad",
+        "politics",
+        "terrorism",
+        "abuse",
+        "porn",
+        "flood",
+        "contraband",
+        "meaningless",
+        "customized",
+    }
+)
+
+ListKind = Literal["whitelist", "blacklist"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFeedback:
+    request_id: str
+    received_at: float
+    task_id: str | None = None
+    suggestion: str | None = None
+    url: str | None = None
+    scenes: tuple[str, ...] = ()
+    label: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextFeedback:
+    request_id: str
+    received_at: float
+    task_id: str
+    data_id: str | None = None
+    content: str | None = None
+    label: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryEntry:
+    """One sample in a feedback-based library: how later scans must judge it."""
+
+    kind: ListKind
+    label: str
+    #: The scenes the verdict applies to; empty means every scene.
+    scenes: tuple[str, ...]
+    request_id: str
+
+
+def image_list_kind(fb: ImageFeedback) -> ListKind | None:
+    """``suggestion: pass`` or label ``normal`` whitelists; ``block`` or a risky label blacklists."""
+    if fb.label is not None:
+        return "whitelist" if fb.label == "normal" else "blacklist"
+    if fb.suggestion == "pass":
+        return "whitelist"
+    if fb.suggestion == "block":
+        return "blacklist"
+    return None
+
+
+@dataclass
+class AccountState:
+    account: AlibabaAccount
+    image_feedback: list[ImageFeedback] = field(default_factory=list)
+    text_feedback: list[TextFeedback] = field(default_factory=list)
+    #: The feedback-based image library: URL -> latest verdict. Created automatically; it cannot be
+    #: deleted or disabled.
+    image_library: dict[str, LibraryEntry] = field(default_factory=dict)
+    #: The feedback-based text library: exact text -> latest verdict.
+    text_library: dict[str, LibraryEntry] = field(default_factory=dict)
+
+    def add_image_feedback(self, fb: ImageFeedback) -> None:
+        self.image_feedback.append(fb)
+        kind = image_list_kind(fb)
+        if fb.url and kind is not None:
+            label = fb.label or ("normal" if kind == "whitelist" else "block")
+            self.image_library[fb.url] = LibraryEntry(kind, label, fb.scenes, fb.request_id)
+
+    def add_text_feedback(self, fb: TextFeedback) -> None:
+        self.text_feedback.append(fb)
+        if fb.content and fb.label:
+            kind: ListKind = "whitelist" if fb.label == "normal" else "blacklist"
+            self.text_library[fb.content] = LibraryEntry(kind, fb.label, (), fb.request_id)
+
+
+class AlibabaBackend:
+    """Every configured Alibaba account and its state."""
+
+    def __init__(self, accounts: tuple[AlibabaAccount, ...]) -> None:
+        self._accounts = accounts
+        self._by_key = {a.access_key_id: a for a in accounts}
+        self._by_uid = {a.uid: a for a in accounts}
+        self.states: dict[str, AccountState] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        self.states = {a.uid: AccountState(a) for a in self._accounts}
+
+    @property
+    def accounts(self) -> tuple[AlibabaAccount, ...]:
+        return self._accounts
+
+    def by_access_key(self, access_key_id: str) -> AlibabaAccount | None:
+        return self._by_key.get(access_key_id)
+
+    def find(self, key: str) -> AlibabaAccount | None:
+        """An account by AccessKeyId or uid."""
+        return self._by_key.get(key) or self._by_uid.get(key)
+
+    def state(self, account: AlibabaAccount) -> AccountState:
+        return self.states[account.uid]

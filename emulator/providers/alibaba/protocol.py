@@ -1,0 +1,91 @@
+"""The only place that turns Alibaba results and errors into bytes, and request bytes into JSON.
+
+- Success and business errors: HTTP 200, ``{"code", "msg", "requestId"[, "data"]}``.
+- Gateway errors: HTTP 4xx, ``{"RequestId", "HostId", "Code", "Message", "Recommend"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from .errors import BusinessError, GatewayError, ThrottlingUser
+
+JSON_CONTENT_TYPE = "application/json;charset=utf-8"
+
+
+def new_request_id() -> str:
+    """The provider's request-id format: an upper-case UUID."""
+    return str(uuid.uuid4()).upper()
+
+
+def _json_response(status: int, payload: dict[str, Any], request_id: str) -> web.Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return web.Response(
+        status=status,
+        body=body,
+        headers={
+            "Content-Type": JSON_CONTENT_TYPE,
+            "x-acs-request-id": request_id,
+        },
+    )
+
+
+def success(request_id: str, data: Any = None) -> web.Response:
+    payload: dict[str, Any] = {"code": 200, "msg": "OK", "requestId": request_id}
+    if data is not None:
+        payload["data"] = data
+    return _json_response(200, payload, request_id)
+
+
+def business_error(err: BusinessError, request_id: str) -> web.Response:
+    return _json_response(200, {"code": err.code, "msg": err.msg, "requestId": request_id}, request_id)
+
+
+def gateway_error(err: GatewayError, request_id: str, host_id: str) -> web.Response:
+    payload = {
+        "RequestId": request_id,
+        "HostId": host_id,
+        "Code": err.code,
+        "Message": err.text,
+        "Recommend": (
+            f"https://api.aliyun.com/troubleshoot?q={quote(err.code)}&product=Green&requestId={request_id}"
+        ),
+    }
+    response = _json_response(err.http_status, payload, request_id)
+    if isinstance(err, ThrottlingUser) and err.retry_after > 0:
+        # Optional hint; the Tea SDK raises ThrottlingException only when it is present.
+        response.headers["x-acs-retry-after"] = str(max(1, round(err.retry_after * 1000)))
+    return response
+
+
+class BodyError(Exception):
+    """The body is not a JSON document the API can read; ``business`` is the answer to give."""
+
+    def __init__(self, business: BusinessError) -> None:
+        self.business = business
+        super().__init__(business.msg)
+
+
+def decode_json(body: bytes) -> Any:
+    """Parse a request body. An empty body is an empty object (the Tea SDK sends none)."""
+    if not body.strip():
+        return {}
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyError(BusinessError(400, f"request body is not valid UTF-8 (byte {exc.start})")) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise BodyError(BusinessError(400, f"request body is not valid JSON: {exc}")) from None
+    except RecursionError:
+        raise BodyError(BusinessError(400, "request body is nested too deeply")) from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")

@@ -1,0 +1,118 @@
+"""Which path goes to which Alibaba handler, and the gateway steps every call goes through:
+body (bounded) -> signature -> throttle -> JSON -> handler -> protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from ...config import AlibabaAccount, AlibabaSettings
+from ...core.http import BodyTooLarge, read_body
+from ...keys import CLOCK, LIMITER, SETTINGS
+from . import handlers, protocol, signing
+from .errors import (
+    BusinessError,
+    GatewayError,
+    InvalidAccessKeyIdNotFound,
+    ThrottlingUser,
+)
+from .models import AlibabaBackend
+
+BACKEND = web.AppKey("alibaba_backend", AlibabaBackend)
+
+Handler = Callable[[handlers.Call, Any], Any]
+
+#: path -> (API action, handler)
+ACTIONS: dict[str, tuple[str, Handler]] = {
+    "/green/image/feedback": ("ImageScanFeedback", handlers.image_scan_feedback),
+    "/green/text/feedback": ("TextFeedback", handlers.text_feedback),
+}
+
+
+def setup(app: web.Application) -> None:
+    app[BACKEND] = AlibabaBackend(app[SETTINGS].alibaba.accounts)
+    for path, (action, handler) in ACTIONS.items():
+        app.router.add_post(path, _endpoint(action, handler))
+
+
+def _endpoint(action: str, handler: Handler) -> Callable[[web.Request], Any]:
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        app = request.app
+        settings = app[SETTINGS]
+        cfg = settings.alibaba
+        request_id = protocol.new_request_id()
+        try:
+            try:
+                body = await read_body(request, settings.server.max_body_bytes)
+            except BodyTooLarge as exc:
+                raise BusinessError(589, f"TOO_LARGE: {exc}") from None
+            account = _authenticate(request, body, cfg, app[BACKEND], app[CLOCK].time())
+            _throttle(app, account, action, cfg)
+            call = handlers.Call(
+                account=account,
+                state=app[BACKEND].state(account),
+                request_id=request_id,
+                received_at=app[CLOCK].time(),
+                query=request.query,
+            )
+            result = handler(call, protocol.decode_json(body))
+        except GatewayError as exc:
+            return protocol.gateway_error(exc, request_id, cfg.host_id)
+        except BusinessError as exc:
+            return protocol.business_error(exc, request_id)
+        except protocol.BodyError as exc:
+            return protocol.business_error(exc.business, request_id)
+        return protocol.success(request_id, result)
+
+    endpoint.__name__ = action
+    return endpoint
+
+
+def _authenticate(
+    request: web.Request, body: bytes, cfg: AlibabaSettings, backend: AlibabaBackend, now: float
+) -> AlibabaAccount:
+    headers: dict[str, list[str]] = {}
+    for name, value in request.headers.items():
+        headers.setdefault(name.lower(), []).append(value)
+    signed = signing.SignedRequest(
+        method=request.method,
+        raw_path=request.raw_path.partition("?")[0],
+        query=list(request.query.items()),
+        headers=headers,
+        body=body,
+    )
+    if cfg.verify_signatures:
+        ak = signing.authenticate(
+            signed,
+            lambda key: a.access_key_secret if (a := backend.by_access_key(key)) else None,
+            now=now,
+            max_skew=cfg.max_clock_skew_seconds,
+        )
+        account = backend.by_access_key(ak)
+        assert account is not None  # authenticate() found its secret
+        return account
+    # Relaxed: any signature is accepted; a known key id picks its account, else the first one.
+    try:
+        key = signing.parse_authorization(signed.header("authorization")).access_key_id
+    except GatewayError:
+        key = ""
+    account = backend.by_access_key(key) or (backend.accounts[0] if backend.accounts else None)
+    if account is None:
+        raise InvalidAccessKeyIdNotFound()
+    return account
+
+
+def _throttle(app: web.Application, account: AlibabaAccount, action: str, cfg: AlibabaSettings) -> None:
+    limit = account.rate_limit(action)
+    if limit is None:
+        return
+    limiter = app[LIMITER]
+    key = ("alibaba", account.uid, action)
+    if limiter.try_acquire(key, limit):
+        return
+    if cfg.throttle_response == "588":
+        raise BusinessError(588, "EXCEED_QUOTA: request rate is over the quota")
+    retry_after = limiter.retry_after(key, limit) if cfg.throttle_retry_after_header else 0.0
+    raise ThrottlingUser(status=int(cfg.throttle_response), retry_after=retry_after)

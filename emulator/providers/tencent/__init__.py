@@ -1,0 +1,1 @@
+"""Tencent Cloud Infinite (CI) content moderation (XML)."""
