@@ -1,0 +1,32 @@
+"""Shared fixtures: settings independent of the caller's environment, a manual clock, servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from emulator import ManualClock, RunningServer, Settings, load, serve_in_thread
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """The built-in default config with dotted-key overrides, ignoring EMULATOR_* in the environment."""
+    return load(env={}, overrides=overrides)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def threaded_server(settings: Settings, clock: ManualClock) -> Iterator[RunningServer]:
+    """A real server on a loopback port, run from a thread so blocking SDKs can call it."""
+    with serve_in_thread(settings, clock=clock) as server:
+        yield server
