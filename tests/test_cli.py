@@ -1,0 +1,102 @@
+"""The ``emulator`` command, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "emulator", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env or CLEAN_ENV,
+    )
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=CLEAN_ENV,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until the server says it is ready
+        assert line.startswith("emulator serving on http://127.0.0.1:"), line
+        yield proc, line.split()[-1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
+def test_serve_prints_its_url_serves_and_stops_on_sigterm(
+    served: tuple[subprocess.Popen[str], str],
+) -> None:
+    proc, url = served
+    with urllib.request.urlopen(f"{url}/_emulator/health", timeout=5) as response:
+        assert response.status == 200
+        assert json.load(response)["status"] == "ok"
+    # Both providers on the one port, told apart by path.
+    request = urllib.request.Request(f"{url}/green/image/feedback", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=5)
+    assert info.value.code == 400
+    assert json.load(info.value)["Code"] == "MissingAccessKeyId"
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+
+
+def test_ctrl_c_stops_cleanly(served: tuple[subprocess.Popen[str], str]) -> None:
+    proc, _ = served
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 0
+    assert proc.stderr is not None
+    assert "Traceback" not in proc.stderr.read()
+
+
+def test_help_explains_every_option() -> None:
+    top = run("--help")
+    assert top.returncode == 0 and "serve" in top.stdout
+    serve = run("serve", "--help")
+    assert serve.returncode == 0
+    for option in ("--host", "--port", "--config", "0 picks a free port"):
+        assert option in serve.stdout
+
+
+def test_bad_config_fails_at_start_naming_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"server": {"port": "x"}}))
+    result = run("serve", "--config", str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f'emulator: error: {path}: server.port: must be an integer, not "x"'
+
+
+def test_bad_port_is_refused() -> None:
+    result = run("serve", "--port", "70000")
+    assert result.returncode == 2
+    assert "port must be 0..65535" in result.stderr
+
+
+def test_port_in_use_is_reported(served: tuple[subprocess.Popen[str], str]) -> None:
+    _, url = served
+    result = run("serve", "--port", url.rsplit(":", 1)[1])
+    assert result.returncode == 1
+    assert "emulator: error: cannot listen on 127.0.0.1:" in result.stderr

@@ -1,0 +1,146 @@
+"""Settings: the built-in default, file + EMULATOR_* overlay, and messages that name what is wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator import ConfigError, load
+from emulator.config import default_config_path
+
+
+def write(tmp_path: Path, data: Any) -> Path:
+    path = tmp_path / "config.json"
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def test_default_config_has_the_documented_test_accounts() -> None:
+    settings = load(env={})
+    (ali,) = settings.alibaba.accounts
+    assert (ali.access_key_id, ali.access_key_secret, ali.uid, ali.seed) == (
+        "testAccessKeyId",
+        "testAccessKeySecret",
+        "1234567890123456",
+        "testSeed",
+    )
+    assert ali.rate_limit("ImageScanFeedback") == 20 and ali.rate_limit("TextFeedback") == 20
+    (ten,) = settings.tencent.accounts
+    assert (ten.secret_id, ten.secret_key, ten.appid) == (
+        "AKIDtestSecretId",
+        "testSecretKey",
+        "1250000000",
+    )
+    assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8080)
+    assert settings.alibaba.verify_signatures and settings.tencent.verify_signatures
+    assert default_config_path().name == "default-config.json"
+
+
+def test_settings_are_frozen() -> None:
+    settings = load(env={})
+    with pytest.raises(AttributeError):
+        settings.server.port = 1  # type: ignore[misc]
+
+
+def test_environment_overlays_the_file() -> None:
+    settings = load(
+        env={
+            "EMULATOR_SERVER__PORT": "9000",
+            "EMULATOR_ALIBABA__VERIFY_SIGNATURES": "false",
+            "EMULATOR_ALIBABA__THROTTLE_RESPONSE": "588",
+            "OTHER": "ignored",
+        }
+    )
+    assert settings.server.port == 9000
+    assert settings.alibaba.verify_signatures is False
+    assert settings.alibaba.throttle_response == "588"
+
+
+def test_minimal_file_takes_defaults(tmp_path: Path) -> None:
+    settings = load(write(tmp_path, {}), env={})
+    assert settings.alibaba.accounts == () and settings.server.port == 8080
+
+
+def test_per_account_limit_overrides_the_default(tmp_path: Path) -> None:
+    account = {
+        "access_key_id": "k",
+        "access_key_secret": "s",
+        "uid": "1",
+        "rate_limits": {"TextFeedback": 5},
+    }
+    settings = load(write(tmp_path, {"alibaba": {"accounts": [account]}}), env={})
+    (acc,) = settings.alibaba.accounts
+    assert acc.rate_limit("TextFeedback") == 5 and acc.rate_limit("ImageScanFeedback") == 20
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "problem"),
+    [
+        ("{not json", "<file>", "is not valid JSON"),
+        ("[]", "<file>", "must hold a JSON object at the top level"),
+        ({"server": {"port": "eighty"}}, "server.port", 'must be an integer, not "eighty"'),
+        ({"server": {"port": 70000}}, "server.port", "must be at most 65535"),
+        ({"server": {"prot": 1}}, "server.prot", "unknown key (known keys: host, max_body_bytes, port)"),
+        ({"alibaba": {"verify_signatures": "yes"}}, "alibaba.verify_signatures", "must be true or false"),
+        ({"alibaba": {"throttle_response": "503"}}, "alibaba.throttle_response", "must be one of"),
+        ({"alibaba": {"accounts": {}}}, "alibaba.accounts", "must be a list, not an object"),
+        ({"alibaba": {"accounts": [{"uid": "1"}]}}, "alibaba.accounts[0].access_key_id", "is required"),
+        (
+            {
+                "alibaba": {
+                    "accounts": [
+                        {"access_key_id": "a", "access_key_secret": "s", "uid": "1"},
+                        {"access_key_id": "a", "access_key_secret": "s", "uid": "2"},
+                    ]
+                }
+            },
+            "alibaba.accounts[1].access_key_id",
+            "'a' is used by another account",
+        ),
+        (
+            {
+                "alibaba": {
+                    "accounts": [
+                        {
+                            "access_key_id": "a",
+                            "access_key_secret": "s",
+                            "uid": "1",
+                            "rate_limits": {"ImageSyncScan": 3},
+                        }
+                    ]
+                }
+            },
+            "alibaba.accounts[0].rate_limits.ImageSyncScan",
+            "unknown API action",
+        ),
+        (
+            {"tencent": {"accounts": [{"secret_id": "i", "secret_key": "k", "appid": "12ab"}]}},
+            "tencent.accounts[0].appid",
+            "must be digits",
+        ),
+    ],
+)
+def test_bad_config_names_file_key_and_problem(tmp_path: Path, data: Any, key: str, problem: str) -> None:
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as info:
+        load(path, env={})
+    assert info.value.source == str(path)
+    assert info.value.key == key
+    assert problem in info.value.problem
+    assert str(info.value).startswith(f"{path}: {key}: ")
+
+
+def test_bad_environment_variable_is_named() -> None:
+    with pytest.raises(ConfigError) as info:
+        load(env={"EMULATOR_SERVER__PORT": "abc"})
+    assert str(info.value) == (
+        'environment variable EMULATOR_SERVER__PORT: server.port: must be an integer, not "abc"'
+    )
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load("/nonexistent/emulator.json", env={})
