@@ -90,7 +90,12 @@ class TencentSettings:
     verify_signatures: bool = True
     #: Reject labels outside the documented list.
     strict_labels: bool = False
+    #: How far ahead of the server clock a signature's q-sign-time may start before the request is
+    #: RequestTimeTooSkewed (the reference sheet's 15 minutes).
     max_clock_skew_seconds: int = 900
+    #: XMLSizeLimit above this many bytes (also capped by server.max_body_bytes). A badcase is a few
+    #: hundred bytes; CI documents no limit, so this only bounds what an untrusted client can send.
+    max_body_bytes: int = 1024 * 1024
 
 
 @dataclass(frozen=True)

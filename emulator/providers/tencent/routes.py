@@ -1,10 +1,162 @@
-"""Which path goes to which Tencent CI handler."""
+"""Which path goes to which Tencent CI handler, and the gateway steps every call goes through:
+Host (bucket, APPID, region) -> signature -> throttle -> body (bounded) -> XML -> handler -> protocol."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from aiohttp import web
+
+from ...config import TencentAccount, TencentSettings
+from ...core.http import BodyTooLarge, read_body
+from ...keys import CLOCK, LIMITER, SETTINGS
+from . import handlers, protocol, signing
+from .errors import (
+    AccessDenied,
+    InvalidAccessKeyId,
+    MethodNotAllowed,
+    NoSuchBucket,
+    SlowDown,
+    TencentError,
+    XMLSizeLimit,
+)
+from .models import TencentBackend
+
+BACKEND = web.AppKey("tencent_backend", TencentBackend)
+
+REPORT_BADCASE_PATH = "/report/badcase"
+REPORT_BADCASE = "ReportBadcase"
+
+# <bucket>-<appid>.ci.<region>.myqcloud.com. The SDK sends .cos. instead of .ci. when configured
+# with IP/Port (cos_client.py, send_request: Host = conf.get_host(), built on the COS endpoint), and
+# .tencentcos.cn when the COS endpoint uses the new domain (EnableOldDomain=False).
+_HOST = re.compile(
+    r"^(?P<bucket>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)-(?P<appid>\d+)"
+    r"\.(?:ci|cos)\.(?P<region>[a-z0-9-]+)\.(?:myqcloud\.com|tencentcos\.cn)(?::\d+)?$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    bucket: str
+    appid: str
+    region: str
+
+
+def parse_host(host: str) -> Target | None:
+    """Bucket, APPID and region from a CI/COS host name, or None for an IP or custom domain."""
+    match = _HOST.match(host.strip())
+    if match is None:
+        return None
+    return Target(match["bucket"].lower(), match["appid"], match["region"].lower())
 
 
 def setup(app: web.Application) -> None:
-    """Tencent CI routes (POST /report/badcase arrives with the Tencent provider)."""
-    del app
+    app[BACKEND] = TencentBackend(app[SETTINGS].tencent.accounts)
+    app.router.add_post(REPORT_BADCASE_PATH, report_badcase)
+    app.router.add_route("*", REPORT_BADCASE_PATH, method_not_allowed)
+
+
+async def report_badcase(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    settings = app[SETTINGS]
+    cfg = settings.tencent
+    now = app[CLOCK].time()
+    request_id = protocol.new_request_id(now)
+    try:
+        target = parse_host(request.host)
+        account = _authenticate(request, target, cfg, app[BACKEND], now)
+        _throttle(app, account)
+        limit = min(settings.server.max_body_bytes, cfg.max_body_bytes)
+        try:
+            body = await read_body(request, limit)
+        except BodyTooLarge as exc:
+            raise XMLSizeLimit(f"{XMLSizeLimit.message} ({exc})") from None
+        call = handlers.Call(
+            account=account,
+            state=app[BACKEND].state(account),
+            request_id=request_id,
+            received_at=now,
+            bucket=target.bucket if target else "",
+            region=target.region if target else "",
+            strict_labels=cfg.strict_labels,
+        )
+        handlers.report_badcase(call, protocol.decode_request(body))
+    except TencentError as exc:
+        return protocol.error(exc, request_id=request_id, resource=_resource(request), now=now)
+    return protocol.success(request_id, now)
+
+
+async def method_not_allowed(request: web.Request) -> web.StreamResponse:
+    now = request.app[CLOCK].time()
+    return protocol.error(
+        MethodNotAllowed(f"{MethodNotAllowed.message} {request.method} is not POST."),
+        request_id=protocol.new_request_id(now),
+        resource=_resource(request),
+        now=now,
+    )
+
+
+def _resource(request: web.Request) -> str:
+    # COS names the bucket host and key, e.g. examplebucket-1250000000.ci.ap-beijing.myqcloud.com/...
+    return f"{request.host}{request.path}" if request.host else request.path
+
+
+def _signed_request(request: web.Request) -> signing.SignedRequest:
+    headers: dict[str, list[str]] = {}
+    for name, value in request.headers.items():
+        headers.setdefault(name.lower(), []).append(value)
+    return signing.SignedRequest(
+        method=request.method,
+        # Decoded, as signed; for a proxy's absolute-form target this is still only the path.
+        path=request.path,
+        query=list(request.query.items()),
+        headers=headers,
+    )
+
+
+def _authenticate(
+    request: web.Request,
+    target: Target | None,
+    cfg: TencentSettings,
+    backend: TencentBackend,
+    now: float,
+) -> TencentAccount:
+    owner = None
+    if target is not None:
+        owner = backend.by_appid(target.appid)
+        if owner is None:
+            raise NoSuchBucket()
+    signed = _signed_request(request)
+    if cfg.verify_signatures:
+        secret_id = signing.authenticate(
+            signed,
+            lambda key: a.secret_key if (a := backend.by_secret_id(key)) else None,
+            now=now,
+            max_skew=cfg.max_clock_skew_seconds,
+        )
+        account = backend.by_secret_id(secret_id)
+        assert account is not None  # authenticate() found its key
+        if owner is not None and owner is not account:
+            raise AccessDenied(f"{AccessDenied.message} The key does not belong to APPID {owner.appid}.")
+        return account
+    # Relaxed: any signature goes; the Host's APPID, else a known SecretId, else the first account.
+    if owner is not None:
+        return owner
+    try:
+        key = signing.parse_authorization(signed.header("authorization")).secret_id
+    except TencentError:
+        key = ""
+    account = backend.by_secret_id(key) or (backend.accounts[0] if backend.accounts else None)
+    if account is None:
+        raise InvalidAccessKeyId()
+    return account
+
+
+def _throttle(app: web.Application, account: TencentAccount) -> None:
+    if account.rate_limit is None:
+        return
+    if not app[LIMITER].try_acquire(("tencent", account.appid, REPORT_BADCASE), account.rate_limit):
+        raise SlowDown()

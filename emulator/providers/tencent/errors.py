@@ -1,0 +1,125 @@
+"""The Tencent CI error catalogue as it appears on the wire.
+
+Every error is rendered by ``protocol.py`` as one XML body,
+``<Error><Code/><Message/><Resource/><RequestId/><TraceId/></Error>``, with its HTTP status::
+
+    TencentError                       code, status, message (class level)
+     +-- InvalidArgument               400  a field has a wrong or missing value (message names it)
+     +-- MalformedXML                  400  not well-formed, a DTD, or not the published schema
+     +-- MissingRequestBodyError       400
+     +-- XMLSizeLimit                  400  body over the size limit
+     +-- AccessDenied                  403  no/unreadable Authorization, "Request has expired",
+     |                                      key of another account
+     +-- InvalidAccessKeyId            403  SecretId of no configured account
+     +-- RequestTimeTooSkewed          403  q-sign-time starts too far in the future
+     +-- SignatureDoesNotMatch         403  body also carries StringToSign and FormatString
+     +-- NoSuchBucket                  404  the APPID in Host is no configured account's
+     +-- MethodNotAllowed              405
+     +-- SlowDown                      503  the account's rate limit
+
+Codes and statuses are COS's documented list (CI publishes none of its own, see the reference
+sheet); the messages are COS's wording where known.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class TencentError(Exception):
+    """An answer the provider gives instead of a success."""
+
+    code: ClassVar[str]
+    status: ClassVar[int]
+    message: ClassVar[str]
+
+    def __init__(self, message: str | None = None) -> None:
+        self.text = message if message is not None else self.message
+        super().__init__(f"{self.code}: {self.text}")
+
+
+class InvalidArgument(TencentError):
+    code = "InvalidArgument"
+    status = 400
+    message = "Invalid Argument"
+
+    @classmethod
+    def field(cls, name: str, problem: str) -> InvalidArgument:
+        return cls(f"Invalid argument {name}: {problem}")
+
+
+class MalformedXML(TencentError):
+    code = "MalformedXML"
+    status = 400
+    message = "The XML you provided was not well-formed or did not validate against our published schema."
+
+    @classmethod
+    def because(cls, why: str) -> MalformedXML:
+        return cls(f"{cls.message} {why}")
+
+
+class MissingRequestBodyError(TencentError):
+    code = "MissingRequestBodyError"
+    status = 400
+    message = "Request body is empty."
+
+
+class XMLSizeLimit(TencentError):
+    code = "XMLSizeLimit"
+    status = 400
+    message = "The XML you provided was larger than the maximum size allowed."
+
+
+class AccessDenied(TencentError):
+    code = "AccessDenied"
+    status = 403
+    message = "Access Denied."
+
+
+def request_expired() -> AccessDenied:
+    return AccessDenied("Request has expired")
+
+
+class InvalidAccessKeyId(TencentError):
+    code = "InvalidAccessKeyId"
+    status = 403
+    message = "The access key Id format you provided is invalid, please check."
+
+
+class RequestTimeTooSkewed(TencentError):
+    code = "RequestTimeTooSkewed"
+    status = 403
+    message = "The difference between the request time and the server's time is too large."
+
+
+class SignatureDoesNotMatch(TencentError):
+    code = "SignatureDoesNotMatch"
+    status = 403
+    message = (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method."
+    )
+
+    def __init__(self, string_to_sign: str, format_string: str) -> None:
+        super().__init__()
+        # What the server computed, so a client can diff it against its own (as real COS does).
+        self.string_to_sign = string_to_sign
+        self.format_string = format_string
+
+
+class NoSuchBucket(TencentError):
+    code = "NoSuchBucket"
+    status = 404
+    message = "The specified bucket does not exist."
+
+
+class MethodNotAllowed(TencentError):
+    code = "MethodNotAllowed"
+    status = 405
+    message = "The specified method is not allowed against this resource."
+
+
+class SlowDown(TencentError):
+    code = "SlowDown"
+    status = 503
+    message = "Please reduce your request rate."

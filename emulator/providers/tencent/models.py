@@ -1,0 +1,100 @@
+"""Tencent CI state: the badcases each account reported.
+
+Plain typed classes, keyed by APPID; no HTTP here. A reported badcase "takes effect in subsequent
+moderation jobs after confirmation on the backend" (CI documentation), so each one starts as
+``reported`` and moves to ``confirmed`` through :meth:`AccountState.confirm`; moderation results
+read only confirmed ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ...config import TencentAccount
+
+#: The label names CI documents; ``strict_labels`` accepts only these.
+KNOWN_LABELS: frozenset[str] = frozenset(
+    {"Normal", "Porn", "Ads", "Illegal", "Abuse", "Terrorism", "Politics", "Teenager"}
+)
+
+CONTENT_TEXT = 1
+CONTENT_IMAGE = 2
+
+BadcaseState = Literal["reported", "confirmed"]
+
+
+class UnknownBadcase(KeyError):
+    """No badcase was reported under this RequestId."""
+
+
+@dataclass(slots=True)
+class Badcase:
+    request_id: str
+    received_at: float
+    bucket: str
+    region: str
+    content_type: int
+    label: str
+    suggested_label: str
+    #: The decoded text for ContentType 1.
+    text: str | None = None
+    url: str | None = None
+    job_id: str | None = None
+    #: As sent (ISO 8601 with offset).
+    moderation_time: str | None = None
+    state: BadcaseState = "reported"
+    confirmed_at: float | None = None
+
+
+@dataclass
+class AccountState:
+    account: TencentAccount
+    badcases: list[Badcase] = field(default_factory=list)
+
+    def report(self, badcase: Badcase) -> None:
+        self.badcases.append(badcase)
+
+    def get(self, request_id: str) -> Badcase:
+        for badcase in self.badcases:
+            if badcase.request_id == request_id:
+                return badcase
+        raise UnknownBadcase(request_id)
+
+    def confirm(self, request_id: str, *, at: float) -> Badcase:
+        """What the provider's backend does after review; confirming twice keeps the first time."""
+        badcase = self.get(request_id)
+        if badcase.state != "confirmed":
+            badcase.state = "confirmed"
+            badcase.confirmed_at = at
+        return badcase
+
+    def confirmed(self) -> list[Badcase]:
+        return [b for b in self.badcases if b.state == "confirmed"]
+
+
+class TencentBackend:
+    """Every configured Tencent account and its state."""
+
+    def __init__(self, accounts: tuple[TencentAccount, ...]) -> None:
+        self._accounts = accounts
+        self._by_secret_id = {a.secret_id: a for a in accounts}
+        self._by_appid = {a.appid: a for a in accounts}
+        self.states: dict[str, AccountState] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        self.states = {a.appid: AccountState(a) for a in self._accounts}
+
+    @property
+    def accounts(self) -> tuple[TencentAccount, ...]:
+        return self._accounts
+
+    def by_secret_id(self, secret_id: str) -> TencentAccount | None:
+        return self._by_secret_id.get(secret_id)
+
+    def by_appid(self, appid: str) -> TencentAccount | None:
+        return self._by_appid.get(appid)
+
+    def state(self, account: TencentAccount) -> AccountState:
+        return self.states[account.appid]

@@ -1,0 +1,213 @@
+"""The only place that turns Tencent CI results and errors into bytes, and request bytes into fields.
+
+Request bodies are untrusted XML. They are read with a hardened lxml parser (no entities resolved,
+no network, no DTD loaded, no huge trees) and any DOCTYPE is refused outright, so neither an
+external entity nor an entity-expansion bomb is ever processed; nesting is bounded while parsing.
+The tree is then validated against ``schemas/report-badcase-request.xsd``.
+
+- Success: HTTP 200, ``<Response><RequestId>...</RequestId></Response>``.
+- Errors: ``<Error><Code/><Message/><Resource/><RequestId/><TraceId/></Error>`` (all non-empty),
+  plus ``x-ci-trace-id``.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import itertools
+import secrets
+from email.utils import formatdate
+from pathlib import Path
+from typing import cast
+
+import xmlschema
+from aiohttp import web
+from lxml import etree
+
+from .errors import (
+    InvalidArgument,
+    MalformedXML,
+    MissingRequestBodyError,
+    SignatureDoesNotMatch,
+    TencentError,
+)
+
+XML_CONTENT_TYPE = "application/xml"
+SERVER = "tencent-ci"
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+REQUEST_SCHEMA = SCHEMAS / "report-badcase-request.xsd"
+RESPONSE_SCHEMA = SCHEMAS / "report-badcase-response.xsd"
+#: A badcase is two levels deep; anything much deeper is an attack on the parser, refused while
+#: parsing rather than after building the whole tree.
+MAX_DEPTH = 16
+_FEED_CHUNK = 16 * 1024
+# The prolog CI's documented error body starts with.
+_ERROR_PROLOG = b"<?xml version='1.0' encoding='utf-8' ?>\n"
+
+#: What a value of each field must look like, for InvalidArgument messages.
+FIELD_RULES: dict[str, str] = {
+    "ContentType": "must be 1 (text) or 2 (image)",
+    "Label": "must not be empty",
+    "SuggestedLabel": "must not be empty",
+    "Text": "must be base64 of UTF-8 text",
+    "Url": "must be the image URL",
+    "JobId": "must be text",
+    "ModerationTime": "must be a time like 2021-08-07T12:12:12+08:00",
+}
+
+_sequence = itertools.count(1)
+
+
+@functools.cache
+def request_schema() -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(str(REQUEST_SCHEMA))
+
+
+@functools.cache
+def response_schema() -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(str(RESPONSE_SCHEMA))
+
+
+def new_request_id(now: float) -> str:
+    """base64 of ``<hex unix time>_<hex>_<hex>_<hex>``, e.g. ``59427f89_2488f7_63c8_27``."""
+    raw = f"{int(now):x}_{secrets.randbits(24):x}_{secrets.randbits(16):x}_{next(_sequence):x}"
+    return base64.b64encode(raw.encode()).decode()
+
+
+def new_trace_id() -> str:
+    # COS trace ids are base64 of a long hex string.
+    return base64.b64encode(secrets.token_hex(48).encode()).decode()
+
+
+# --- request ---------------------------------------------------------------------------------------
+
+
+def _parser() -> etree.XMLPullParser:
+    # A new parser per body: lxml parsers must not be shared between threads, and each server
+    # started with serve_in_thread() runs its own loop in its own thread.
+    return etree.XMLPullParser(
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        # Forced, so a prolog claiming another encoding cannot smuggle a DOCTYPE past the check below.
+        encoding="utf-8",
+    )
+
+
+def parse_xml(body: bytes, *, max_depth: int = MAX_DEPTH) -> etree._Element:
+    """Parse an untrusted XML body: UTF-8 only, no DTD, bounded depth."""
+    if not body.strip():
+        raise MissingRequestBodyError()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedXML.because(f"The body is not UTF-8 (byte {exc.start}).") from None
+    # XML spells it upper-case; lower-case is checked too so no parser leniency can let one in.
+    if "<!doctype" in text.lower() or "<!entity" in text.lower():
+        raise MalformedXML.because("A DTD (<!DOCTYPE>) is not allowed.")
+    parser = _parser()
+    depth = 0
+
+    def check_depth() -> None:
+        nonlocal depth
+        for event, _ in parser.read_events():
+            depth += 1 if event == "start" else -1
+            if depth > max_depth:
+                raise MalformedXML.because(f"Elements are nested deeper than {max_depth} levels.")
+
+    try:
+        for offset in range(0, len(body), _FEED_CHUNK):
+            parser.feed(body[offset : offset + _FEED_CHUNK])
+            check_depth()
+        root = parser.close()
+    except etree.XMLSyntaxError as exc:
+        # libxml2's own depth cap (256) can fire inside one chunk before the events are read: the
+        # events parsed so far still name the real cause.
+        check_depth()
+        raise MalformedXML.because(f"{exc.msg}.") from None
+    docinfo = root.getroottree().docinfo
+    # Unreachable after the text check; kept as a backstop should that check ever be loosened.
+    internal_dtd: etree.DTD | None = docinfo.internalDTD  # None when absent; lxml-stubs omit that
+    if internal_dtd is not None or docinfo.public_id:
+        raise MalformedXML.because("A DTD (<!DOCTYPE>) is not allowed.")
+    return root
+
+
+def decode_request(body: bytes) -> dict[str, str]:
+    """The fields of a ``<Request>`` body that validates against the published schema."""
+    root = parse_xml(body)
+    error = next(iter(request_schema().iter_errors(root)), None)
+    if error is not None:
+        raise _schema_error(root, error)
+    return {child.tag: (child.text or "") for child in root if isinstance(child.tag, str)}
+
+
+def _schema_error(root: etree._Element, error: xmlschema.XMLSchemaValidationError) -> TencentError:
+    if isinstance(error, xmlschema.XMLSchemaChildrenValidationError):
+        if error.invalid_child is None:
+            expected = [e.local_name for e in (error.expected or ()) if getattr(e, "local_name", None)]
+            return InvalidArgument.field(str(expected[0]) if expected else "Request", "is required")
+        tag = str(error.invalid_child.tag)
+        if tag in FIELD_RULES:
+            return MalformedXML.because(f"Element {tag} appears more than once.")
+        return MalformedXML.because(f"Element {tag} is not part of the Request.")
+    # xmlschema types elem as an ElementTree element; it is the lxml element that was validated.
+    elem = cast("etree._Element | None", error.elem)
+    if elem is None:
+        return MalformedXML.because(f"{error.reason}.")
+    tag = str(elem.tag)
+    if elem.getparent() is root and tag in FIELD_RULES and len(elem) == 0 and not elem.attrib:
+        return InvalidArgument.field(tag, FIELD_RULES[tag])
+    if elem is root and tag != "Request":
+        return MalformedXML.because(f"The root element must be Request, not {tag}.")
+    return MalformedXML.because(f"Element {tag}: {error.reason}.")
+
+
+# --- response --------------------------------------------------------------------------------------
+
+
+def _xml(root: etree._Element) -> bytes:
+    return etree.tostring(root, encoding="utf-8")
+
+
+def _response(status: int, body: bytes, request_id: str, now: float) -> web.Response:
+    return web.Response(
+        status=status,
+        body=body,
+        headers={
+            "Content-Type": XML_CONTENT_TYPE,
+            "Date": formatdate(now, usegmt=True),
+            "Server": SERVER,
+            "x-ci-request-id": request_id,
+        },
+    )
+
+
+def success(request_id: str, now: float) -> web.Response:
+    root = etree.Element("Response")
+    etree.SubElement(root, "RequestId").text = request_id
+    return _response(200, _xml(root), request_id, now)
+
+
+def error(err: TencentError, *, request_id: str, resource: str, now: float) -> web.Response:
+    trace_id = new_trace_id()
+    root = etree.Element("Error")
+    for name, value in (
+        ("Code", err.code),
+        ("Message", err.text),
+        ("Resource", resource),
+        ("RequestId", request_id),
+        ("TraceId", trace_id),
+    ):
+        etree.SubElement(root, name).text = value
+    if isinstance(err, SignatureDoesNotMatch):
+        etree.SubElement(root, "StringToSign").text = err.string_to_sign
+        etree.SubElement(root, "FormatString").text = err.format_string
+    response = _response(err.status, _ERROR_PROLOG + _xml(root), request_id, now)
+    response.headers["x-ci-trace-id"] = trace_id
+    return response
