@@ -40,6 +40,18 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class JournalSettings:
+    #: Most exchanges kept; the oldest are evicted (and counted) past it. 0 disables recording.
+    capacity: int = 10_000
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    #: When set, every /_emulator/* call must carry ``Authorization: Bearer <token>``.
+    token: str | None = None
+
+
+@dataclass(frozen=True)
 class AlibabaAccount:
     access_key_id: str
     access_key_secret: str
@@ -49,6 +61,8 @@ class AlibabaAccount:
     callback_url: str | None = None
     #: Calls per second per API action, over the provider defaults.
     rate_limits: Mapping[str, int] = field(default_factory=dict)
+    #: Journal namespace of this account's traffic when the request names none.
+    namespace: str | None = None
 
     def rate_limit(self, action: str) -> int | None:
         """The limit for ``action``, or ``None`` when it is not limited."""
@@ -101,6 +115,8 @@ class TencentSettings:
 @dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
+    journal: JournalSettings = field(default_factory=JournalSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
     alibaba: AlibabaSettings = field(default_factory=AlibabaSettings)
     tencent: TencentSettings = field(default_factory=TencentSettings)
     #: Where the settings came from, for messages.

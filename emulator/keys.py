@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from .config import Settings
 from .core.clock import Clock
+from .core.journal import Journal
 from .core.throttle import SlidingWindowLimiter
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 #: One limiter for the whole app; keys are namespaced by provider, account and action.
 LIMITER = web.AppKey("limiter", SlidingWindowLimiter)
+JOURNAL = web.AppKey("journal", Journal)
+#: Called by POST /_emulator/reset with the namespace to reset (None: everything). Each part that
+#: keeps state registers one.
+RESET_HOOKS = web.AppKey("reset_hooks", list[Callable[[str | None], None]])

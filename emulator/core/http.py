@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .exchange import exchange_of
+
 
 class BodyTooLarge(Exception):
     """The request body is over the configured limit; it was not read in full."""
@@ -16,7 +18,10 @@ class BodyTooLarge(Exception):
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """Read the whole body, refusing early (by Content-Length, else while reading) past ``limit``."""
+    """Read the whole body, refusing early (by Content-Length, else while reading) past ``limit``.
+
+    The body read is kept on the request's exchange for the journal.
+    """
     declared = request.content_length
     if declared is not None and declared > limit:
         raise BodyTooLarge(limit, declared)
@@ -30,4 +35,5 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         if size > limit:
             raise BodyTooLarge(limit, declared)
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = exchange_of(request).request_body = b"".join(chunks)
+    return body

@@ -9,7 +9,7 @@ bounded by the limit and the check is O(1) amortised.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from .clock import Clock
 
@@ -52,5 +52,10 @@ class SlidingWindowLimiter:
         # The call that leaves the window next frees the slot a new call needs.
         return max(0.0, log[len(log) - limit] + self._window - self._clock.monotonic())
 
-    def reset(self) -> None:
-        self._admitted.clear()
+    def reset(self, where: Callable[[Hashable], bool] | None = None) -> None:
+        """Forget every window, or those whose key satisfies ``where``."""
+        if where is None:
+            self._admitted.clear()
+        else:
+            for key in [k for k in self._admitted if where(k)]:
+                del self._admitted[key]

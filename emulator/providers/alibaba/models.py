@@ -149,8 +149,11 @@ class AlibabaBackend:
         self.states: dict[str, AccountState] = {}
         self.reset()
 
-    def reset(self) -> None:
-        self.states = {a.uid: AccountState(a) for a in self._accounts}
+    def reset(self, uids: set[str] | None = None) -> None:
+        """Back to the start config: every account, or those in ``uids``."""
+        for a in self._accounts:
+            if uids is None or a.uid in uids:
+                self.states[a.uid] = AccountState(a)
 
     @property
     def accounts(self) -> tuple[AlibabaAccount, ...]:

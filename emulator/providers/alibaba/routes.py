@@ -9,8 +9,9 @@ from typing import Any
 from aiohttp import web
 
 from ...config import AlibabaAccount, AlibabaSettings
+from ...core.exchange import exchange_of
 from ...core.http import BodyTooLarge, read_body
-from ...keys import CLOCK, LIMITER, SETTINGS
+from ...keys import CLOCK, LIMITER, RESET_HOOKS, SETTINGS
 from . import handlers, protocol, signing
 from .errors import (
     BusinessError,
@@ -32,9 +33,17 @@ ACTIONS: dict[str, tuple[str, Handler]] = {
 
 
 def setup(app: web.Application) -> None:
-    app[BACKEND] = AlibabaBackend(app[SETTINGS].alibaba.accounts)
+    backend = app[BACKEND] = AlibabaBackend(app[SETTINGS].alibaba.accounts)
     for path, (action, handler) in ACTIONS.items():
         app.router.add_post(path, _endpoint(action, handler))
+
+    def reset(namespace: str | None) -> None:
+        uids = {a.uid for a in backend.accounts if namespace is None or a.namespace == namespace}
+        backend.reset(uids)
+        windows = {("alibaba", uid) for uid in uids}
+        app[LIMITER].reset(lambda key: isinstance(key, tuple) and key[:2] in windows)
+
+    app[RESET_HOOKS].append(reset)
 
 
 def _endpoint(action: str, handler: Handler) -> Callable[[web.Request], Any]:
@@ -43,12 +52,17 @@ def _endpoint(action: str, handler: Handler) -> Callable[[web.Request], Any]:
         settings = app[SETTINGS]
         cfg = settings.alibaba
         request_id = protocol.new_request_id()
+        exchange = exchange_of(request)
+        exchange.provider, exchange.action = "alibaba", action
         try:
             try:
                 body = await read_body(request, settings.server.max_body_bytes)
             except BodyTooLarge as exc:
                 raise BusinessError(589, f"TOO_LARGE: {exc}") from None
             account = _authenticate(request, body, cfg, app[BACKEND], app[CLOCK].time())
+            exchange.account = account.uid
+            if exchange.namespace is None:
+                exchange.namespace = account.namespace
             _throttle(app, account, action, cfg)
             call = handlers.Call(
                 account=account,
@@ -57,7 +71,8 @@ def _endpoint(action: str, handler: Handler) -> Callable[[web.Request], Any]:
                 received_at=app[CLOCK].time(),
                 query=request.query,
             )
-            result = handler(call, protocol.decode_json(body))
+            exchange.parsed = parsed = protocol.decode_json(body)
+            result = handler(call, parsed)
         except GatewayError as exc:
             return protocol.gateway_error(exc, request_id, cfg.host_id)
         except BusinessError as exc:

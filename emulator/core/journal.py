@@ -1,0 +1,354 @@
+"""Recorded exchanges: bounded, filterable, awaitable.
+
+Every request in (and, later, every callback attempt out) becomes an :class:`Entry`. The journal keeps
+the newest ``capacity`` entries; older ones are evicted and counted, so a test can tell "never sent"
+from "sent, then evicted". Waiting for traffic is a first-class call with a timeout that, on failure,
+shows the closest entries (pytest-httpserver's "similar requests").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Direction = Literal["in", "out"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: int
+    time: float
+    direction: Direction
+    method: str
+    url: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    request_headers: tuple[tuple[str, str], ...]
+    request_body: bytes
+    provider: str | None = None
+    action: str | None = None
+    account: str | None = None
+    namespace: str | None = None
+    parsed: Any = None
+    status: int | None = None
+    response_headers: tuple[tuple[str, str], ...] = ()
+    response_body: bytes = b""
+    duration: float = 0.0
+    fault: str | None = None
+    correlation_id: str | None = None
+    #: Why there is no response (connection refused, timeout, ...), for outbound attempts.
+    error: str | None = None
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        return next((v for k, v in self.request_headers if k.lower() == lname), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        req_text, req_enc = _body_text(self.request_body)
+        resp_text, resp_enc = _body_text(self.response_body)
+        return {
+            "id": self.id,
+            "time": _iso(self.time),
+            "timestamp": self.time,
+            "direction": self.direction,
+            "provider": self.provider,
+            "action": self.action,
+            "account": self.account,
+            "namespace": self.namespace,
+            "correlationId": self.correlation_id,
+            "fault": self.fault,
+            "durationMs": round(self.duration * 1000, 3),
+            "error": self.error,
+            "request": {
+                "method": self.method,
+                "url": self.url,
+                "path": self.path,
+                "query": [list(p) for p in self.query],
+                "headers": [list(h) for h in self.request_headers],
+                "body": req_text,
+                "bodyEncoding": req_enc,
+                "parsed": self.parsed,
+            },
+            "response": {
+                "status": self.status,
+                "headers": [list(h) for h in self.response_headers],
+                "body": resp_text,
+                "bodyEncoding": resp_enc,
+            },
+        }
+
+
+def _body_text(body: bytes) -> tuple[str, str]:
+    try:
+        return body.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode(), "base64"
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class FilterError(ValueError):
+    """A filter parameter is not understood; the message says which and why."""
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which entries to select. Every criterion left ``None`` matches everything."""
+
+    provider: str | None = None
+    action: str | None = None
+    direction: Direction | None = None
+    method: str | None = None
+    path: str | None = None
+    account: str | None = None
+    status: int | None = None
+    namespace: str | None = None
+    correlation_id: str | None = None
+    #: (dotted field path in the parsed body, expected value as text)
+    body: tuple[tuple[str, str], ...] = ()
+    since: float | None = None
+    limit: int | None = None
+    order: Literal["asc", "desc"] = "asc"
+
+    #: The query-parameter names of the admin API, for messages.
+    PARAMS = (
+        "provider",
+        "action",
+        "direction",
+        "method",
+        "path",
+        "account",
+        "status",
+        "namespace",
+        "correlationId",
+        "body.<field>",
+        "since",
+        "limit",
+        "order",
+    )
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> Filter:
+        """Build from query parameters (``body.url=...`` for body fields, ``since`` as epoch seconds
+        or ISO 8601)."""
+        values: dict[str, Any] = {}
+        body: list[tuple[str, str]] = []
+        for key, raw in params.items():
+            if key.startswith("body."):
+                if len(key) == 5:
+                    raise FilterError("body.<field>: the field path is empty")
+                body.append((key[5:], raw))
+            elif key in ("provider", "action", "method", "path", "account", "namespace"):
+                values[key] = raw.upper() if key == "method" else raw
+            elif key == "correlationId":
+                values["correlation_id"] = raw
+            elif key == "direction":
+                if raw not in ("in", "out"):
+                    raise FilterError(f"direction must be 'in' or 'out', not {raw!r}")
+                values["direction"] = raw
+            elif key == "status":
+                values["status"] = _int_param(key, raw, 100, 599)
+            elif key == "limit":
+                values["limit"] = _int_param(key, raw, 0, None)
+            elif key == "order":
+                if raw not in ("asc", "desc"):
+                    raise FilterError(f"order must be 'asc' or 'desc', not {raw!r}")
+                values["order"] = raw
+            elif key == "since":
+                values["since"] = _time_param(raw)
+            elif key in ("count", "timeout"):
+                continue  # the wait endpoint's own parameters
+            else:
+                raise FilterError(f"unknown filter {key!r} (known: {', '.join(cls.PARAMS)})")
+        return cls(body=tuple(body), **values)
+
+    def criteria(self) -> dict[str, Any]:
+        skip = {"limit", "order", "body"}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        return {k: v for k, v in out.items() if v is not None}
+
+    def mismatches(self, entry: Entry) -> int:
+        """How many criteria ``entry`` fails (0 = it matches)."""
+        misses = 0
+        for name, want in self.criteria().items():
+            if name == "since":
+                misses += entry.time < want
+            elif name == "method":
+                misses += entry.method.upper() != want
+            else:
+                misses += getattr(entry, name) != want
+        for path, want in self.body:
+            misses += not _body_field_equals(entry.parsed, path, want)
+        return misses
+
+    def matches(self, entry: Entry) -> bool:
+        return self.mismatches(entry) == 0
+
+    def describe(self) -> str:
+        parts = [f"{k}={v!r}" for k, v in self.criteria().items()]
+        parts += [f"body.{p}={v!r}" for p, v in self.body]
+        return ", ".join(parts) or "any entry"
+
+
+def _int_param(key: str, raw: str, low: int, high: int | None) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise FilterError(f"{key} must be an integer, not {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        bound = f"{low}..{high}" if high is not None else f">= {low}"
+        raise FilterError(f"{key} must be {bound}, not {value}")
+    return value
+
+
+def _time_param(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise FilterError(f"since must be epoch seconds or ISO 8601, not {raw!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def _body_field_equals(parsed: Any, path: str, want: str) -> bool:
+    node = parsed
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    if isinstance(node, str):
+        return node == want
+    return json.dumps(node, ensure_ascii=False) == want or str(node) == want
+
+
+class WaitTimeout(AssertionError):
+    """Fewer entries than awaited arrived in time; ``closest`` holds the nearest misses."""
+
+    def __init__(
+        self, flt: Filter, want: int, got: Sequence[Entry], closest: Sequence[Entry], timeout: float
+    ) -> None:
+        self.filter = flt
+        self.want = want
+        self.got = list(got)
+        self.closest = list(closest)
+        lines = [
+            f"waited {timeout:g}s for {want} entr{'y' if want == 1 else 'ies'} matching "
+            f"{flt.describe()}; {len(got)} arrived"
+        ]
+        lines += describe_closest(closest)
+        super().__init__("\n".join(lines))
+
+
+def describe_closest(closest: Iterable[Entry]) -> list[str]:
+    entries = list(closest)
+    if not entries:
+        return ["no entries were recorded at all"]
+    lines = ["closest recorded entries:"]
+    for e in entries:
+        lines.append(
+            f"  #{e.id} {e.direction} {e.method} {e.path} provider={e.provider} action={e.action} "
+            f"account={e.account} namespace={e.namespace} status={e.status}"
+        )
+    return lines
+
+
+@dataclass
+class _Waiter:
+    flt: Filter
+    want: int
+    future: asyncio.Future[None]
+    found: int = 0
+
+
+@dataclass
+class Journal:
+    """The bounded record of exchanges. ``capacity`` 0 disables recording."""
+
+    capacity: int = 10_000
+    evicted: int = 0
+    _entries: deque[Entry] = field(default_factory=deque)
+    _next_id: int = 1
+    _waiters: list[_Waiter] = field(default_factory=list)
+
+    def record(self, entry: Entry) -> Entry | None:
+        """Store ``entry`` (its id is assigned here) and wake whoever waits for it."""
+        if self.capacity == 0:
+            self.evicted += 1
+            return None
+        entry = replace(entry, id=self._next_id)
+        self._next_id += 1
+        self._entries.append(entry)
+        while len(self._entries) > self.capacity:
+            self._entries.popleft()
+            self.evicted += 1
+        for waiter in list(self._waiters):
+            if waiter.flt.matches(entry):
+                waiter.found += 1
+                if waiter.found >= waiter.want and not waiter.future.done():
+                    waiter.future.set_result(None)
+        return entry
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def select(self, flt: Filter | None = None) -> list[Entry]:
+        flt = flt or Filter()
+        matched = [e for e in self._entries if flt.matches(e)]
+        if flt.order == "desc":
+            matched.reverse()
+        if flt.limit is not None:
+            matched = matched[: flt.limit]
+        return matched
+
+    def count(self, flt: Filter | None = None) -> int:
+        flt = flt or Filter()
+        return sum(1 for e in self._entries if flt.matches(e))
+
+    def closest(self, flt: Filter, n: int = 5) -> list[Entry]:
+        """The ``n`` entries failing the fewest criteria, newest first among equals."""
+        ranked = sorted(reversed(self._entries), key=flt.mismatches)
+        return ranked[:n]
+
+    def clear(self, namespace: str | None = None) -> int:
+        """Forget every entry (or those of one namespace); returns how many went."""
+        before = len(self._entries)
+        if namespace is None:
+            self._entries.clear()
+            self.evicted = 0
+        else:
+            self._entries = deque(e for e in self._entries if e.namespace != namespace)
+        return before - len(self._entries)
+
+    async def wait_for(self, flt: Filter, count: int = 1, timeout: float = 5.0) -> list[Entry]:
+        """Wait until ``count`` entries match ``flt`` (those already recorded included)."""
+        waiter = _Waiter(flt, count, asyncio.get_running_loop().create_future())
+        waiter.found = self.count(flt)
+        if waiter.found < count:
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
+            except TimeoutError:
+                got = self.select(replace(flt, limit=None, order="asc"))
+                raise WaitTimeout(flt, count, got, self.closest(flt), timeout) from None
+            finally:
+                self._waiters.remove(waiter)
+        return self.select(replace(flt, limit=None, order="asc"))

@@ -1,0 +1,229 @@
+"""The admin API over the journal, against a real in-process server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jsonschema
+import pytest
+
+from emulator import ManualClock, RunningServer, serve
+
+from ..conftest import make_settings
+
+HAR_SCHEMA = json.loads((Path(__file__).with_name("har-1.2.schema.json")).read_text())
+IMAGE = "/green/image/feedback"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[RunningServer]:
+    settings = make_settings(**{"alibaba.verify_signatures": False, "tencent.verify_signatures": False})
+    async with serve(settings, clock=ManualClock()) as running:
+        yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def feedback(
+    http: aiohttp.ClientSession, server: RunningServer, body: Any, ns: str | None = None, path: str = IMAGE
+) -> int:
+    headers = {"X-Emulator-Namespace": ns} if ns else {}
+    async with http.post(server.url + path, data=json.dumps(body), headers=headers) as response:
+        await response.read()
+        return response.status
+
+
+async def admin(
+    http: aiohttp.ClientSession, server: RunningServer, method: str, path: str, **params: str
+) -> tuple[int, Any]:
+    async with http.request(method, f"{server.url}/_emulator{path}", params=params) as response:
+        if response.content_type == "application/json":
+            return response.status, await response.json()
+        return response.status, await response.text()
+
+
+async def test_requests_are_recorded_with_request_and_response(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    await feedback(http, server, {"url": "http://a/1.jpg", "suggestion": "block", "scenes": ["ad"]})
+    status, data = await admin(http, server, "GET", "/requests")
+    assert status == 200 and data["count"] == 1 and data["evicted"] == 0
+    (e,) = data["entries"]
+    assert (e["direction"], e["provider"], e["action"], e["account"]) == (
+        "in",
+        "alibaba",
+        "ImageScanFeedback",
+        "1234567890123456",
+    )
+    assert e["request"]["method"] == "POST" and e["request"]["path"] == IMAGE
+    assert e["request"]["parsed"] == {"url": "http://a/1.jpg", "suggestion": "block", "scenes": ["ad"]}
+    assert json.loads(e["request"]["body"])["url"] == "http://a/1.jpg"
+    assert e["response"]["status"] == 200
+    assert json.loads(e["response"]["body"])["code"] == 200
+    assert e["durationMs"] >= 0
+    # Admin calls themselves are not recorded.
+    assert (await admin(http, server, "GET", "/requests/count"))[1] == {"count": 1, "evicted": 0}
+
+
+async def test_filters_over_http(server: RunningServer, http: aiohttp.ClientSession) -> None:
+    await feedback(http, server, {"url": "http://a/1.jpg"})
+    await feedback(http, server, {"taskId": "t1", "content": "x"}, path="/green/text/feedback")
+    await feedback(http, server, {"suggestion": "pass"})  # business 400, still HTTP 200
+    _, data = await admin(http, server, "GET", "/requests", action="TextFeedback")
+    assert [e["request"]["parsed"]["taskId"] for e in data["entries"]] == ["t1"]
+    _, data = await admin(http, server, "GET", "/requests", **{"body.url": "http://a/1.jpg"})
+    assert data["count"] == 1
+    _, data = await admin(http, server, "GET", "/requests", order="desc", limit="1")
+    assert data["entries"][0]["request"]["parsed"] == {"suggestion": "pass"}
+    status, data = await admin(http, server, "GET", "/requests", colour="red")
+    assert status == 400 and data["error"] == "bad_request" and "unknown filter 'colour'" in data["message"]
+
+
+async def test_unrouted_and_rejected_requests_are_recorded_too(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(server.url + IMAGE) as response:
+        assert response.status == 405
+    async with http.post(server.url + "/nowhere", data=b"x") as response:
+        assert response.status == 404
+    _, data = await admin(http, server, "GET", "/requests")
+    assert [(e["request"]["method"], e["response"]["status"]) for e in data["entries"]] == [
+        ("GET", 405),
+        ("POST", 404),
+    ]
+
+
+async def test_eviction_is_counted(http: aiohttp.ClientSession) -> None:
+    settings = make_settings(**{"alibaba.verify_signatures": False, "journal.capacity": 2})
+    async with serve(settings) as server:
+        for i in range(5):
+            await feedback(http, server, {"taskId": str(i)})
+        _, data = await admin(http, server, "GET", "/requests")
+    assert [e["request"]["parsed"]["taskId"] for e in data["entries"]] == ["3", "4"]
+    assert data["evicted"] == 3
+
+
+async def test_har_export_is_valid_har_1_2(server: RunningServer, http: aiohttp.ClientSession) -> None:
+    await feedback(http, server, {"url": "http://a/1.jpg"})
+    async with http.post(server.url + IMAGE + "?ClientInfo=%7B%7D", data=b"\xff\xfe") as response:
+        await response.read()
+    status, har = await admin(http, server, "GET", "/requests.har")
+    assert status == 200
+    jsonschema.validate(har, HAR_SCHEMA, format_checker=jsonschema.FormatChecker())
+    first, second = har["log"]["entries"]
+    assert first["request"]["postData"]["text"] == '{"url": "http://a/1.jpg"}'
+    assert first["response"]["status"] == 200 and first["response"]["statusText"] == "OK"
+    assert second["request"]["queryString"] == [{"name": "ClientInfo", "value": "{}"}]
+    assert second["request"]["postData"]["text"] == "//4="  # not UTF-8: base64
+
+
+async def test_ndjson_export(server: RunningServer, http: aiohttp.ClientSession) -> None:
+    for i in range(3):
+        await feedback(http, server, {"taskId": str(i)})
+    status, text = await admin(http, server, "GET", "/requests.ndjson")
+    assert status == 200
+    lines = text.splitlines()
+    assert [json.loads(line)["request"]["parsed"]["taskId"] for line in lines] == ["0", "1", "2"]
+
+
+async def test_wait_returns_early_when_traffic_arrives(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    waiting = asyncio.create_task(
+        admin(http, server, "GET", "/requests/wait", action="TextFeedback", count="2", timeout="30")
+    )
+    await feedback(http, server, {"taskId": "a"}, path="/green/text/feedback")
+    await feedback(http, server, {"taskId": "b"})
+    assert not waiting.done()
+    await feedback(http, server, {"taskId": "c"}, path="/green/text/feedback")
+    status, data = await asyncio.wait_for(waiting, 10)  # far less than the 30 s asked for
+    assert status == 200
+    assert [e["request"]["parsed"]["taskId"] for e in data["entries"]] == ["a", "c"]
+
+
+async def test_wait_times_out_showing_the_closest(server: RunningServer, http: aiohttp.ClientSession) -> None:
+    await feedback(http, server, {"taskId": "a"}, path="/green/text/feedback")
+    status, data = await admin(
+        http, server, "GET", "/requests/wait", action="ImageScanFeedback", provider="alibaba", timeout="0.05"
+    )
+    assert status == 408 and data["error"] == "timeout"
+    assert "matching provider='alibaba', action='ImageScanFeedback'; 0 arrived" in data["message"]
+    assert [e["action"] for e in data["closest"]] == ["TextFeedback"]
+    status, data = await admin(http, server, "GET", "/requests/wait", timeout="600")
+    assert status == 400 and "timeout" in data["message"]
+
+
+async def test_namespaces_isolate_concurrent_clients(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    async def client(ns: str, n: int) -> None:
+        for i in range(n):
+            await feedback(http, server, {"taskId": f"{ns}-{i}"}, ns=ns)
+
+    await asyncio.gather(client("alpha", 5), client("beta", 3))
+    _, alpha = await admin(http, server, "GET", "/requests", namespace="alpha")
+    _, beta = await admin(http, server, "GET", "/requests/count", namespace="beta")
+    assert sorted(e["request"]["parsed"]["taskId"] for e in alpha["entries"]) == [
+        f"alpha-{i}" for i in range(5)
+    ]
+    assert beta["count"] == 3
+    # Resetting one namespace leaves the other's traffic alone.
+    assert (await admin(http, server, "POST", "/reset", namespace="alpha"))[1]["namespace"] == "alpha"
+    assert (await admin(http, server, "GET", "/requests/count", namespace="alpha"))[1]["count"] == 0
+    assert (await admin(http, server, "GET", "/requests/count", namespace="beta"))[1]["count"] == 3
+    assert (await admin(http, server, "DELETE", "/requests"))[1] == {"deleted": 3}
+
+
+async def test_reset_restores_throttle_windows_and_state(http: aiohttp.ClientSession) -> None:
+    from emulator.providers.alibaba.routes import BACKEND
+
+    account = {
+        "access_key_id": "k",
+        "access_key_secret": "s",
+        "uid": "9",
+        "rate_limits": {"ImageScanFeedback": 2},
+    }
+    settings = make_settings(**{"alibaba.verify_signatures": False, "alibaba.accounts": [account]})
+    async with serve(settings, clock=ManualClock()) as server:
+        statuses = [
+            await feedback(http, server, {"url": "http://a/1.jpg", "label": "porn"}) for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        assert server.app[BACKEND].states["9"].image_library
+        assert (await admin(http, server, "POST", "/reset"))[0] == 200
+        assert server.app[BACKEND].states["9"].image_library == {}
+        assert (await admin(http, server, "GET", "/requests/count"))[1]["count"] == 0
+        assert await feedback(http, server, {}) == 200
+
+
+async def test_admin_token(http: aiohttp.ClientSession) -> None:
+    async with serve(make_settings(**{"admin.token": "s3cret"})) as server:
+        assert (await admin(http, server, "GET", "/health"))[0] == 200  # probes need no token
+        status, data = await admin(http, server, "GET", "/requests")
+        assert status == 401 and "Bearer" in data["message"]
+        headers = {"Authorization": "Bearer s3cret"}
+        async with http.get(f"{server.url}/_emulator/requests", headers=headers) as response:
+            assert response.status == 200
+
+
+async def test_openapi_document_lists_every_admin_route(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    status, spec = await admin(http, server, "GET", "/openapi.json")
+    assert status == 200 and spec["openapi"].startswith("3.")
+    documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+    routed = {
+        (r.method, r.resource.canonical)
+        for r in server.app.router.routes()
+        if r.resource is not None and r.resource.canonical.startswith("/_emulator") and r.method != "HEAD"
+    }
+    assert routed == documented
