@@ -107,8 +107,11 @@ def parse_xml(body: bytes, *, max_depth: int = MAX_DEPTH) -> etree._Element:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedXML.because(f"The body is not UTF-8 (byte {exc.start}).") from None
-    # XML spells it upper-case; lower-case is checked too so no parser leniency can let one in.
-    if "<!doctype" in text.lower() or "<!entity" in text.lower():
+    # A plain text search, before any parsing: XML spells it upper-case, lower-case is caught too so
+    # no parser leniency lets one in. It also refuses the words inside a comment or CDATA section,
+    # which no badcase needs (Text is base64).
+    lowered = text.lower()
+    if "<!doctype" in lowered or "<!entity" in lowered:
         raise MalformedXML.because("A DTD (<!DOCTYPE>) is not allowed.")
     parser = _parser()
     depth = 0
