@@ -1,0 +1,316 @@
+"""A client for the admin API with assertion helpers in the style of pytest-httpserver and respx.
+
+>>> async with EmulatorClient(server.url) as emu:
+...     await emu.wait_for(action="ImageScanFeedback", count=1, timeout=5)
+...     await emu.assert_called(action="ImageScanFeedback", count=1)
+...     last = await emu.last(provider="alibaba")
+...     assert last.parsed["url"] == "http://example.com/1.jpg"
+
+Filters are the admin API's: provider, action, direction, method, path, account, status, namespace,
+correlation_id, since, and ``body={"url": ...}`` for fields of the parsed body. A client made with a
+``namespace`` sees and resets only that namespace, and tags its own traffic helpers with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import aiohttp
+
+NAMESPACE_HEADER = "X-Emulator-Namespace"
+
+
+class AdminError(Exception):
+    """The admin API refused a call (bad filter, bad token, ...)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(f"HTTP {status}: {message}")
+
+
+@dataclass(frozen=True)
+class RecordedExchange:
+    """One journal entry as the admin API reports it, with the fields tests use most at hand."""
+
+    raw: Mapping[str, Any]
+
+    @property
+    def id(self) -> int:
+        return int(self.raw["id"])
+
+    @property
+    def direction(self) -> str:
+        return str(self.raw["direction"])
+
+    @property
+    def provider(self) -> str | None:
+        return self.raw.get("provider")
+
+    @property
+    def action(self) -> str | None:
+        return self.raw.get("action")
+
+    @property
+    def account(self) -> str | None:
+        return self.raw.get("account")
+
+    @property
+    def namespace(self) -> str | None:
+        return self.raw.get("namespace")
+
+    @property
+    def method(self) -> str:
+        return str(self.raw["request"]["method"])
+
+    @property
+    def path(self) -> str:
+        return str(self.raw["request"]["path"])
+
+    @property
+    def body(self) -> str:
+        return str(self.raw["request"]["body"])
+
+    @property
+    def parsed(self) -> Any:
+        return self.raw["request"].get("parsed")
+
+    @property
+    def status(self) -> int | None:
+        status = self.raw["response"].get("status")
+        return None if status is None else int(status)
+
+    @property
+    def response_body(self) -> str:
+        return str(self.raw["response"]["body"])
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        return next((v for k, v in self.raw["request"]["headers"] if k.lower() == lname), None)
+
+    def summary(self) -> str:
+        return (
+            f"#{self.id} {self.direction} {self.method} {self.path} provider={self.provider} "
+            f"action={self.action} account={self.account} status={self.status}"
+        )
+
+
+def _params(filters: Mapping[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in filters.items():
+        if value is None:
+            continue
+        if key == "body":
+            for field, want in value.items():
+                out[f"body.{field}"] = want if isinstance(want, str) else str(want)
+        elif key == "correlation_id":
+            out["correlationId"] = str(value)
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _describe(filters: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in filters.items() if v is not None) or "any request"
+
+
+class EmulatorClient:
+    """Async client for a running emulator's admin API."""
+
+    def __init__(self, base_url: str, *, namespace: str | None = None, token: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.namespace = namespace
+        self._headers: dict[str, str] = {}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        if namespace:
+            self._headers[NAMESPACE_HEADER] = namespace
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _call(
+        self, method: str, path: str, params: Mapping[str, str] | None = None, *, ok: tuple[int, ...] = (200,)
+    ) -> tuple[int, Any]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(headers=self._headers)
+        url = f"{self.base_url}/_emulator{path}"
+        async with self._session.request(method, url, params=params or {}) as response:
+            data = (
+                await response.json()
+                if response.content_type == "application/json"
+                else await response.text()
+            )
+            if response.status not in ok:
+                message = data.get("message", data) if isinstance(data, dict) else data
+                raise AdminError(response.status, str(message))
+            return response.status, data
+
+    # --- queries ------------------------------------------------------------------------------
+
+    async def health(self) -> dict[str, Any]:
+        return (await self._call("GET", "/health"))[1]  # type: ignore[no-any-return]
+
+    async def requests(self, **filters: Any) -> list[RecordedExchange]:
+        """Recorded exchanges matching ``filters``, oldest first."""
+        _, data = await self._call("GET", "/requests", _params(filters))
+        return [RecordedExchange(e) for e in data["entries"]]
+
+    async def count(self, **filters: Any) -> int:
+        _, data = await self._call("GET", "/requests/count", _params(filters))
+        return int(data["count"])
+
+    async def evicted(self) -> int:
+        _, data = await self._call("GET", "/requests/count")
+        return int(data["evicted"])
+
+    async def last(self, **filters: Any) -> RecordedExchange:
+        """The newest exchange matching ``filters``; AssertionError (with the closest) if none."""
+        found = await self.requests(order="desc", limit=1, **filters)
+        if not found:
+            raise AssertionError(f"no request matching {_describe(filters)}\n{await self._closest(filters)}")
+        return found[0]
+
+    async def wait_for(
+        self, *, count: int = 1, timeout: float = 5.0, **filters: Any
+    ) -> list[RecordedExchange]:
+        """Wait (server-side long poll) until ``count`` exchanges match; AssertionError on timeout
+        with the closest recorded exchanges."""
+        params = {**_params(filters), "count": str(count), "timeout": str(timeout)}
+        status, data = await self._call("GET", "/requests/wait", params, ok=(200, 408))
+        if status == 408:
+            raise AssertionError(data["message"])
+        return [RecordedExchange(e) for e in data["entries"]]
+
+    async def assert_called(self, *, count: int | None = None, **filters: Any) -> list[RecordedExchange]:
+        """Assert that exchanges matching ``filters`` were recorded (exactly ``count`` if given)."""
+        found = await self.requests(**filters)
+        if (count is None and found) or len(found) == count:
+            return found
+        want = "at least once" if count is None else f"{count} time{'s' if count != 1 else ''}"
+        lines = [f"expected a request matching {_describe(filters)} {want}, found {len(found)}"]
+        if found:
+            lines += ["matching:"] + [f"  {e.summary()}" for e in found[:10]]
+        lines.append(await self._closest(filters))
+        if (ev := await self.evicted()) and count is not None:
+            lines.append(f"note: {ev} older entries were evicted from the journal")
+        raise AssertionError("\n".join(lines))
+
+    async def assert_not_called(self, **filters: Any) -> None:
+        await self.assert_called(count=0, **filters)
+
+    async def _closest(self, filters: Mapping[str, Any]) -> str:
+        # The server ranks entries by how many criteria they miss: ask the wait endpoint with a
+        # zero timeout for an impossible count and read its "closest".
+        params = {**_params(filters), "count": "1000000000", "timeout": "0"}
+        _, data = await self._call("GET", "/requests/wait", params, ok=(200, 408))
+        closest = [RecordedExchange(e) for e in data.get("closest", [])]
+        if not closest:
+            return "no requests were recorded at all"
+        return "closest recorded requests:\n" + "\n".join(f"  {e.summary()}" for e in closest)
+
+    # --- control ------------------------------------------------------------------------------
+
+    async def clear(self) -> int:
+        """Forget recorded exchanges (this client's namespace only, if it has one)."""
+        _, data = await self._call("DELETE", "/requests")
+        return int(data["deleted"])
+
+    async def reset(self) -> None:
+        """Everything back to the start config (this client's namespace only, if it has one)."""
+        await self._call("POST", "/reset")
+
+    async def har(self, **filters: Any) -> dict[str, Any]:
+        return (await self._call("GET", "/requests.har", _params(filters)))[1]  # type: ignore[no-any-return]
+
+    async def ndjson(self, **filters: Any) -> str:
+        return str((await self._call("GET", "/requests.ndjson", _params(filters)))[1])
+
+
+T = TypeVar("T")
+
+
+class SyncEmulatorClient:
+    """The same client for synchronous code: each call runs on a private event loop thread."""
+
+    def __init__(self, base_url: str, *, namespace: str | None = None, token: str | None = None) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="emulator-client", daemon=True)
+        self._thread.start()
+        self._async = EmulatorClient(base_url, namespace=namespace, token=token)
+
+    @property
+    def base_url(self) -> str:
+        return self._async.base_url
+
+    @property
+    def namespace(self) -> str | None:
+        return self._async.namespace
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        self._run(self._async.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def health(self) -> dict[str, Any]:
+        return self._run(self._async.health())
+
+    def requests(self, **filters: Any) -> list[RecordedExchange]:
+        return self._run(self._async.requests(**filters))
+
+    def count(self, **filters: Any) -> int:
+        return self._run(self._async.count(**filters))
+
+    def evicted(self) -> int:
+        return self._run(self._async.evicted())
+
+    def last(self, **filters: Any) -> RecordedExchange:
+        return self._run(self._async.last(**filters))
+
+    def wait_for(self, *, count: int = 1, timeout: float = 5.0, **filters: Any) -> list[RecordedExchange]:
+        return self._run(self._async.wait_for(count=count, timeout=timeout, **filters))
+
+    def assert_called(self, *, count: int | None = None, **filters: Any) -> list[RecordedExchange]:
+        return self._run(self._async.assert_called(count=count, **filters))
+
+    def assert_not_called(self, **filters: Any) -> None:
+        self._run(self._async.assert_not_called(**filters))
+
+    def clear(self) -> int:
+        return self._run(self._async.clear())
+
+    def reset(self) -> None:
+        self._run(self._async.reset())
+
+    def har(self, **filters: Any) -> dict[str, Any]:
+        return self._run(self._async.har(**filters))
+
+    def ndjson(self, **filters: Any) -> str:
+        return self._run(self._async.ndjson(**filters))

@@ -1,0 +1,142 @@
+"""The pytest plugin (entry point ``pytest11: emulator``), after pytest-httpserver.
+
+Fixtures:
+
+- ``emulator``: function-scoped handle to a running emulator (a :class:`SyncEmulatorClient` with
+  ``url``, ``host``, ``port`` and, in-process, ``app``). Each test starts from a reset emulator.
+- ``emulator_server``: the session-scoped in-process server behind it.
+- ``emulator_config`` (dotted-key overrides, e.g. ``{"alibaba.throttle_response": "588"}``),
+  ``emulator_config_file`` and ``emulator_address``: session-scoped, override them in a conftest.py.
+
+Marker: ``@pytest.mark.emulator(config={...}, namespace="...")`` gives one test a dedicated server
+with those overrides, or scopes it to a namespace of the shared one.
+
+Option: ``--emulator-url URL`` (or ``EMULATOR_URL``) points the fixtures at an emulator that is
+already running instead of starting one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from aiohttp import web
+
+from ..config import load
+from ..server import serve_in_thread
+from .client import SyncEmulatorClient
+
+
+class Emulator(SyncEmulatorClient):
+    """What a test gets: where the emulator is, and the admin client to inspect and steer it."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        app: web.Application | None = None,
+        namespace: str | None = None,
+        token: str | None = None,
+    ) -> None:
+        super().__init__(url, namespace=namespace, token=token)
+        parts = urlsplit(url)
+        self.url = url.rstrip("/")
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        #: The in-process app (None for an external emulator), for state inspection.
+        self.app = app
+
+
+class ServerHandle:
+    """A server the fixtures can point at: in-process (with its app) or external (URL only)."""
+
+    def __init__(self, url: str, app: web.Application | None, token: str | None) -> None:
+        self.url = url
+        self.app = app
+        self.token = token
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("emulator", "content-moderation emulator")
+    group.addoption(
+        "--emulator-url",
+        default=os.environ.get("EMULATOR_URL"),
+        help="use the emulator already running at this URL instead of starting one in-process "
+        "(default: $EMULATOR_URL)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "emulator(config=None, namespace=None): run this test against a dedicated emulator with these "
+        "dotted-key config overrides, and/or scope it to a namespace of the shared one",
+    )
+
+
+@pytest.fixture(scope="session")
+def emulator_config() -> Mapping[str, Any]:
+    """Dotted-key overrides of the session server's config. Override in conftest.py."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def emulator_config_file() -> str | None:
+    """A JSON config file for the session server (None: the built-in default). Override in conftest.py."""
+    return None
+
+
+@pytest.fixture(scope="session")
+def emulator_address() -> tuple[str, int]:
+    """Where the session server listens (port 0: a free one). Override in conftest.py."""
+    return ("127.0.0.1", 0)
+
+
+@pytest.fixture(scope="session")
+def emulator_server(
+    request: pytest.FixtureRequest,
+    emulator_config: Mapping[str, Any],
+    emulator_config_file: str | None,
+    emulator_address: tuple[str, int],
+) -> Iterator[ServerHandle]:
+    url = request.config.getoption("emulator_url")
+    if url:
+        yield ServerHandle(url, None, os.environ.get("EMULATOR_ADMIN_TOKEN"))
+        return
+    settings = load(emulator_config_file, overrides=emulator_config)
+    host, port = emulator_address
+    with serve_in_thread(settings, host=host, port=port) as server:
+        yield ServerHandle(server.url, server.app, settings.admin.token)
+
+
+@pytest.fixture
+def emulator(
+    request: pytest.FixtureRequest,
+    emulator_server: ServerHandle,
+    emulator_config: Mapping[str, Any],
+    emulator_config_file: str | None,
+) -> Iterator[Emulator]:
+    marker = request.node.get_closest_marker("emulator")
+    kwargs: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    unknown = set(kwargs) - {"config", "namespace"}
+    if unknown or (marker and marker.args):
+        raise pytest.UsageError(
+            f"@pytest.mark.emulator takes config= and namespace= only, not {sorted(unknown)}"
+        )
+    with ExitStack() as stack:
+        handle = emulator_server
+        if kwargs.get("config"):
+            if handle.app is None:
+                pytest.skip("a per-test config needs an in-process emulator, not --emulator-url")
+            settings = load(emulator_config_file, overrides={**emulator_config, **kwargs["config"]})
+            server = stack.enter_context(serve_in_thread(settings))
+            handle = ServerHandle(server.url, server.app, settings.admin.token)
+        emu = stack.enter_context(
+            Emulator(handle.url, app=handle.app, namespace=kwargs.get("namespace"), token=handle.token)
+        )
+        emu.reset()
+        yield emu

@@ -1,0 +1,118 @@
+"""The pytest plugin, used by a pytester project exactly as a user would."""
+
+from __future__ import annotations
+
+import pytest
+
+from emulator import serve_in_thread
+
+pytest_plugins = ["pytester"]
+
+SDK_TEST = """
+import json
+
+import pytest
+
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkgreen.request.v20180509 import ImageScanFeedbackRequest
+
+
+def feedback(emulator, body):
+    client = AcsClient("testAccessKeyId", "testAccessKeySecret", "cn-shanghai")
+    request = ImageScanFeedbackRequest.ImageScanFeedbackRequest()
+    request.set_endpoint(f"{emulator.host}:{emulator.port}")
+    request.set_protocol_type("http")
+    request.set_content(json.dumps(body).encode())
+    try:
+        return json.loads(client.do_action_with_exception(request))
+    finally:
+        client.session.close()
+
+
+def test_feedback_is_recorded(emulator):
+    body = {"url": "http://a/1.jpg", "suggestion": "block", "scenes": ["ad"]}
+    assert feedback(emulator, body)["code"] == 200
+    (call,) = emulator.assert_called(action="ImageScanFeedback", count=1)
+    assert call.parsed["url"] == "http://a/1.jpg"
+    assert emulator.last(provider="alibaba").status == 200
+
+
+def test_each_test_starts_from_a_reset_emulator(emulator):
+    assert emulator.count() == 0
+    for _ in range(20):
+        feedback(emulator, {})   # the throttle window was reset too: 20 more fit
+
+
+def test_failure_message_shows_the_closest_requests(emulator):
+    feedback(emulator, {"taskId": "t"})
+    try:
+        emulator.assert_called(action="TextFeedback", count=1)
+    except AssertionError as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("assert_called should have failed")
+    assert "expected a request matching action='TextFeedback' 1 time, found 0" in message
+    assert "closest recorded requests:" in message
+    assert "action=ImageScanFeedback" in message
+
+
+@pytest.mark.emulator(config={"alibaba.throttle_response": "588"})
+def test_marker_gives_a_dedicated_server(emulator):
+    codes = [feedback(emulator, {})["code"] for _ in range(21)]
+    assert codes[-1] == 588
+
+
+@pytest.mark.emulator(namespace="mine")
+def test_marker_namespace(emulator):
+    assert emulator.namespace == "mine"
+"""
+
+
+def test_plugin_in_a_user_project(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=SDK_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5)
+
+
+def test_config_fixtures_can_be_overridden(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+import pytest
+
+@pytest.fixture(scope="session")
+def emulator_config():
+    return {"alibaba.verify_signatures": False, "journal.capacity": 3}
+"""
+    )
+    pytester.makepyfile(
+        test_cfg="""
+import urllib.request
+
+def test_unsigned_calls_are_accepted_and_capacity_applies(emulator):
+    for i in range(5):
+        req = urllib.request.Request(emulator.url + "/green/image/feedback", data=b"{}", method="POST")
+        assert urllib.request.urlopen(req).status == 200
+    assert emulator.count() == 3 and emulator.evicted() == 2
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_option_points_at_a_running_emulator(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_ext="""
+def test_uses_the_external_server(emulator):
+    assert emulator.app is None
+    assert emulator.health()["status"] == "ok"
+"""
+    )
+    with serve_in_thread() as server:
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--emulator-url={server.url}")
+        result.assert_outcomes(passed=1)
+        assert server.app is not None
+
+
+def test_marker_is_registered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.emulator(config=None, namespace=None):*"])
