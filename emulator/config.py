@@ -96,6 +96,8 @@ class TencentAccount:
     appid: str
     #: Calls per second for /report/badcase; none is documented, so unlimited by default.
     rate_limit: int | None = None
+    #: Journal namespace of this account's traffic when the request names none.
+    namespace: str | None = None
 
 
 @dataclass(frozen=True)

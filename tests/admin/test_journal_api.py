@@ -227,3 +227,28 @@ async def test_openapi_document_lists_every_admin_route(
         if r.resource is not None and r.resource.canonical.startswith("/_emulator") and r.method != "HEAD"
     }
     assert routed == documented
+
+
+async def test_tencent_exchanges_are_recorded_with_the_parsed_xml(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    import base64
+
+    text = base64.b64encode("违规".encode()).decode()
+    body = (
+        f"<Request><ContentType>1</ContentType><Label>Porn</Label>"
+        f"<SuggestedLabel>Normal</SuggestedLabel><Text>{text}</Text></Request>"
+    )
+    headers = {
+        "Host": "examplebucket-1250000000.ci.ap-beijing.myqcloud.com",
+        "Content-Type": "application/xml",
+    }
+    async with http.post(server.url + "/report/badcase", data=body, headers=headers) as response:
+        assert response.status == 200
+    _, data = await admin(
+        http, server, "GET", "/requests", provider="tencent", **{"body.Request.Label": "Porn"}
+    )
+    (e,) = data["entries"]
+    assert (e["action"], e["account"]) == ("ReportBadcase", "1250000000")
+    assert e["request"]["parsed"]["Request"]["Text"] == text
+    assert "<RequestId>" in e["response"]["body"]

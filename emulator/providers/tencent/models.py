@@ -83,8 +83,11 @@ class TencentBackend:
         self.states: dict[str, AccountState] = {}
         self.reset()
 
-    def reset(self) -> None:
-        self.states = {a.appid: AccountState(a) for a in self._accounts}
+    def reset(self, appids: set[str] | None = None) -> None:
+        """Back to the start config: every account, or those in ``appids``."""
+        for a in self._accounts:
+            if appids is None or a.appid in appids:
+                self.states[a.appid] = AccountState(a)
 
     @property
     def accounts(self) -> tuple[TencentAccount, ...]:

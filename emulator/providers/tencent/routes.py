@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ...config import TencentAccount, TencentSettings
+from ...core.exchange import exchange_of
 from ...core.http import BodyTooLarge, read_body
-from ...keys import CLOCK, LIMITER, SETTINGS
+from ...keys import CLOCK, LIMITER, RESET_HOOKS, SETTINGS
 from . import handlers, protocol, signing
 from .errors import (
     AccessDenied,
@@ -54,9 +55,17 @@ def parse_host(host: str) -> Target | None:
 
 
 def setup(app: web.Application) -> None:
-    app[BACKEND] = TencentBackend(app[SETTINGS].tencent.accounts)
+    backend = app[BACKEND] = TencentBackend(app[SETTINGS].tencent.accounts)
     app.router.add_post(REPORT_BADCASE_PATH, report_badcase)
     app.router.add_route("*", REPORT_BADCASE_PATH, method_not_allowed)
+
+    def reset(namespace: str | None) -> None:
+        appids = {a.appid for a in backend.accounts if namespace is None or a.namespace == namespace}
+        backend.reset(appids)
+        windows = {("tencent", appid) for appid in appids}
+        app[LIMITER].reset(lambda key: isinstance(key, tuple) and key[:2] in windows)
+
+    app[RESET_HOOKS].append(reset)
 
 
 async def report_badcase(request: web.Request) -> web.StreamResponse:
@@ -65,9 +74,14 @@ async def report_badcase(request: web.Request) -> web.StreamResponse:
     cfg = settings.tencent
     now = app[CLOCK].time()
     request_id = protocol.new_request_id(now)
+    exchange = exchange_of(request)
+    exchange.provider, exchange.action = "tencent", REPORT_BADCASE
     try:
         target = parse_host(request.host)
         account = _authenticate(request, target, cfg, app[BACKEND], now)
+        exchange.account = account.appid
+        if exchange.namespace is None:
+            exchange.namespace = account.namespace
         _throttle(app, account)
         limit = min(settings.server.max_body_bytes, cfg.max_body_bytes)
         try:
@@ -83,13 +97,17 @@ async def report_badcase(request: web.Request) -> web.StreamResponse:
             region=target.region if target else "",
             strict_labels=cfg.strict_labels,
         )
-        handlers.report_badcase(call, protocol.decode_request(body))
+        fields = protocol.decode_request(body)
+        exchange.parsed = {"Request": fields}
+        handlers.report_badcase(call, fields)
     except TencentError as exc:
         return protocol.error(exc, request_id=request_id, resource=_resource(request), now=now)
     return protocol.success(request_id, now)
 
 
 async def method_not_allowed(request: web.Request) -> web.StreamResponse:
+    exchange = exchange_of(request)
+    exchange.provider, exchange.action = "tencent", REPORT_BADCASE
     now = request.app[CLOCK].time()
     return protocol.error(
         MethodNotAllowed(f"{MethodNotAllowed.message} {request.method} is not POST."),
