@@ -6,11 +6,15 @@ from aiohttp import web
 
 from . import admin
 from .config import Settings, load
+from .core.callbacks import Dispatcher
 from .core.clock import Clock, RealClock
+from .core.fault_actions import fault_middleware
+from .core.faults import FaultEngine, RuleError
 from .core.journal import Journal
 from .core.recording import journal_middleware
+from .core.scenarios import ScenarioError, load_scenario
 from .core.throttle import SlidingWindowLimiter
-from .keys import CLOCK, JOURNAL, LIMITER, RESET_HOOKS, SETTINGS
+from .keys import CLOCK, DISPATCHER, FAULTS, JOURNAL, LIMITER, RESET_HOOKS, SETTINGS
 from .providers.alibaba import routes as alibaba_routes
 from .providers.tencent import routes as tencent_routes
 
@@ -23,16 +27,49 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # Providers read bodies themselves, bounded by server.max_body_bytes, so that an oversized body
     # gets the provider's own error; aiohttp's own limit stays as a backstop.
     journal = Journal(capacity=settings.journal.capacity)
+    faults = FaultEngine(clock)
     app = web.Application(
         client_max_size=settings.server.max_body_bytes + 1,
-        middlewares=[journal_middleware(journal, clock, skip_prefix=admin.PREFIX)],
+        # The journal is outermost so it records what the fault rules did to each exchange.
+        middlewares=[
+            journal_middleware(journal, clock, skip_prefix=admin.PREFIX),
+            fault_middleware(faults, skip_prefix=admin.PREFIX, max_body=settings.server.max_body_bytes),
+        ],
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[JOURNAL] = journal
+    app[FAULTS] = faults
     app[LIMITER] = SlidingWindowLimiter(clock)
     app[RESET_HOOKS] = []
+    _setup_callbacks(app, settings, journal, clock)
     admin.setup(app)
     alibaba_routes.setup(app)
     tencent_routes.setup(app)
+    app[RESET_HOOKS].append(faults.reset)
+    for ref in settings.scenarios:
+        scenario = load_scenario(ref)
+        try:
+            faults.load_initial(scenario.rules, "rules")
+        except RuleError as exc:
+            raise ScenarioError(f"{scenario.source}: {exc}") from None
     return app
+
+
+def _setup_callbacks(app: web.Application, settings: Settings, journal: Journal, clock: Clock) -> None:
+    cfg = settings.callbacks
+    dispatcher = app[DISPATCHER] = Dispatcher(
+        journal,
+        clock,
+        max_retries=cfg.max_retries,
+        retry_delays=cfg.retry_delays,
+        attempt_timeout=cfg.attempt_timeout,
+        max_response_bytes=cfg.max_response_bytes,
+    )
+    app[RESET_HOOKS].append(dispatcher.reset)
+
+    async def close(app: web.Application) -> None:
+        del app
+        await dispatcher.close(cfg.shutdown_grace)
+
+    app.on_cleanup.append(close)

@@ -11,6 +11,7 @@ from typing import Any
 
 from . import __version__
 from .config import default_config_path, load
+from .core import scenarios
 from .errors import EmulatorError
 from .server import start
 
@@ -49,10 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="TCP port (default: server.port from the config, 8080 in the built-in one); 0 picks a free port",
     )
     serve.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME_OR_FILE",
+        help="load a fault scenario at start: a shipped one by name (see `emulator scenarios`) or a "
+        "JSON scenario file; repeatable",
+    )
+    serve.add_argument(
         "--config",
         metavar="FILE",
         help=f"JSON config file (default: the built-in {default_config_path().name}, which "
         "defines the test accounts listed in the README)",
+    )
+    commands.add_parser(
+        "scenarios",
+        help="list the shipped fault scenarios",
+        description="List the fault scenarios shipped with the emulator, for serve --scenario NAME.",
     )
     return parser
 
@@ -70,12 +83,17 @@ def _port(value: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    assert args.command == "serve"  # argparse refuses any other
+    if args.command == "scenarios":
+        for name in scenarios.available():
+            print(f"{name:18} {scenarios.load_scenario(name).description}")
+        return 0
     overrides: dict[str, Any] = {}
     if args.host is not None:
         overrides["server.host"] = args.host
     if args.port is not None:
         overrides["server.port"] = args.port
+    if args.scenario:
+        overrides["scenarios"] = args.scenario
     try:
         settings = load(args.config, overrides=overrides)
     except EmulatorError as exc:
@@ -83,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         asyncio.run(_serve(settings))
+    except scenarios.ScenarioError as exc:
+        print(f"emulator: error: {exc}", file=sys.stderr)
+        return 2
     except EmulatorError as exc:
         print(f"emulator: error: {exc}", file=sys.stderr)
         return 1

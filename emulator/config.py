@@ -52,6 +52,26 @@ class AdminSettings:
 
 
 @dataclass(frozen=True)
+class CallbackSettings:
+    """Outbound notifications to the user's server (core/callbacks.py)."""
+
+    #: Retries after the first attempt before a delivery is given up as exhausted (the reference
+    #: sheet: up to 16; today's provider docs say 3).
+    max_retries: int = 16
+    #: Seconds to wait before retry 1, 2, ...; the last value repeats for later retries. The
+    #: provider documents no schedule: doubling from 1 s, capped at 10 minutes, spreads 16 retries
+    #: over about 77 minutes.
+    retry_delays: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600)
+    #: Seconds one attempt may take (connect to last byte) before it counts as failed.
+    attempt_timeout: float = 10.0
+    #: Real seconds shutdown waits for deliveries still in progress before it cancels and reports
+    #: them. Real time, not the injected clock: a stopped ManualClock must not hang the shutdown.
+    shutdown_grace: float = 5.0
+    #: Bytes of the receiver's answer kept in the journal.
+    max_response_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True)
 class AlibabaAccount:
     access_key_id: str
     access_key_secret: str
@@ -87,6 +107,9 @@ class AlibabaSettings:
     throttle_retry_after_header: bool = False
     #: The HostId the gateway puts in its error bodies.
     host_id: str = "green.cn-shanghai.aliyuncs.com"
+    #: Also notify the account's callback URL after an ImageScanFeedback / TextFeedback call that
+    #: carries a verdict (the console notifies after human reviews either way).
+    notify_on_feedback: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,6 +144,10 @@ class Settings:
     admin: AdminSettings = field(default_factory=AdminSettings)
     alibaba: AlibabaSettings = field(default_factory=AlibabaSettings)
     tencent: TencentSettings = field(default_factory=TencentSettings)
+    #: Fault scenarios loaded at start: names of files in fixtures/scenarios/ (without .json) or
+    #: paths to scenario files.
+    scenarios: tuple[str, ...] = ()
+    callbacks: CallbackSettings = field(default_factory=CallbackSettings)
     #: Where the settings came from, for messages.
     source: str = "<defaults>"
 
@@ -267,6 +294,12 @@ def _convert(tp: Any, value: Any, key: str, source: str, sources: Mapping[str, s
         if value < 0:
             raise ConfigError(where, key, f"must not be negative, not {value}")
         return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(where, key, f"must be a number, not {json.dumps(value)}")
+        if value < 0:
+            raise ConfigError(where, key, f"must not be negative, not {value}")
+        return float(value)
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(where, key, f"must be a string, not {json.dumps(value)}")
@@ -289,6 +322,10 @@ def _check(settings: Settings) -> None:
             if value in seen:
                 raise ConfigError(src, key, f"{value!r} is used by another account")
             seen.add(value)
+        if acc.callback_url is not None and not acc.callback_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                src, f"alibaba.accounts[{i}].callback_url", "must be an http:// or https:// URL"
+            )
         for action in acc.rate_limits:
             if action not in ALIBABA_DEFAULT_RATE_LIMITS:
                 known = ", ".join(sorted(ALIBABA_DEFAULT_RATE_LIMITS))

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from aiohttp import web
 
 from .config import Settings
+from .core.callbacks import Dispatcher
 from .core.clock import Clock
+from .core.faults import FaultEngine
 from .core.journal import Journal
 from .core.throttle import SlidingWindowLimiter
 
@@ -16,6 +18,9 @@ CLOCK = web.AppKey("clock", Clock)
 #: One limiter for the whole app; keys are namespaced by provider, account and action.
 LIMITER = web.AppKey("limiter", SlidingWindowLimiter)
 JOURNAL = web.AppKey("journal", Journal)
+#: Outbound notifications to users' servers; providers submit, the admin API lists.
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 #: Called by POST /_emulator/reset with the namespace to reset (None: everything). Each part that
 #: keeps state registers one.
 RESET_HOOKS = web.AppKey("reset_hooks", list[Callable[[str | None], None]])
+FAULTS = web.AppKey("faults", FaultEngine)

@@ -14,7 +14,7 @@ from aiohttp import web
 from .. import __version__
 from ..core.recording import Handler
 from ..keys import SETTINGS
-from . import journal
+from . import callbacks, faults, journal
 
 PREFIX = "/_emulator"
 OPENAPI = Path(__file__).with_name("openapi.json")
@@ -61,3 +61,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/health", health)
     app.router.add_get(f"{PREFIX}/openapi.json", openapi)
     journal.setup(app, PREFIX)
+    callbacks.setup(app, PREFIX)
+    faults.setup(app, PREFIX)

@@ -21,6 +21,10 @@ class Exchange:
     #: The body as read by the provider (raw bytes), and its parsed form (JSON value, or the XML
     #: document as nested dicts), when it could be parsed.
     request_body: bytes = b""
+    #: Whether the body was read (by the fault middleware or the provider), and the error reading it
+    #: raised, so a second reader gets the same outcome instead of an exhausted stream.
+    body_read: bool = False
+    body_error: Exception | None = None
     parsed: Any = None
     #: The fault rule that shaped the answer, if one did.
     fault: str | None = None

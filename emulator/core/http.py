@@ -20,8 +20,23 @@ class BodyTooLarge(Exception):
 async def read_body(request: web.Request, limit: int) -> bytes:
     """Read the whole body, refusing early (by Content-Length, else while reading) past ``limit``.
 
-    The body read is kept on the request's exchange for the journal.
+    The body read is kept on the request's exchange for the journal, and for a second reader.
     """
+    exchange = exchange_of(request)
+    if exchange.body_read:
+        if exchange.body_error is not None:
+            raise exchange.body_error
+        return exchange.request_body
+    exchange.body_read = True
+    try:
+        body = exchange.request_body = await _read(request, limit)
+    except BodyTooLarge as exc:
+        exchange.body_error = exc
+        raise
+    return body
+
+
+async def _read(request: web.Request, limit: int) -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise BodyTooLarge(limit, declared)
@@ -35,5 +50,4 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         if size > limit:
             raise BodyTooLarge(limit, declared)
         chunks.append(chunk)
-    body = exchange_of(request).request_body = b"".join(chunks)
-    return body
+    return b"".join(chunks)

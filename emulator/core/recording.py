@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -32,6 +33,10 @@ def journal_middleware(journal: Journal, clock: Clock, skip_prefix: str) -> Midd
         except web.HTTPException as exc:
             _store(journal, request, exchange, started, time.perf_counter() - t0, exc)
             raise
+        except asyncio.CancelledError:
+            # A fault cut the connection, or the client went away mid-request: no response.
+            _store(journal, request, exchange, started, time.perf_counter() - t0, None)
+            raise
         except Exception as exc:
             # Not swallowed: recorded as the 500 aiohttp will send, then re-raised so it surfaces.
             failed = web.Response(status=500, text=f"{type(exc).__name__}: {exc}")
@@ -49,9 +54,16 @@ def _store(
     ex: Exchange,
     started: float,
     duration: float,
-    response: web.StreamResponse,
+    response: web.StreamResponse | None,
 ) -> None:
-    body = response.body if isinstance(response, web.Response) else None
+    sent = ex.extra.get("sent_body")
+    body = response.body if isinstance(response, web.Response) else sent
+    cut = ex.extra.get("cut")
+    error = None
+    if response is None:
+        error = f"connection closed without a response ({cut})" if cut else "cancelled: the client went away"
+    elif cut:
+        error = f"connection closed after a partial response ({cut})"
     journal.record(
         Entry(
             id=0,
@@ -68,11 +80,12 @@ def _store(
             account=ex.account,
             namespace=ex.namespace,
             parsed=ex.parsed,
-            status=response.status,
-            response_headers=tuple(response.headers.items()),
+            status=response.status if response is not None else None,
+            response_headers=tuple(response.headers.items()) if response is not None else (),
             response_body=body if isinstance(body, bytes) else b"",
             duration=duration,
             fault=ex.fault,
             correlation_id=ex.correlation_id,
+            error=error,
         )
     )

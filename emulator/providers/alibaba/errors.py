@@ -13,6 +13,8 @@ Two families, rendered differently by ``protocol.py``::
      |    +-- InvalidTimeStampExpired      400  InvalidTimeStamp.Expired
      |    +-- SignatureNonceUsed           400
      |    +-- ThrottlingUser               429 (configurable)  Throttling.User
+     |    +-- InternalError                500
+     |    +-- ServiceUnavailable           503
      +-- BusinessError           the API answered; HTTP 200, {"code": <int>, "msg": ...}
 
 Gateway codes and wording from the reference sheet and the provider's public error pages; the ones
@@ -139,6 +141,18 @@ class ThrottlingUser(GatewayError):
         self.retry_after = retry_after
 
 
+class InternalError(GatewayError):
+    code = "InternalError"
+    status = 500
+    message = "The request processing has failed due to some unknown error, exception or failure."
+
+
+class ServiceUnavailable(GatewayError):
+    code = "ServiceUnavailable"
+    status = 503
+    message = "The request has failed due to a temporary failure of the server."
+
+
 class BusinessError(AlibabaError):
     """An error in the HTTP 200 envelope: ``{"code": code, "msg": msg, "requestId": ...}``."""
 
@@ -153,3 +167,11 @@ class BusinessError(AlibabaError):
 def bad_request(msg: str) -> BusinessError:
     """Invalid parameters: business code 400, a message naming the field."""
     return BusinessError(400, msg)
+
+
+def throttled(response: str, retry_after: float = 0.0) -> AlibabaError:
+    """What an account over its quota gets, by the configured ``throttle_response``: the gateway's
+    Throttling.User with HTTP 429 or 400, or the business envelope's 588 EXCEED_QUOTA."""
+    if response == "588":
+        return BusinessError(588, "EXCEED_QUOTA: request rate is over the quota")
+    return ThrottlingUser(status=int(response), retry_after=retry_after)

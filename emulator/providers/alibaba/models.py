@@ -93,6 +93,19 @@ class TextFeedback:
 
 
 @dataclass(frozen=True, slots=True)
+class Review:
+    """A person's verdict on a sample in the console (what triggers a result notification)."""
+
+    review_id: str
+    received_at: float
+    task_id: str
+    suggestion: Literal["block", "pass"]
+    labels: tuple[str, ...] = ()
+    url: str | None = None
+    data_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LibraryEntry:
     """One sample in a feedback-based library: how later scans must judge it."""
 
@@ -124,6 +137,14 @@ class AccountState:
     image_library: dict[str, LibraryEntry] = field(default_factory=dict)
     #: The feedback-based text library: exact text -> latest verdict.
     text_library: dict[str, LibraryEntry] = field(default_factory=dict)
+    reviews: list[Review] = field(default_factory=list)
+    #: The console's callback setting; starts from the config, changed by the admin API.
+    callback_url: str | None = field(init=False)
+    callback_seed: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.callback_url = self.account.callback_url
+        self.callback_seed = self.account.seed
 
     def add_image_feedback(self, fb: ImageFeedback) -> None:
         self.image_feedback.append(fb)
@@ -131,6 +152,16 @@ class AccountState:
         if fb.url and kind is not None:
             label = fb.label or ("normal" if kind == "whitelist" else "block")
             self.image_library[fb.url] = LibraryEntry(kind, label, fb.scenes, fb.request_id)
+
+    def add_review(self, review: Review) -> None:
+        """A reviewed image joins the feedback-based library like an ImageScanFeedback would."""
+        self.reviews.append(review)
+        if review.url:
+            if review.suggestion == "pass":
+                self.image_library[review.url] = LibraryEntry("whitelist", "normal", (), review.review_id)
+            else:
+                label = review.labels[0] if review.labels else "block"
+                self.image_library[review.url] = LibraryEntry("blacklist", label, (), review.review_id)
 
     def add_text_feedback(self, fb: TextFeedback) -> None:
         self.text_feedback.append(fb)

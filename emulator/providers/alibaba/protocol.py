@@ -6,16 +6,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from ...core.callbacks import Payload
 from .errors import BusinessError, GatewayError, ThrottlingUser
 
 JSON_CONTENT_TYPE = "application/json;charset=utf-8"
+NOTIFICATION_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=UTF-8"
 
 
 def new_request_id() -> str:
@@ -89,3 +92,36 @@ def decode_json(body: bytes) -> Any:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+def notification_checksum(uid: str, seed: str, content: str) -> str:
+    """Lowercase hex SHA-256 of uid + seed + content (the reference sheet, seed document 000)."""
+    return hashlib.sha256((uid + seed + content).encode("utf-8")).hexdigest()
+
+
+def notification(
+    uid: str,
+    seed: str,
+    scan_result: dict[str, Any],
+    audit_result: dict[str, Any],
+    *,
+    wrong_checksum: bool = False,
+    audit_key: str = "auditResult",
+) -> Payload:
+    """A result notification: a UTF-8 form with ``checksum`` and ``content`` (a JSON string).
+
+    ``audit_key`` exists for the seed document's sample, which spells it ``auditReult``.
+    """
+    content = json.dumps(
+        {"scanResult": scan_result, audit_key: audit_result}, ensure_ascii=False, separators=(",", ":")
+    )
+    checksum = notification_checksum(uid, seed, content)
+    if wrong_checksum:
+        # Still 64 lowercase hex digits, so only a receiver that really checks notices.
+        checksum = notification_checksum(uid, seed + "-wrong", content)
+    fields = {"checksum": checksum, "content": content}
+    return Payload(
+        body=urlencode(fields, encoding="utf-8").encode("ascii"),
+        content_type=NOTIFICATION_CONTENT_TYPE,
+        parsed={"checksum": checksum, "content": json.loads(content)},
+    )

@@ -9,16 +9,17 @@ from typing import Any
 from aiohttp import web
 
 from ...config import AlibabaAccount, AlibabaSettings
-from ...core.exchange import exchange_of
+from ...core.exchange import Exchange, exchange_of
 from ...core.http import BodyTooLarge, read_body
-from ...keys import CLOCK, LIMITER, RESET_HOOKS, SETTINGS
-from . import handlers, protocol, signing
+from ...keys import CLOCK, DISPATCHER, FAULTS, LIMITER, RESET_HOOKS, SETTINGS
+from . import handlers, notifications, protocol, signing
 from .errors import (
     BusinessError,
     GatewayError,
     InvalidAccessKeyIdNotFound,
-    ThrottlingUser,
+    throttled,
 )
+from .faults import AlibabaFaults
 from .models import AlibabaBackend
 
 BACKEND = web.AppKey("alibaba_backend", AlibabaBackend)
@@ -44,6 +45,9 @@ def setup(app: web.Application) -> None:
         app[LIMITER].reset(lambda key: isinstance(key, tuple) and key[:2] in windows)
 
     app[RESET_HOOKS].append(reset)
+    app[FAULTS].register(
+        AlibabaFaults({path: action for path, (action, _) in ACTIONS.items()}, backend, app[SETTINGS].alibaba)
+    )
 
 
 def _endpoint(action: str, handler: Handler) -> Callable[[web.Request], Any]:
@@ -73,6 +77,8 @@ def _endpoint(action: str, handler: Handler) -> Callable[[web.Request], Any]:
             )
             exchange.parsed = parsed = protocol.decode_json(body)
             result = handler(call, parsed)
+            if cfg.notify_on_feedback:
+                _notify(app, call, exchange)
         except GatewayError as exc:
             return protocol.gateway_error(exc, request_id, cfg.host_id)
         except BusinessError as exc:
@@ -83,6 +89,20 @@ def _endpoint(action: str, handler: Handler) -> Callable[[web.Request], Any]:
 
     endpoint.__name__ = action
     return endpoint
+
+
+def _notify(app: web.Application, call: handlers.Call, exchange: Exchange) -> None:
+    # The feedback call and the notifications it causes share one correlation id in the journal.
+    correlation_id = exchange.correlation_id or call.request_id
+    sent = notifications.notify_feedback(
+        app[DISPATCHER],
+        call.state,
+        call.request_id,
+        namespace=exchange.namespace,
+        correlation_id=correlation_id,
+    )
+    if sent:
+        exchange.correlation_id = correlation_id
 
 
 def _authenticate(
@@ -127,7 +147,5 @@ def _throttle(app: web.Application, account: AlibabaAccount, action: str, cfg: A
     key = ("alibaba", account.uid, action)
     if limiter.try_acquire(key, limit):
         return
-    if cfg.throttle_response == "588":
-        raise BusinessError(588, "EXCEED_QUOTA: request rate is over the quota")
     retry_after = limiter.retry_after(key, limit) if cfg.throttle_retry_after_header else 0.0
-    raise ThrottlingUser(status=int(cfg.throttle_response), retry_after=retry_after)
+    raise throttled(cfg.throttle_response, retry_after)

@@ -16,6 +16,8 @@ Every error is rendered by ``protocol.py`` as one XML body,
      +-- NoSuchBucket                  404  the APPID in Host is no configured account's
      +-- MethodNotAllowed              405
      +-- SlowDown                      503  the account's rate limit
+     +-- InvalidRequest 400, ExpiredToken 403, InternalError 500, NotImplemented 501,
+         ServiceUnavailable 503        (raised only by fault rules)
 
 Codes and statuses are COS's documented list (CI publishes none of its own, see the reference
 sheet); the messages are COS's wording where known.
@@ -123,3 +125,33 @@ class SlowDown(TencentError):
     code = "SlowDown"
     status = 503
     message = "Please reduce your request rate."
+
+
+class InvalidRequest(TencentError):
+    code = "InvalidRequest"
+    status = 400
+    message = "The request is invalid."
+
+
+class ExpiredToken(TencentError):
+    code = "ExpiredToken"
+    status = 403
+    message = "The provided token has expired."
+
+
+class InternalError(TencentError):
+    code = "InternalError"
+    status = 500
+    message = "We encountered an internal error. Please try again."
+
+
+class NotImplementedError_(TencentError):
+    code = "NotImplemented"
+    status = 501
+    message = "A header you provided implies functionality that is not implemented."
+
+
+class ServiceUnavailable(TencentError):
+    code = "ServiceUnavailable"
+    status = 503
+    message = "Service is unavailable now. Please retry later."

@@ -11,7 +11,7 @@ from aiohttp import web
 from ...config import TencentAccount, TencentSettings
 from ...core.exchange import exchange_of
 from ...core.http import BodyTooLarge, read_body
-from ...keys import CLOCK, LIMITER, RESET_HOOKS, SETTINGS
+from ...keys import CLOCK, FAULTS, LIMITER, RESET_HOOKS, SETTINGS
 from . import handlers, protocol, signing
 from .errors import (
     AccessDenied,
@@ -22,6 +22,7 @@ from .errors import (
     TencentError,
     XMLSizeLimit,
 )
+from .faults import TencentFaults
 from .models import TencentBackend
 
 BACKEND = web.AppKey("tencent_backend", TencentBackend)
@@ -66,6 +67,15 @@ def setup(app: web.Application) -> None:
         app[LIMITER].reset(lambda key: isinstance(key, tuple) and key[:2] in windows)
 
     app[RESET_HOOKS].append(reset)
+    app[FAULTS].register(
+        TencentFaults(
+            {REPORT_BADCASE_PATH: REPORT_BADCASE},
+            backend,
+            app[CLOCK],
+            _resource,
+            lambda host: target.appid if (target := parse_host(host)) else None,
+        )
+    )
 
 
 async def report_badcase(request: web.Request) -> web.StreamResponse:

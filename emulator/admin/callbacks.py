@@ -1,0 +1,260 @@
+"""Admin routes for outbound callbacks: the deliveries, and the Alibaba console that causes them.
+
+- ``GET  /_emulator/callbacks``           deliveries with their attempts and state (filterable)
+- ``GET  /_emulator/callbacks/wait``      long poll until ``count`` deliveries match
+- ``PUT  /_emulator/alibaba/callback``    the console's callback URL and seed for an account
+- ``POST /_emulator/alibaba/reviews``     a person's verdict in the console; notifies the callback URL
+
+Admin calls are not journaled, but a review is an event of the emulated console that causes a
+notification, so it is recorded as an inbound Alibaba exchange (action ``ConsoleReview``) with the
+correlation id its delivery carries.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+
+from ..config import AlibabaAccount
+from ..core.callbacks import CallbackURLError, DeliveryFilter, DeliveryTimeout, check_url, new_correlation_id
+from ..core.journal import Entry
+from ..core.recording import NAMESPACE_HEADER
+from ..keys import CLOCK, DISPATCHER, JOURNAL
+from ..providers.alibaba import notifications
+from ..providers.alibaba.models import IMAGE_LABELS, Review
+from ..providers.alibaba.routes import BACKEND
+
+WAIT_TIMEOUT_MAX = 60.0
+REVIEW_ACTION = "ConsoleReview"
+
+
+class _Bad(Exception):
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        self.status = status
+        self.kind = kind
+        super().__init__(message)
+
+
+def _error(exc: _Bad) -> web.Response:
+    return web.json_response({"error": exc.kind, "message": str(exc)}, status=exc.status)
+
+
+def _namespace(request: web.Request) -> str | None:
+    return request.query.get("namespace") or request.headers.get(NAMESPACE_HEADER)
+
+
+def _filter(request: web.Request, ignore: tuple[str, ...] = ()) -> DeliveryFilter:
+    try:
+        flt = DeliveryFilter.from_params(request.query, ignore=ignore)
+    except ValueError as exc:
+        raise _Bad(400, "bad_request", str(exc)) from None
+    ns = _namespace(request)
+    return replace(flt, namespace=ns) if ns is not None else flt
+
+
+async def list_callbacks(request: web.Request) -> web.Response:
+    try:
+        flt = _filter(request)
+    except _Bad as exc:
+        return _error(exc)
+    found = request.app[DISPATCHER].deliveries(flt)
+    return web.json_response({"deliveries": [d.to_dict() for d in found], "count": len(found)})
+
+
+async def wait_callbacks(request: web.Request) -> web.Response:
+    try:
+        flt = _filter(request, ignore=("count", "timeout"))
+        try:
+            count = int(request.query.get("count", "1"))
+            timeout = float(request.query.get("timeout", "5"))
+        except ValueError:
+            raise _Bad(
+                400, "bad_request", "count must be an integer and timeout a number of seconds"
+            ) from None
+        if count < 1 or not 0 <= timeout <= WAIT_TIMEOUT_MAX:
+            raise _Bad(400, "bad_request", f"count must be >= 1 and timeout within 0..{WAIT_TIMEOUT_MAX:g}")
+    except _Bad as exc:
+        return _error(exc)
+    try:
+        found = await request.app[DISPATCHER].wait_for(flt, count, timeout)
+    except DeliveryTimeout as exc:
+        return web.json_response(
+            {
+                "error": "timeout",
+                "message": str(exc),
+                "matched": [d.to_dict() for d in exc.got],
+                "deliveries": [d.to_dict() for d in exc.known],
+            },
+            status=408,
+        )
+    return web.json_response({"deliveries": [d.to_dict() for d in found], "count": len(found)})
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.read() or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Bad(400, "bad_request", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _Bad(400, "bad_request", "the body must be a JSON object")
+    return body
+
+
+def _string(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise _Bad(400, "bad_request", f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise _Bad(400, "bad_request", f"{name} must be a string")
+    return value
+
+
+def _account(request: web.Request, body: dict[str, Any]) -> AlibabaAccount:
+    backend = request.app[BACKEND]
+    key = _string(body, "account")
+    if key is None:
+        if len(backend.accounts) != 1:
+            raise _Bad(
+                400,
+                "bad_request",
+                f"account (uid or AccessKeyId) is required: {len(backend.accounts)} Alibaba accounts "
+                "are configured",
+            )
+        return backend.accounts[0]
+    account = backend.find(key)
+    if account is None:
+        raise _Bad(404, "not_found", f"no Alibaba account has the uid or AccessKeyId {key!r}")
+    return account
+
+
+async def put_alibaba_callback(request: web.Request) -> web.Response:
+    """The console's setting: one callback URL per account, and the seed checksums are made with."""
+    try:
+        body = await _json_object(request)
+        unknown = sorted(set(body) - {"account", "url", "seed"})
+        if unknown:
+            raise _Bad(400, "bad_request", f"unknown field {unknown[0]!r} (known: account, url, seed)")
+        account = _account(request, body)
+        if "url" not in body:
+            raise _Bad(400, "bad_request", "url is required (null turns notifications off)")
+        url = _string(body, "url")
+        if url is not None:
+            try:
+                check_url(url)
+            except CallbackURLError as exc:
+                raise _Bad(400, "bad_request", str(exc)) from None
+        seed = _string(body, "seed")
+    except _Bad as exc:
+        return _error(exc)
+    state = request.app[BACKEND].state(account)
+    state.callback_url = url
+    if seed is not None:
+        state.callback_seed = seed
+    return web.json_response({"account": account.uid, "url": state.callback_url, "seed": state.callback_seed})
+
+
+async def post_alibaba_review(request: web.Request) -> web.Response:
+    """A person labels a sample in the console: the library learns it and the callback URL hears it."""
+    app = request.app
+    started = app[CLOCK].time()
+    t0 = time.perf_counter()
+    try:
+        body = await _json_object(request)
+        unknown = sorted(set(body) - {"account", "taskId", "dataId", "url", "suggestion", "labels"})
+        if unknown:
+            known = "account, taskId, dataId, url, suggestion, labels"
+            raise _Bad(400, "bad_request", f"unknown field {unknown[0]!r} (known: {known})")
+        account = _account(request, body)
+        task_id = _string(body, "taskId", required=True)
+        assert task_id is not None
+        suggestion = body.get("suggestion")
+        if suggestion not in ("block", "pass"):
+            raise _Bad(400, "bad_request", f"suggestion must be 'block' or 'pass', not {suggestion!r}")
+        labels = body.get("labels", [])
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise _Bad(400, "bad_request", "labels must be an array of strings")
+        for i, label in enumerate(labels):
+            if label not in IMAGE_LABELS:
+                raise _Bad(400, "bad_request", f"labels[{i}]: {label!r} is not an image label")
+        review = Review(
+            review_id=str(uuid.uuid4()).upper(),
+            received_at=started,
+            task_id=task_id,
+            suggestion=suggestion,
+            labels=tuple(labels),
+            url=_string(body, "url"),
+            data_id=_string(body, "dataId"),
+        )
+    except _Bad as exc:
+        return _error(exc)
+    namespace = request.headers.get(NAMESPACE_HEADER) or account.namespace
+    correlation_id = new_correlation_id()
+    delivery = notifications.notify_review(
+        app[DISPATCHER],
+        app[BACKEND].state(account),
+        review,
+        namespace=namespace,
+        correlation_id=correlation_id,
+    )
+    response = web.json_response(
+        {
+            "reviewId": review.review_id,
+            "account": account.uid,
+            "correlationId": correlation_id,
+            "delivery": None if delivery is None else delivery.to_dict(),
+        }
+    )
+    _journal_review(
+        request, body, response, started, time.perf_counter() - t0, account, namespace, correlation_id
+    )
+    return response
+
+
+def _journal_review(
+    request: web.Request,
+    parsed: dict[str, Any],
+    response: web.Response,
+    started: float,
+    duration: float,
+    account: AlibabaAccount,
+    namespace: str | None,
+    correlation_id: str,
+) -> None:
+    raw = response.body
+    request.app[JOURNAL].record(
+        Entry(
+            id=0,
+            time=started,
+            direction="in",
+            method=request.method,
+            url=str(request.url),
+            path=request.path,
+            query=tuple(request.query.items()),
+            request_headers=tuple(request.headers.items()),
+            request_body=json.dumps(parsed, ensure_ascii=False).encode(),
+            provider="alibaba",
+            action=REVIEW_ACTION,
+            account=account.uid,
+            namespace=namespace,
+            parsed=parsed,
+            status=response.status,
+            response_headers=tuple(response.headers.items()),
+            response_body=raw if isinstance(raw, bytes) else b"",
+            duration=duration,
+            correlation_id=correlation_id,
+        )
+    )
+
+
+def setup(app: web.Application, prefix: str) -> None:
+    app.router.add_get(f"{prefix}/callbacks", list_callbacks)
+    app.router.add_get(f"{prefix}/callbacks/wait", wait_callbacks)
+    app.router.add_put(f"{prefix}/alibaba/callback", put_alibaba_callback)
+    app.router.add_post(f"{prefix}/alibaba/reviews", post_alibaba_review)

@@ -1,0 +1,631 @@
+"""Outbound deliveries: the notifications a provider sends to the user's own server.
+
+A provider hands the :class:`Dispatcher` what it knows about a notification (:class:`OutboundInfo`)
+and a function that builds the request (:data:`PayloadBuilder`). The dispatcher sends it from a task
+of its own, so request handling never waits and a slow receiver holds up nobody else; it retries on
+the injected clock and records every attempt in the journal as an ``Entry(direction="out")`` carrying
+the correlation id of what caused it::
+
+    pending --HTTP 200----------------------------> delivered
+       |----1 + max_retries failed attempts-------> exhausted
+       +----fault "drop" (never sent)-------------> dropped
+
+Only HTTP 200 is success; any other status (redirects are not followed), a connection error or an
+attempt running past ``attempt_timeout`` is a failure. Retry n waits ``retry_delays[n-1]`` seconds, the
+last value repeating.
+
+Failure modes are data (:class:`OutboundFault`), asked of :attr:`Dispatcher.fault_source` once per
+delivery. The dispatcher carries out the transport kinds (delay, drop, duplicate, out_of_order); the
+content kinds (wrong_checksum, misspelled_audit_key) go to the provider's payload builder, which alone
+knows the wire format. Nothing here names a provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import logging
+import time
+import typing
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+import aiohttp
+
+from .clock import Clock
+from .journal import Entry, Journal
+
+log = logging.getLogger("emulator.callbacks")
+
+FaultKind = Literal["delay", "drop", "duplicate", "wrong_checksum", "out_of_order", "misspelled_audit_key"]
+FAULT_KINDS: tuple[str, ...] = typing.get_args(FaultKind)
+#: Kinds that change what is sent rather than how: the provider's payload builder applies them.
+CONTENT_FAULTS = frozenset({"wrong_checksum", "misspelled_audit_key"})
+#: How long an out_of_order delivery waits for a later one to overtake it when the fault names no
+#: bound, so a lone delivery is still sent.
+DEFAULT_HOLD_SECONDS = 60.0
+
+DeliveryState = Literal["pending", "delivered", "exhausted", "dropped"]
+DELIVERY_STATES: tuple[str, ...] = typing.get_args(DeliveryState)
+
+
+@dataclass(frozen=True)
+class OutboundInfo:
+    """What a fault rule can match an outbound delivery on."""
+
+    provider: str
+    action: str
+    account: str | None
+    namespace: str | None
+    url: str
+    correlation_id: str | None
+
+
+@dataclass(frozen=True)
+class OutboundFault:
+    """One failure mode applied to one delivery.
+
+    ``seconds``: for ``delay``, how long the first attempt is held back; for ``out_of_order``, the
+    longest it waits for a later delivery to the same URL to go first (0: 60 seconds).
+    """
+
+    kind: FaultKind
+    seconds: float = 0.0
+    #: The rule that produced it (id or name), for the journal.
+    rule: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown callback fault {self.kind!r} (known: {', '.join(FAULT_KINDS)})")
+        if self.seconds < 0:
+            raise ValueError(f"seconds must not be negative, not {self.seconds}")
+
+    @property
+    def label(self) -> str:
+        """What the journal's ``fault`` field says."""
+        return self.kind if self.rule is None else f"{self.kind} [{self.rule}]"
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], rule: str | None = None) -> OutboundFault:
+        """From a rule's JSON action, e.g. ``{"type": "delay", "seconds": 30}`` or
+        ``{"type": "drop"}``. Raises ValueError naming the bad field."""
+        kind = spec.get("type")
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"type must be one of {', '.join(FAULT_KINDS)}, not {kind!r}")
+        unknown = sorted(set(spec) - {"type", "seconds"})
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r} for a callback fault (known: type, seconds)")
+        seconds = spec.get("seconds", 0)
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise ValueError(f"seconds must be a non-negative number, not {seconds!r}")
+        return cls(kind=typing.cast(FaultKind, kind), seconds=float(seconds), rule=rule)
+
+
+@dataclass(frozen=True)
+class Payload:
+    """One delivery's request, the same for every attempt."""
+
+    body: bytes
+    content_type: str
+    #: What the body says, for the journal's ``parsed`` (e.g. form fields with the JSON decoded).
+    parsed: Any = None
+
+
+#: Builds the request; receives the delivery's fault (content kinds are its to apply, others it ignores).
+PayloadBuilder = Callable[[OutboundFault | None], Payload]
+FaultSource = Callable[[OutboundInfo], OutboundFault | None]
+
+
+class CallbackURLError(ValueError):
+    """A receiver URL the emulator will not call."""
+
+
+def check_url(url: str) -> str:
+    """``url`` if it is an absolute http(s) URL with a host; CallbackURLError otherwise."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        host = None
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise CallbackURLError(f"a callback URL must be an absolute http:// or https:// URL, not {url!r}")
+    return url
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Attempt:
+    number: int
+    started: float
+    duration: float
+    status: int | None
+    error: str | None
+    entry_id: int | None
+    fault: str | None = None
+    #: The extra copy a ``duplicate`` fault sends after the delivery succeeded.
+    duplicate: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "time": _iso(self.started),
+            "durationMs": round(self.duration * 1000, 3),
+            "status": self.status,
+            "error": self.error,
+            "entryId": self.entry_id,
+            "fault": self.fault,
+            "duplicate": self.duplicate,
+        }
+
+
+@dataclass
+class Delivery:
+    id: str
+    info: OutboundInfo
+    payload: Payload
+    fault: OutboundFault | None
+    created: float
+    state: DeliveryState = "pending"
+    attempts: list[Attempt] = field(default_factory=list)
+    finished: float | None = None
+    #: While waiting (retry, delay or hold): when the next attempt is due, on clock.time().
+    next_attempt_at: float | None = None
+    in_flight: bool = False
+    #: Held back by an out_of_order fault until a later delivery to the same URL has been sent.
+    held: bool = False
+    seq: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.state != "pending"
+
+    def summary(self) -> str:
+        last = self.attempts[-1] if self.attempts else None
+        outcome = "" if last is None else f", last status={last.status} error={last.error}"
+        return (
+            f"{self.id} {self.state} {self.info.provider}/{self.info.action} account={self.info.account} "
+            f"namespace={self.info.namespace} correlationId={self.info.correlation_id} "
+            f"url={self.info.url} attempts={len(self.attempts)}{outcome}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        try:
+            body = self.payload.body.decode("utf-8")
+        except UnicodeDecodeError:
+            body = self.payload.body.decode("latin-1")
+        return {
+            "id": self.id,
+            "state": self.state,
+            "provider": self.info.provider,
+            "action": self.info.action,
+            "account": self.info.account,
+            "namespace": self.info.namespace,
+            "url": self.info.url,
+            "correlationId": self.info.correlation_id,
+            "fault": None if self.fault is None else self.fault.label,
+            "created": _iso(self.created),
+            "finished": _iso(self.finished),
+            "nextAttemptAt": _iso(self.next_attempt_at),
+            "inFlight": self.in_flight,
+            "held": self.held,
+            "attempts": [a.to_dict() for a in self.attempts],
+            "request": {
+                "contentType": self.payload.content_type,
+                "body": body,
+                "parsed": self.payload.parsed,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """Which deliveries to select; ``None`` matches everything."""
+
+    state: str | None = None
+    provider: str | None = None
+    action: str | None = None
+    account: str | None = None
+    namespace: str | None = None
+    correlation_id: str | None = None
+    url: str | None = None
+
+    PARAMS = ("state", "provider", "action", "account", "namespace", "correlationId", "url")
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str], ignore: tuple[str, ...] = ()) -> DeliveryFilter:
+        values: dict[str, str] = {}
+        for key, raw in params.items():
+            if key in ignore:
+                continue
+            if key not in cls.PARAMS:
+                raise ValueError(f"unknown filter {key!r} (known: {', '.join(cls.PARAMS)})")
+            if key == "state" and raw not in DELIVERY_STATES:
+                raise ValueError(f"state must be one of {', '.join(DELIVERY_STATES)}, not {raw!r}")
+            values["correlation_id" if key == "correlationId" else key] = raw
+        return cls(**values)
+
+    def matches(self, d: Delivery) -> bool:
+        info = d.info
+        return (
+            (self.state is None or d.state == self.state)
+            and (self.provider is None or info.provider == self.provider)
+            and (self.action is None or info.action == self.action)
+            and (self.account is None or info.account == self.account)
+            and (self.namespace is None or info.namespace == self.namespace)
+            and (self.correlation_id is None or info.correlation_id == self.correlation_id)
+            and (self.url is None or info.url == self.url)
+        )
+
+    def describe(self) -> str:
+        parts = [f"{k}={v!r}" for k, v in vars(self).items() if v is not None]
+        return ", ".join(parts) or "any delivery"
+
+
+class DeliveryTimeout(AssertionError):
+    """Fewer deliveries than awaited reached the wanted state in time; the message lists them all."""
+
+    def __init__(
+        self, what: str, want: int, got: list[Delivery], known: list[Delivery], timeout: float
+    ) -> None:
+        self.got = got
+        self.known = known
+        lines = [
+            f"waited {timeout:g}s for {want} deliver{'y' if want == 1 else 'ies'} matching {what}; "
+            f"{len(got)} matched"
+        ]
+        if known:
+            lines.append("deliveries known:")
+            lines += [f"  {d.summary()}" for d in known[-10:]]
+        else:
+            lines.append("no deliveries were made at all")
+        super().__init__("\n".join(lines))
+
+
+class _AttemptTimedOut(Exception):
+    pass
+
+
+T = TypeVar("T")
+_Response = tuple[int, tuple[tuple[str, str], ...], bytes, tuple[tuple[str, str], ...]]
+
+
+class Dispatcher:
+    """Sends deliveries, each from its own task, through one aiohttp session it owns."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        clock: Clock,
+        *,
+        max_retries: int = 16,
+        retry_delays: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600),
+        attempt_timeout: float = 10.0,
+        max_response_bytes: int = 64 * 1024,
+    ) -> None:
+        if not retry_delays and max_retries:
+            raise ValueError("retry_delays must name at least one delay when retries are allowed")
+        self.journal = journal
+        self.clock = clock
+        self.max_retries = max_retries
+        self.retry_delays = retry_delays
+        self.attempt_timeout = attempt_timeout
+        self.max_response_bytes = max_response_bytes
+        #: Asked once per delivery which failure mode, if any, to apply (the fault engine plugs in here).
+        self.fault_source: FaultSource | None = None
+        #: What the last shutdown had to abandon.
+        self.abandoned: list[Delivery] = []
+        self._deliveries: dict[str, Delivery] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self._ids = itertools.count(1)
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    def delay_before_retry(self, retry: int) -> float:
+        """Seconds before retry ``retry`` (1 = the second attempt)."""
+        return self.retry_delays[min(retry, len(self.retry_delays)) - 1]
+
+    # --- submitting and inspecting ----------------------------------------------------------------
+
+    def submit(self, info: OutboundInfo, build: PayloadBuilder) -> Delivery:
+        """Queue a delivery and return at once; it is sent from its own task on the running loop."""
+        if self._closed:
+            raise RuntimeError("the callback dispatcher is shut down")
+        check_url(info.url)
+        fault = self.fault_source(info) if self.fault_source is not None else None
+        seq = next(self._ids)
+        delivery = Delivery(
+            id=f"cb-{seq}",
+            info=info,
+            payload=build(fault),
+            fault=fault,
+            created=self.clock.time(),
+            seq=seq,
+        )
+        self._deliveries[delivery.id] = delivery
+        task = asyncio.get_running_loop().create_task(self._run(delivery), name=f"callback {delivery.id}")
+        self._tasks[delivery.id] = task
+        task.add_done_callback(functools.partial(self._task_done, delivery))
+        self._changed()
+        return delivery
+
+    def deliveries(self, flt: DeliveryFilter | None = None) -> list[Delivery]:
+        flt = flt or DeliveryFilter()
+        return [d for d in self._deliveries.values() if flt.matches(d)]
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        return self._deliveries.get(delivery_id)
+
+    async def wait_for(
+        self,
+        predicate: Callable[[Delivery], bool] | DeliveryFilter,
+        count: int = 1,
+        timeout: float = 5.0,
+    ) -> list[Delivery]:
+        """Wait until ``count`` deliveries satisfy ``predicate``; DeliveryTimeout (an AssertionError
+        listing the deliveries) when they do not in ``timeout`` real seconds."""
+        check = predicate.matches if isinstance(predicate, DeliveryFilter) else predicate
+
+        def matching() -> list[Delivery]:
+            return [d for d in self._deliveries.values() if check(d)]
+
+        if len(matching()) < count:
+            future = asyncio.get_running_loop().create_future()
+            waiter = (lambda: len(matching()) >= count, future)
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait_for(asyncio.shield(future), timeout)
+            except TimeoutError:
+                what = predicate.describe() if isinstance(predicate, DeliveryFilter) else "the predicate"
+                raise DeliveryTimeout(
+                    what, count, matching(), list(self._deliveries.values()), timeout
+                ) from None
+            finally:
+                self._waiters.remove(waiter)
+        return matching()
+
+    def reset(self, namespace: str | None = None) -> None:
+        """Forget deliveries (those of one namespace), cancelling those still in progress."""
+        for d in list(self._deliveries.values()):
+            if namespace is None or d.info.namespace == namespace:
+                del self._deliveries[d.id]
+                task = self._tasks.get(d.id)
+                if task is not None:
+                    task.cancel()
+        self._changed()
+
+    async def close(self, grace: float) -> list[Delivery]:
+        """Stop taking deliveries, wait up to ``grace`` real seconds for those in progress, then
+        cancel the rest; log and return what was still pending."""
+        self._closed = True
+        tasks = list(self._tasks.values())
+        if tasks and grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
+        left = [d for d in self._deliveries.values() if not d.done]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if left:
+            log.warning(
+                "shutdown: %d callback deliver%s still pending, abandoned:\n%s",
+                len(left),
+                "y" if len(left) == 1 else "ies",
+                "\n".join(f"  {d.summary()}" for d in left),
+            )
+        self.abandoned = left
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        return left
+
+    # --- the delivery task ------------------------------------------------------------------------
+
+    def _changed(self) -> None:
+        for check, future in list(self._waiters):
+            if not future.done() and check():
+                future.set_result(None)
+
+    def _task_done(self, delivery: Delivery, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(delivery.id, None)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # A bug in the dispatcher, not a receiver failure: say so loudly.
+            log.error("callback delivery %s crashed", delivery.id, exc_info=exc)
+
+    def _finish(self, delivery: Delivery, state: DeliveryState) -> None:
+        delivery.state = state
+        delivery.finished = self.clock.time()
+        self._changed()
+
+    async def _run(self, d: Delivery) -> None:
+        fault = d.fault
+        kind = fault.kind if fault is not None else None
+        if kind == "drop":
+            assert fault is not None
+            self._record(d, 0, None, "not sent: dropped by a callback fault", 0.0, fault.label)
+            self._finish(d, "dropped")
+            return
+        if fault is not None and kind == "delay" and fault.seconds > 0:
+            await self._wait(d, fault.seconds)
+        if fault is not None and kind == "out_of_order":
+            await self._hold(d, fault.seconds or DEFAULT_HOLD_SECONDS)
+        for number in range(1, self.max_retries + 2):
+            if await self._attempt(d, number):
+                if kind == "duplicate":
+                    await self._attempt(d, number + 1, duplicate=True)
+                self._finish(d, "delivered")
+                return
+            if number <= self.max_retries:
+                await self._wait(d, self.delay_before_retry(number))
+        self._finish(d, "exhausted")
+
+    async def _wait(self, d: Delivery, seconds: float) -> None:
+        d.next_attempt_at = self.clock.time() + seconds
+        self._changed()
+        # Nothing may be awaited between _changed() and the sleep: the clock registers the sleep
+        # before suspending, so whoever saw this state can advance a ManualClock right away.
+        await self.clock.sleep(seconds)
+        d.next_attempt_at = None
+
+    async def _hold(self, d: Delivery, bound: float) -> None:
+        """Wait until a later delivery to the same URL has made its first attempt (or ``bound``)."""
+
+        def overtaken() -> bool:
+            return any(
+                o.seq > d.seq and o.info.url == d.info.url and o.attempts for o in self._deliveries.values()
+            )
+
+        if overtaken():
+            return
+        d.held = True
+        future = asyncio.get_running_loop().create_future()
+        waiter = (overtaken, future)
+        self._waiters.append(waiter)
+        try:
+            await self._first_of(future, self._wait(d, bound))
+        finally:
+            self._waiters.remove(waiter)
+            d.held = False
+            d.next_attempt_at = None
+
+    async def _first_of(self, main: Awaitable[T], timer: Coroutine[Any, Any, None]) -> T | None:
+        """``main``'s result, or None when ``timer`` ends first; the loser is cancelled and awaited."""
+        work = asyncio.ensure_future(main)
+        clock = asyncio.ensure_future(timer)
+        try:
+            await asyncio.wait({work, clock}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (work, clock):
+                t.cancel()
+            await asyncio.gather(work, clock, return_exceptions=True)
+        if work.done() and not work.cancelled():
+            return work.result()
+        return None
+
+    async def _attempt(self, d: Delivery, number: int, *, duplicate: bool = False) -> bool:
+        started = self.clock.time()
+        t0 = time.perf_counter()
+        d.in_flight = True
+        self._changed()
+        sent: _Response | None = None
+        error: str | None = None
+        try:
+            sent = await self._first_of(self._post(d), self._timeout())
+            if sent is None:
+                error = f"timed out after {self.attempt_timeout:g}s"
+        except aiohttp.ClientError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        except OSError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            d.in_flight = False
+        duration = time.perf_counter() - t0
+        label = self._fault_label(d, number, duplicate)
+        entry = self._record(d, number, sent, error, duration, label, started=started)
+        attempt = Attempt(
+            number=number,
+            started=started,
+            duration=duration,
+            status=None if sent is None else sent[0],
+            error=error,
+            entry_id=None if entry is None else entry.id,
+            fault=label,
+            duplicate=duplicate,
+        )
+        d.attempts.append(attempt)
+        self._changed()
+        return attempt.ok
+
+    async def _timeout(self) -> None:
+        await self.clock.sleep(self.attempt_timeout)
+
+    async def _post(self, d: Delivery) -> _Response:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0),
+                # The attempt timeout runs on the injected clock instead (see _attempt).
+                timeout=aiohttp.ClientTimeout(total=None),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+            )
+        headers = {"Content-Type": d.payload.content_type}
+        async with self._session.post(
+            d.info.url, data=d.payload.body, headers=headers, allow_redirects=False
+        ) as response:
+            body = await response.content.read(self.max_response_bytes)
+            return (
+                response.status,
+                tuple(response.headers.items()),
+                body,
+                tuple(response.request_info.headers.items()),
+            )
+
+    def _fault_label(self, d: Delivery, number: int, duplicate: bool) -> str | None:
+        fault = d.fault
+        if fault is None:
+            return None
+        if fault.kind in CONTENT_FAULTS or fault.kind == "drop":
+            return fault.label
+        if fault.kind == "duplicate":
+            return fault.label if duplicate else None
+        return fault.label if number == 1 else None  # delay, out_of_order: the held-back attempt
+
+    def _record(
+        self,
+        d: Delivery,
+        number: int,
+        sent: _Response | None,
+        error: str | None,
+        duration: float,
+        fault: str | None,
+        *,
+        started: float | None = None,
+    ) -> Entry | None:
+        parts = urlsplit(d.info.url)
+        status, response_headers, response_body, request_headers = (
+            sent if sent is not None else (None, (), b"", (("Content-Type", d.payload.content_type),))
+        )
+        return self.journal.record(
+            Entry(
+                id=0,
+                time=self.clock.time() if started is None else started,
+                direction="out",
+                method="POST",
+                url=d.info.url,
+                path=parts.path or "/",
+                query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
+                request_headers=request_headers,
+                request_body=d.payload.body,
+                provider=d.info.provider,
+                action=d.info.action,
+                account=d.info.account,
+                namespace=d.info.namespace,
+                parsed=d.payload.parsed,
+                status=status,
+                response_headers=response_headers,
+                response_body=response_body,
+                duration=duration,
+                fault=fault,
+                correlation_id=d.info.correlation_id,
+                error=error,
+            )
+        )

@@ -1,0 +1,302 @@
+"""What inbound fault actions do on the wire, and the one middleware that applies the rules.
+
+Actions (``{"type": ...}``):
+
+- ``error``: a provider error (``code``; optional ``status``, ``message``, ``retryAfter`` seconds),
+  rendered by the provider in its own shape.
+- ``throttle``: what the provider answers to an account over its quota.
+- ``latency``: ``fixed`` seconds, ``uniform: [low, high]`` or ``lognormal: {median, sigma}``,
+  at most ``cap`` (default 60) seconds, optional ``seed``; then the call goes through.
+- ``hang``: hold the connection without answering until the client gives up, at most ``max``
+  seconds (default 30, at most 600), then close it.
+- ``reset``: a TCP RST before any byte. ``empty``: close with no bytes.
+- ``truncate``: the real answer's status line and headers (with the full Content-Length), then only
+  ``bytes`` of the body (default half) and a close. ``corrupt``: the real answer with its body
+  garbled (not JSON or XML any more). ``drip``: the real answer, its body sent in ``chunks``
+  (default 10) spread over ``duration`` seconds.
+- ``modify``: the real answer with body fields removed (``remove: [path, ...]``) or set
+  (``set: {path: value}``), for contract-drift tests.
+
+Waiting here is real time (the client is measuring it), not the injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import socket
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from .exchange import exchange_of
+from .faults import CallView, FaultEngine, ProviderAdapter, Rule, RuleError
+from .http import BodyTooLarge, read_body
+from .recording import NAMESPACE_HEADER, Handler
+
+HANG_MAX = 600.0
+LATENCY_CAP = 60.0
+
+
+def _number(
+    action: Mapping[str, Any],
+    key: str,
+    where: str,
+    *,
+    default: float | None = None,
+    low: float = 0.0,
+    high: float | None = None,
+) -> float:
+    value = action.get(key, default)
+    if value is None:
+        raise RuleError(f"{where}.{key}", "is required")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bound = f"from {low:g} to {high:g}" if high is not None else f">= {low:g}"
+        raise RuleError(f"{where}.{key}", f"must be a number {bound}")
+    return float(value)
+
+
+def _only(action: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    extra = sorted(set(action) - allowed - {"type"})
+    if extra:
+        raise RuleError(
+            f"{where}.{extra[0]}",
+            f"unknown field for a {action['type']!r} action (known: {', '.join(sorted(allowed)) or 'none'})",
+        )
+
+
+def check_action(engine: FaultEngine, action: Mapping[str, Any], where: str) -> None:
+    kind = action["type"]
+    if kind == "error":
+        adapter = engine.adapters[action["provider"]]
+        _only(action, {"provider", "code", "status", "message", "retryAfter"}, where)
+        if "status" in action:
+            _number(action, "status", where, low=100, high=599)
+        if "retryAfter" in action:
+            _number(action, "retryAfter", where)
+        if "message" in action and not isinstance(action["message"], str):
+            raise RuleError(f"{where}.message", "must be a string")
+        adapter.check_error(action, where)
+    elif kind in ("throttle", "reset", "empty", "corrupt"):
+        _only(action, {"provider"}, where)
+    elif kind == "latency":
+        _only(action, {"provider", "fixed", "uniform", "lognormal", "cap", "seed"}, where)
+        shapes = [k for k in ("fixed", "uniform", "lognormal") if k in action]
+        if len(shapes) != 1:
+            raise RuleError(where, "a latency action needs exactly one of fixed, uniform, lognormal")
+        if "fixed" in action:
+            _number(action, "fixed", where, high=LATENCY_CAP)
+        elif "uniform" in action:
+            bounds = action["uniform"]
+            if (
+                not isinstance(bounds, list)
+                or len(bounds) != 2
+                or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
+                or not 0 <= bounds[0] <= bounds[1]
+            ):
+                raise RuleError(f"{where}.uniform", "must be [low, high] seconds with 0 <= low <= high")
+        else:
+            shape = action["lognormal"]
+            if not isinstance(shape, dict) or set(shape) != {"median", "sigma"}:
+                raise RuleError(f"{where}.lognormal", 'must be {"median": seconds, "sigma": number}')
+            _number(shape, "median", f"{where}.lognormal")
+            _number(shape, "sigma", f"{where}.lognormal")
+        _number(action, "cap", where, default=LATENCY_CAP, high=LATENCY_CAP)
+        if "seed" in action and (isinstance(action["seed"], bool) or not isinstance(action["seed"], int)):
+            raise RuleError(f"{where}.seed", "must be an integer")
+    elif kind == "hang":
+        _only(action, {"provider", "max"}, where)
+        _number(action, "max", where, default=30.0, high=HANG_MAX)
+    elif kind == "truncate":
+        _only(action, {"provider", "bytes"}, where)
+        if "bytes" in action:
+            _number(action, "bytes", where)
+    elif kind == "drip":
+        _only(action, {"provider", "duration", "chunks"}, where)
+        _number(action, "duration", where, high=HANG_MAX)
+        if "chunks" in action:
+            _number(action, "chunks", where, low=1, high=10_000)
+    elif kind == "modify":
+        _only(action, {"provider", "remove", "set"}, where)
+        remove = action.get("remove", [])
+        if not isinstance(remove, list) or not all(isinstance(p, str) and p for p in remove):
+            raise RuleError(f"{where}.remove", "must be a list of field paths")
+        if not isinstance(action.get("set", {}), dict):
+            raise RuleError(f"{where}.set", "must be an object of field path -> value")
+        if not remove and not action.get("set"):
+            raise RuleError(where, "a modify action needs remove or set")
+    else:
+        raise RuleError(
+            f"{where}.type",
+            f"unknown action {kind!r} (known: error, throttle, latency, hang, "
+            "reset, empty, truncate, corrupt, drip, modify)",
+        )
+
+
+class _Latency:
+    """Delay draws, seeded per rule so a scenario replays the same delays."""
+
+    def __init__(self) -> None:
+        self._rngs: dict[str, random.Random] = {}
+
+    def draw(self, rule: Rule) -> float:
+        action = rule.action
+        rng = self._rngs.setdefault(rule.id, random.Random(action.get("seed")))
+        if "fixed" in action:
+            delay = float(action["fixed"])
+        elif "uniform" in action:
+            low, high = action["uniform"]
+            delay = rng.uniform(low, high)
+        else:
+            shape = action["lognormal"]
+            delay = shape["median"] * math.exp(shape["sigma"] * rng.gauss(0.0, 1.0))
+        return min(delay, float(action.get("cap", LATENCY_CAP)))
+
+
+def _cut(request: web.Request, how: str) -> None:
+    transport = request.transport
+    exchange_of(request).extra["cut"] = how
+    if transport is None:
+        return
+    if how == "reset":
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Linger 0: close() sends RST instead of FIN.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    else:
+        transport.close()
+
+
+class ConnectionCut(asyncio.CancelledError):
+    """Raised after a fault closed the connection: aiohttp then ends the request silently."""
+
+
+async def _stream(request: web.Request, response: web.Response, rule: Rule) -> web.StreamResponse:
+    body = response.body if isinstance(response.body, bytes) else b""
+    kind = rule.action["type"]
+    out = web.StreamResponse(status=response.status, reason=response.reason)
+    for name, value in response.headers.items():
+        if name.lower() not in ("content-length", "transfer-encoding"):
+            out.headers.add(name, value)
+    exchange = exchange_of(request)
+    if kind == "truncate":
+        keep = int(rule.action.get("bytes", len(body) // 2))
+        out.content_length = len(body)
+        await out.prepare(request)
+        await out.write(body[:keep])
+        exchange.extra["sent_body"] = body[:keep]
+        _cut(request, "truncated")
+        return out
+    if kind == "corrupt":
+        garbled = bytes((b ^ 0xA5) for b in body) or b"\xa5"
+        out.content_length = len(garbled)
+        await out.prepare(request)
+        await out.write(garbled)
+        exchange.extra["sent_body"] = garbled
+        return out
+    # drip
+    chunks = max(1, int(rule.action.get("chunks", 10)))
+    pause = float(rule.action["duration"]) / chunks
+    size = max(1, math.ceil(len(body) / chunks))
+    out.content_length = len(body)
+    await out.prepare(request)
+    for i in range(chunks):
+        await asyncio.sleep(pause)
+        await out.write(body[i * size : (i + 1) * size])
+    exchange.extra["sent_body"] = body
+    return out
+
+
+def fault_middleware(engine: FaultEngine, skip_prefix: str, max_body: int) -> Middleware:
+    latency = _Latency()
+
+    @web.middleware
+    async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not engine.has_rules("in") or request.path.startswith(skip_prefix):
+            return await handler(request)
+        adapter, action = _route(engine, request)
+        exchange = exchange_of(request)
+        account, account_ns = adapter.account_for(request) if adapter else (None, None)
+        namespace = request.headers.get(NAMESPACE_HEADER) or account_ns
+        loader = None
+        if adapter is not None and engine.needs_body("in"):
+            try:
+                body = await read_body(request, max_body)
+            except BodyTooLarge:
+                body = None  # the handler answers it; body matchers see nothing
+            loader = (lambda: adapter.parse_body(body)) if body is not None else None
+        view = CallView(
+            direction="in",
+            provider=adapter.name if adapter else None,
+            action=action,
+            method=request.method,
+            path=request.path,
+            account=account,
+            namespace=namespace,
+            headers=request.headers,
+            body_loader=loader,
+        )
+        rule = engine.pick(view)
+        if rule is None:
+            return await handler(request)
+        exchange.fault = rule.label
+        exchange.provider = exchange.provider or view.provider
+        exchange.action = exchange.action or action
+        exchange.account = exchange.account or account
+        kind = rule.action["type"]
+        if kind == "latency":
+            await asyncio.sleep(latency.draw(rule))
+            return await handler(request)
+        if kind in ("reset", "empty"):
+            _cut(request, kind)
+            raise ConnectionCut()
+        if kind == "hang":
+            await _hang(request, float(rule.action.get("max", 30.0)))
+            _cut(request, "hang")
+            raise ConnectionCut()
+        if adapter is None:
+            # Not a provider path: provider-shaped actions cannot apply; let it through.
+            return await handler(request)
+        if kind == "error":
+            return adapter.render_error(rule.action, request)
+        if kind == "throttle":
+            return adapter.render_throttled(request)
+        response = await handler(request)
+        if not isinstance(response, web.Response):
+            return response
+        if kind == "modify":
+            if response.status == 200 and isinstance(response.body, bytes):
+                response.body = adapter.modify_body(response.body, rule.action)
+            return response
+        return await _stream(request, response, rule)
+
+    return faults
+
+
+async def _hang(request: web.Request, limit: float) -> None:
+    """Wait until the client goes away, or ``limit`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while (remaining := deadline - loop.time()) > 0:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        await asyncio.sleep(min(0.05, remaining))
+
+
+def _route(engine: FaultEngine, request: web.Request) -> tuple[ProviderAdapter | None, str | None]:
+    for adapter in engine.adapters.values():
+        action = adapter.action_for(request)
+        if action is not None:
+            return adapter, action
+    return None, None

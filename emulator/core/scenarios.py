@@ -1,0 +1,73 @@
+"""Scenario files: named sets of fault rules, ``{"name", "description", "rules": [...]}``.
+
+A scenario is named by a path to a JSON file, or by the name of one shipped in
+``fixtures/scenarios/`` (``flaky``, ``outage``, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import EmulatorError
+
+
+class ScenarioError(EmulatorError):
+    """A scenario cannot be found or read, or one of its rules is wrong."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    rules: list[Any]
+    source: str
+
+
+def scenarios_dir() -> Path:
+    """The shipped scenarios: inside the installed package, else the source tree's fixtures/."""
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "_data" / "scenarios"
+    return packaged if packaged.is_dir() else here.parent / "fixtures" / "scenarios"
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in scenarios_dir().glob("*.json"))
+
+
+def load_scenario(ref: str) -> Scenario:
+    path = Path(ref)
+    if not path.is_file():
+        shipped = scenarios_dir() / f"{ref}.json"
+        if not shipped.is_file():
+            raise ScenarioError(
+                f"scenario {ref!r}: no such file, and no shipped scenario of that name "
+                f"(shipped: {', '.join(available())})"
+            )
+        path = shipped
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot be read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise ScenarioError(f"{path}: is not valid JSON: {exc.msg} at {where}") from None
+    return parse_scenario(data, str(path))
+
+
+def parse_scenario(data: Any, source: str) -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: must hold a JSON object with a rules list")
+    unknown = sorted(set(data) - {"name", "description", "rules"})
+    if unknown:
+        raise ScenarioError(f"{source}: {unknown[0]}: unknown key (known: name, description, rules)")
+    rules = data.get("rules")
+    if not isinstance(rules, list) or not rules:
+        raise ScenarioError(f"{source}: rules: must be a non-empty list of rules")
+    name = data.get("name", Path(source).stem)
+    description = data.get("description", "")
+    if not isinstance(name, str) or not isinstance(description, str):
+        raise ScenarioError(f"{source}: name and description must be strings")
+    return Scenario(name, description, rules, source)

@@ -1,0 +1,151 @@
+"""Alibaba result notifications: what the console POSTs to the account's callback URL.
+
+A notification carries ``scanResult`` (the fields of an API result) and ``auditResult`` (the human
+verdict), and fires after a review in the console or, when ``alibaba.notify_on_feedback`` is on, after
+a feedback call with a verdict. The bytes come from ``protocol.notification``; the delivery (retries,
+journal, faults) from core/callbacks.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...core.callbacks import Delivery, Dispatcher, OutboundFault, OutboundInfo, Payload, PayloadBuilder
+from . import protocol
+from .models import IMAGE_SCENES, AccountState, ImageFeedback, Review, TextFeedback, image_list_kind
+
+IMAGE_ACTION = "ImageScanNotification"
+TEXT_ACTION = "TextScanNotification"
+#: The score a human verdict gets: certain.
+HUMAN_RATE = 100.0
+#: The label a blocked image gets in a scene when the verdict names none.
+BLOCK_LABELS = {"porn": "porn", "terrorism": "others", "ad": "ad"}
+
+
+def scene_of(label: str) -> str:
+    """The first image scene that knows ``label`` (``normal`` belongs to porn, the first scene)."""
+    return next((scene for scene, labels in IMAGE_SCENES.items() if label in labels), "porn")
+
+
+def review_results(review: Review) -> list[dict[str, Any]]:
+    if review.labels:
+        return [_result(scene_of(label), label, review.suggestion) for label in review.labels]
+    if review.suggestion == "pass":
+        return [_result("porn", "normal", "pass")]
+    return [_result("porn", BLOCK_LABELS["porn"], "block")]
+
+
+def _result(scene: str, label: str, suggestion: str) -> dict[str, Any]:
+    return {"scene": scene, "label": label, "suggestion": suggestion, "rate": HUMAN_RATE}
+
+
+def _task(code_fields: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"code": 200, "msg": "OK"}
+    out.update({k: v for k, v in code_fields.items() if v is not None})
+    out.update(extra)
+    return out
+
+
+def notify_review(
+    dispatcher: Dispatcher,
+    state: AccountState,
+    review: Review,
+    *,
+    namespace: str | None,
+    correlation_id: str,
+) -> Delivery | None:
+    """Record the review and notify the account's callback URL (None when it has none)."""
+    state.add_review(review)
+    scan = _task(
+        {"dataId": review.data_id, "taskId": review.task_id, "url": review.url},
+        results=review_results(review),
+    )
+    audit = {"suggestion": review.suggestion, "labels": list(review.labels)}
+    return _submit(dispatcher, state, IMAGE_ACTION, scan, audit, namespace, correlation_id)
+
+
+def image_feedback_notification(fb: ImageFeedback) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(scanResult, auditResult) for an ImageScanFeedback, or None when it carries no verdict."""
+    kind = image_list_kind(fb)
+    if kind is None:
+        return None
+    suggestion = "pass" if kind == "whitelist" else "block"
+    scenes = fb.scenes or ((scene_of(fb.label),) if fb.label else ("porn",))
+    results = [
+        _result(scene, fb.label or ("normal" if suggestion == "pass" else BLOCK_LABELS[scene]), suggestion)
+        for scene in scenes
+    ]
+    scan = _task({"taskId": fb.task_id, "url": fb.url}, results=results)
+    return scan, {"suggestion": suggestion, "labels": [fb.label] if fb.label else []}
+
+
+def text_feedback_notification(fb: TextFeedback) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(scanResult, auditResult) for one TextFeedback item, or None when it has no label."""
+    if fb.label is None:
+        return None
+    suggestion = "pass" if fb.label == "normal" else "block"
+    scan = _task(
+        {"dataId": fb.data_id, "taskId": fb.task_id, "content": fb.content},
+        results=[{"scene": "antispam", "label": fb.label, "suggestion": suggestion, "rate": HUMAN_RATE}],
+    )
+    return scan, {"suggestion": suggestion, "labels": [fb.label]}
+
+
+def notify_feedback(
+    dispatcher: Dispatcher,
+    state: AccountState,
+    request_id: str,
+    *,
+    namespace: str | None,
+    correlation_id: str,
+) -> list[Delivery]:
+    """Notify about what the feedback call ``request_id`` stored (one delivery per verdict)."""
+    deliveries: list[Delivery] = []
+    for ifb in state.image_feedback:
+        if ifb.request_id == request_id and (pair := image_feedback_notification(ifb)):
+            d = _submit(dispatcher, state, IMAGE_ACTION, *pair, namespace, correlation_id)
+            deliveries += [d] if d else []
+    for tfb in state.text_feedback:
+        if tfb.request_id == request_id and (pair := text_feedback_notification(tfb)):
+            d = _submit(dispatcher, state, TEXT_ACTION, *pair, namespace, correlation_id)
+            deliveries += [d] if d else []
+    return deliveries
+
+
+def _submit(
+    dispatcher: Dispatcher,
+    state: AccountState,
+    action: str,
+    scan: dict[str, Any],
+    audit: dict[str, Any],
+    namespace: str | None,
+    correlation_id: str,
+) -> Delivery | None:
+    url = state.callback_url
+    if not url:
+        return None
+    info = OutboundInfo(
+        provider="alibaba",
+        action=action,
+        account=state.account.uid,
+        namespace=namespace,
+        url=url,
+        correlation_id=correlation_id,
+    )
+    return dispatcher.submit(info, _builder(state.account.uid, state.callback_seed, scan, audit))
+
+
+def _builder(uid: str, seed: str, scan: dict[str, Any], audit: dict[str, Any]) -> PayloadBuilder:
+    # The seed is taken now: a notification is signed with the seed in force when it was raised.
+    def build(fault: OutboundFault | None) -> Payload:
+        kind = fault.kind if fault is not None else None
+        return protocol.notification(
+            uid,
+            seed,
+            scan,
+            audit,
+            wrong_checksum=kind == "wrong_checksum",
+            audit_key="auditReult" if kind == "misspelled_audit_key" else "auditResult",
+        )
+
+    return build
