@@ -250,6 +250,8 @@ def fault_middleware(engine: FaultEngine, skip_prefix: str, max_body: int) -> Mi
         if rule is None:
             return await handler(request)
         exchange.fault = rule.label
+        if view.loaded:
+            exchange.parsed = view.parsed  # the handler may never run to parse it
         exchange.provider = exchange.provider or view.provider
         exchange.action = exchange.action or action
         exchange.account = exchange.account or account

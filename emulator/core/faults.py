@@ -68,6 +68,10 @@ class CallView:
     _loaded: bool = field(default=False, repr=False)
 
     @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    @property
     def parsed(self) -> Any:
         if not self._loaded:
             self._loaded = True

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -145,12 +146,18 @@ class EmulatorClient:
             self._session = None
 
     async def _call(
-        self, method: str, path: str, params: Mapping[str, str] | None = None, *, ok: tuple[int, ...] = (200,)
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        json: Any = None,
+        ok: tuple[int, ...] = (200,),
     ) -> tuple[int, Any]:
         if self._session is None:
             self._session = aiohttp.ClientSession(headers=self._headers)
         url = f"{self.base_url}/_emulator{path}"
-        async with self._session.request(method, url, params=params or {}) as response:
+        async with self._session.request(method, url, params=params or {}, json=json) as response:
             data = (
                 await response.json()
                 if response.content_type == "application/json"
@@ -235,11 +242,109 @@ class EmulatorClient:
         """Everything back to the start config (this client's namespace only, if it has one)."""
         await self._call("POST", "/reset")
 
+    # --- fault rules ---------------------------------------------------------------------------
+
+    async def add_faults(
+        self, *rules: Mapping[str, Any], scenario: str | Mapping[str, Any] | None = None
+    ) -> list[str]:
+        """Add fault rules (or a scenario, by shipped name or inline) in this client's namespace;
+        returns their ids. All or nothing: a bad rule raises AdminError naming the field."""
+        if scenario is not None and rules:
+            raise ValueError("pass rules or a scenario, not both")
+        payload = {"scenario": scenario} if scenario is not None else {"rules": list(rules)}
+        _, data = await self._call("POST", "/faults", json=payload, ok=(201,))
+        return [r["id"] for r in data["rules"]]
+
+    async def faults(self) -> list[dict[str, Any]]:
+        """The rules in force (this client's namespace only, if it has one), with their counts."""
+        return list((await self._call("GET", "/faults"))[1]["rules"])
+
+    async def remove_fault(self, rule_id: str) -> None:
+        await self._call("DELETE", f"/faults/{rule_id}")
+
+    async def clear_faults(self) -> int:
+        return int((await self._call("DELETE", "/faults"))[1]["deleted"])
+
+    @asynccontextmanager
+    async def fault(
+        self, *rules: Mapping[str, Any], scenario: str | Mapping[str, Any] | None = None
+    ) -> AsyncIterator[list[str]]:
+        """Rules in force for the block only: ``async with emu.fault({...}): ...``."""
+        ids = await self.add_faults(*rules, scenario=scenario)
+        try:
+            yield ids
+        finally:
+            for rule_id in ids:
+                try:
+                    await self.remove_fault(rule_id)
+                except AdminError as exc:
+                    if exc.status != 404:  # already gone (a reset) is fine
+                        raise
+
     async def har(self, **filters: Any) -> dict[str, Any]:
         return (await self._call("GET", "/requests.har", _params(filters)))[1]  # type: ignore[no-any-return]
 
     async def ndjson(self, **filters: Any) -> str:
         return str((await self._call("GET", "/requests.ndjson", _params(filters)))[1])
+
+    # --- callbacks ----------------------------------------------------------------------------
+
+    async def deliveries(self, **filters: Any) -> list[dict[str, Any]]:
+        """Outbound callback deliveries (state, provider, action, account, namespace,
+        correlation_id, url), oldest first, each with its attempts."""
+        _, data = await self._call("GET", "/callbacks", _params(filters))
+        return list(data["deliveries"])
+
+    async def wait_for_delivery(
+        self, *, count: int = 1, timeout: float = 5.0, state: str | None = "delivered", **filters: Any
+    ) -> list[dict[str, Any]]:
+        """Wait (server-side long poll) until ``count`` deliveries match (by default: delivered);
+        AssertionError on timeout, listing the deliveries the emulator knows."""
+        params = {**_params({**filters, "state": state}), "count": str(count), "timeout": str(timeout)}
+        status, data = await self._call("GET", "/callbacks/wait", params, ok=(200, 408))
+        if status == 408:
+            raise AssertionError(data["message"])
+        return list(data["deliveries"])
+
+    async def set_callback(
+        self, url: str | None, *, account: str | None = None, seed: str | None = None
+    ) -> dict[str, Any]:
+        """The Alibaba console's callback URL (None: off) and, if given, seed for ``account`` (uid or
+        AccessKeyId; may be left out when one Alibaba account is configured)."""
+        body: dict[str, Any] = {"url": url}
+        if account is not None:
+            body["account"] = account
+        if seed is not None:
+            body["seed"] = seed
+        return await self._send_json("PUT", "/alibaba/callback", body)
+
+    async def review(
+        self,
+        *,
+        task_id: str,
+        suggestion: str,
+        labels: Sequence[str] = (),
+        url: str | None = None,
+        account: str | None = None,
+        data_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A human review in the Alibaba console; returns reviewId, correlationId and the delivery
+        it started (None without a callback URL)."""
+        body: dict[str, Any] = {"taskId": task_id, "suggestion": suggestion, "labels": list(labels)}
+        for key, value in (("url", url), ("account", account), ("dataId", data_id)):
+            if value is not None:
+                body[key] = value
+        return await self._send_json("POST", "/alibaba/reviews", body)
+
+    async def _send_json(self, method: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(headers=self._headers)
+        async with self._session.request(method, f"{self.base_url}/_emulator{path}", json=body) as response:
+            data = await response.json() if response.content_type == "application/json" else None
+            if response.status != 200 or not isinstance(data, dict):
+                message = data.get("message", data) if isinstance(data, dict) else await response.text()
+                raise AdminError(response.status, str(message))
+            return data
 
 
 T = TypeVar("T")
@@ -309,8 +414,72 @@ class SyncEmulatorClient:
     def reset(self) -> None:
         self._run(self._async.reset())
 
+    def add_faults(
+        self, *rules: Mapping[str, Any], scenario: str | Mapping[str, Any] | None = None
+    ) -> list[str]:
+        return self._run(self._async.add_faults(*rules, scenario=scenario))
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self._run(self._async.faults())
+
+    def remove_fault(self, rule_id: str) -> None:
+        self._run(self._async.remove_fault(rule_id))
+
+    def clear_faults(self) -> int:
+        return self._run(self._async.clear_faults())
+
+    @contextmanager
+    def fault(
+        self, *rules: Mapping[str, Any], scenario: str | Mapping[str, Any] | None = None
+    ) -> Iterator[list[str]]:
+        """Rules in force for the block only: ``with emulator.fault({...}): ...``."""
+        ids = self.add_faults(*rules, scenario=scenario)
+        try:
+            yield ids
+        finally:
+            for rule_id in ids:
+                try:
+                    self.remove_fault(rule_id)
+                except AdminError as exc:
+                    if exc.status != 404:
+                        raise
+
     def har(self, **filters: Any) -> dict[str, Any]:
         return self._run(self._async.har(**filters))
 
     def ndjson(self, **filters: Any) -> str:
         return self._run(self._async.ndjson(**filters))
+
+    def deliveries(self, **filters: Any) -> list[dict[str, Any]]:
+        return self._run(self._async.deliveries(**filters))
+
+    def wait_for_delivery(
+        self, *, count: int = 1, timeout: float = 5.0, state: str | None = "delivered", **filters: Any
+    ) -> list[dict[str, Any]]:
+        return self._run(self._async.wait_for_delivery(count=count, timeout=timeout, state=state, **filters))
+
+    def set_callback(
+        self, url: str | None, *, account: str | None = None, seed: str | None = None
+    ) -> dict[str, Any]:
+        return self._run(self._async.set_callback(url, account=account, seed=seed))
+
+    def review(
+        self,
+        *,
+        task_id: str,
+        suggestion: str,
+        labels: Sequence[str] = (),
+        url: str | None = None,
+        account: str | None = None,
+        data_id: str | None = None,
+    ) -> dict[str, Any]:
+        return self._run(
+            self._async.review(
+                task_id=task_id,
+                suggestion=suggestion,
+                labels=labels,
+                url=url,
+                account=account,
+                data_id=data_id,
+            )
+        )

@@ -8,8 +8,9 @@ Fixtures:
 - ``emulator_config`` (dotted-key overrides, e.g. ``{"alibaba.throttle_response": "588"}``),
   ``emulator_config_file`` and ``emulator_address``: session-scoped, override them in a conftest.py.
 
-Marker: ``@pytest.mark.emulator(config={...}, namespace="...")`` gives one test a dedicated server
-with those overrides, or scopes it to a namespace of the shared one.
+Marker: ``@pytest.mark.emulator(config={...}, namespace="...", scenario="...")`` gives one test a
+dedicated server with those overrides, scopes it to a namespace of the shared one, and/or loads a
+fault scenario (a shipped name, a file, or an inline ``{"rules": [...]}``) for that test only.
 
 Option: ``--emulator-url URL`` (or ``EMULATOR_URL``) points the fixtures at an emulator that is
 already running instead of starting one.
@@ -73,8 +74,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "emulator(config=None, namespace=None): run this test against a dedicated emulator with these "
-        "dotted-key config overrides, and/or scope it to a namespace of the shared one",
+        "emulator(config=None, namespace=None, scenario=None): run this test against a dedicated emulator "
+        "with these dotted-key config overrides, scope it to a namespace of the shared one, and/or load a "
+        "fault scenario (shipped name, file or inline rules) for this test only",
     )
 
 
@@ -122,10 +124,10 @@ def emulator(
 ) -> Iterator[Emulator]:
     marker = request.node.get_closest_marker("emulator")
     kwargs: dict[str, Any] = dict(marker.kwargs) if marker else {}
-    unknown = set(kwargs) - {"config", "namespace"}
+    unknown = set(kwargs) - {"config", "namespace", "scenario"}
     if unknown or (marker and marker.args):
         raise pytest.UsageError(
-            f"@pytest.mark.emulator takes config= and namespace= only, not {sorted(unknown)}"
+            f"@pytest.mark.emulator takes config=, namespace= and scenario= only, not {sorted(unknown)}"
         )
     with ExitStack() as stack:
         handle = emulator_server
@@ -139,4 +141,7 @@ def emulator(
             Emulator(handle.url, app=handle.app, namespace=kwargs.get("namespace"), token=handle.token)
         )
         emu.reset()
+        if kwargs.get("scenario") is not None:
+            # The per-test reset of the next test removes them again.
+            emu.add_faults(scenario=kwargs["scenario"])
         yield emu

@@ -65,13 +65,31 @@ def test_marker_gives_a_dedicated_server(emulator):
 @pytest.mark.emulator(namespace="mine")
 def test_marker_namespace(emulator):
     assert emulator.namespace == "mine"
+
+
+@pytest.mark.emulator(scenario="first-call-fails")
+def test_marker_scenario(emulator):
+    from aliyunsdkcore.acs_exception.exceptions import ServerException
+
+    with pytest.raises(ServerException) as info:
+        feedback(emulator, {})
+    assert info.value.get_error_code() == "ServiceUnavailable"
+    assert feedback(emulator, {})["code"] == 200
+
+
+def test_scenario_is_gone_in_the_next_test(emulator):
+    assert emulator.faults() == []
+    rule = {"match": {"provider": "alibaba"}, "action": {"type": "error", "code": 586}}
+    with emulator.fault(rule):
+        assert feedback(emulator, {})["code"] == 586
+    assert feedback(emulator, {})["code"] == 200
 """
 
 
 def test_plugin_in_a_user_project(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=SDK_TEST)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=7)
 
 
 def test_config_fixtures_can_be_overridden(pytester: pytest.Pytester) -> None:
@@ -115,4 +133,4 @@ def test_uses_the_external_server(emulator):
 
 def test_marker_is_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.emulator(config=None, namespace=None):*"])
+    result.stdout.fnmatch_lines(["@pytest.mark.emulator(config=None, namespace=None, scenario=None):*"])
