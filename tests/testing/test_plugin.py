@@ -134,3 +134,15 @@ def test_uses_the_external_server(emulator):
 def test_marker_is_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.emulator(config=None, namespace=None, scenario=None):*"])
+
+
+def test_the_readme_example_runs_as_written(pytester: pytest.Pytester) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## In pytest", 1)[1]
+    (example,) = re.findall(r"```python\n(.*?)```", section, re.S)[:1]
+    pytester.makepyfile(test_readme=example)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
