@@ -8,7 +8,7 @@ from . import admin
 from .config import Settings, load
 from .core.callbacks import Dispatcher
 from .core.clock import Clock, RealClock
-from .core.fault_actions import fault_middleware
+from .core.fault_actions import fault_middleware, outbound_faults
 from .core.faults import FaultEngine, RuleError
 from .core.journal import Journal
 from .core.recording import journal_middleware
@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app[LIMITER] = SlidingWindowLimiter(clock)
     app[RESET_HOOKS] = []
     _setup_callbacks(app, settings, journal, clock)
+    # Callback deliveries ask the same engine, for rules with "direction": "out".
+    app[DISPATCHER].fault_source = outbound_faults(faults)
     admin.setup(app)
     alibaba_routes.setup(app)
     tencent_routes.setup(app)

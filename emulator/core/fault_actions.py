@@ -32,7 +32,9 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from yarl import URL
 
+from .callbacks import FaultSource, OutboundFault, OutboundInfo
 from .exchange import exchange_of
 from .faults import CallView, FaultEngine, ProviderAdapter, Rule, RuleError
 from .http import BodyTooLarge, read_body
@@ -302,3 +304,32 @@ def _route(engine: FaultEngine, request: web.Request) -> tuple[ProviderAdapter |
         if action is not None:
             return adapter, action
     return None, None
+
+
+def check_outbound(action: Mapping[str, Any], where: str) -> None:
+    """Outbound (callback) actions: delay, drop, duplicate, wrong_checksum, out_of_order,
+    misspelled_audit_key (core/callbacks.py says what each does)."""
+    try:
+        OutboundFault.from_spec({k: v for k, v in action.items() if k != "provider"})
+    except ValueError as exc:
+        raise RuleError(where, str(exc)) from None
+
+
+def outbound_faults(engine: FaultEngine) -> FaultSource:
+    """The dispatcher's fault source: rules with ``"direction": "out"``, matched on deliveries."""
+    engine.action_checkers["out"] = check_outbound
+
+    def source(info: OutboundInfo) -> OutboundFault | None:
+        if not engine.has_rules("out"):
+            return None
+        view = CallView(
+            direction="out", provider=info.provider, action=info.action, method="POST",
+            path=URL(info.url).path, account=info.account, namespace=info.namespace, headers={},
+        )
+        rule = engine.pick(view)
+        if rule is None:
+            return None
+        spec = {k: v for k, v in rule.action.items() if k != "provider"}
+        return OutboundFault.from_spec(spec, rule=rule.label)
+
+    return source
