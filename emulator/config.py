@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -27,7 +28,18 @@ from .errors import ConfigError
 #: Provider defaults for the per-account, per-API limits (calls per second). The reference sheet:
 #: ImageScanFeedback and TextFeedback are documented at 20 calls per second per account.
 ALIBABA_DEFAULT_RATE_LIMITS: Mapping[str, int] = types.MappingProxyType(
-    {"ImageScanFeedback": 20, "TextFeedback": 20}
+    {"ImageScanFeedback": 20, "TextFeedback": 20, "TextScan": 100}
+)
+#: Every Alibaba API action served; those without a documented limit are unlimited unless configured.
+ALIBABA_ACTIONS = frozenset(
+    {
+        "ImageScanFeedback",
+        "TextFeedback",
+        "ImageSyncScan",
+        "ImageAsyncScan",
+        "ImageAsyncScanResults",
+        "TextScan",
+    }
 )
 
 
@@ -72,6 +84,33 @@ class CallbackSettings:
 
 
 @dataclass(frozen=True)
+class TextLibrarySpec:
+    """A custom text library an account starts with (term or text-pattern; black/white/review list)."""
+
+    name: str
+    kind: Literal["term", "pattern"]
+    list_type: Literal["blacklist", "whitelist", "review"]
+    items: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A default moderation result: what scans answer for a matching URL or text in one scene.
+
+    Exactly one of ``url`` (equal), ``url_pattern`` (a regular expression searched in the URL) or
+    ``text`` (a substring of the scanned text, scene ``antispam``) says what it applies to.
+    """
+
+    scene: str
+    label: str
+    suggestion: Literal["pass", "review", "block"]
+    rate: float = 99.9
+    url: str | None = None
+    url_pattern: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
 class AlibabaAccount:
     access_key_id: str
     access_key_secret: str
@@ -83,6 +122,8 @@ class AlibabaAccount:
     rate_limits: Mapping[str, int] = field(default_factory=dict)
     #: Journal namespace of this account's traffic when the request names none.
     namespace: str | None = None
+    #: Custom text libraries the account starts with (the console's "custom libraries").
+    text_libraries: tuple[TextLibrarySpec, ...] = ()
 
     def rate_limit(self, action: str) -> int | None:
         """The limit for ``action``, or ``None`` when it is not limited."""
@@ -110,6 +151,10 @@ class AlibabaSettings:
     #: Also notify the account's callback URL after an ImageScanFeedback / TextFeedback call that
     #: carries a verdict (the console notifies after human reviews either way).
     notify_on_feedback: bool = False
+    #: Default scan results for matching URLs and texts; anything unmapped is normal / pass.
+    verdicts: tuple[Verdict, ...] = ()
+    #: How similar (bigram Jaccard, 0..1) a text must be to a text pattern to hit it.
+    pattern_similarity: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -117,7 +162,8 @@ class TencentAccount:
     secret_id: str
     secret_key: str
     appid: str
-    #: Calls per second for /report/badcase; none is documented, so unlimited by default.
+    #: Calls per second per API action (/report/badcase, /text/auditing); none is documented, so
+    #: unlimited by default.
     rate_limit: int | None = None
     #: Journal namespace of this account's traffic when the request names none.
     namespace: str | None = None
@@ -135,6 +181,14 @@ class TencentSettings:
     #: XMLSizeLimit above this many bytes (also capped by server.max_body_bytes). A badcase is a few
     #: hundred bytes; CI documents no limit, so this only bounds what an untrusted client can send.
     max_body_bytes: int = 1024 * 1024
+    #: Seconds after which a reported badcase counts as confirmed by the provider's backend review
+    #: (CI: it "takes effect in subsequent moderation jobs after confirmation on the backend"; no
+    #: review time is documented). ``null``: only the admin action confirms.
+    confirm_after_seconds: float | None = 3600.0
+    #: Default verdicts of text audits (/text/auditing): a text containing the key gets the label
+    #: (the first key found, in file order; e.g. ``{"badword": "Porn"}``); any other text is Normal.
+    #: A confirmed badcase for the same text beats both.
+    text_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -206,6 +260,11 @@ def load(
     settings = _build(Settings, {**raw, "source": source}, "", source, sources)
     _check(settings)
     return settings
+
+
+def parse_value(cls: type[T], raw: Any, where: str) -> T:
+    """A config dataclass from JSON at run time (the admin API), checked like a config file."""
+    return _build(cls, raw, "", where, {})
 
 
 def _parse_env_value(value: str) -> Any:
@@ -327,13 +386,27 @@ def _check(settings: Settings) -> None:
                 src, f"alibaba.accounts[{i}].callback_url", "must be an http:// or https:// URL"
             )
         for action in acc.rate_limits:
-            if action not in ALIBABA_DEFAULT_RATE_LIMITS:
-                known = ", ".join(sorted(ALIBABA_DEFAULT_RATE_LIMITS))
+            if action not in ALIBABA_ACTIONS:
+                known = ", ".join(sorted(ALIBABA_ACTIONS))
                 raise ConfigError(
                     src,
                     f"alibaba.accounts[{i}].rate_limits.{action}",
                     f"unknown API action (known: {known})",
                 )
+    for i, verdict in enumerate(settings.alibaba.verdicts):
+        key = f"alibaba.verdicts[{i}]"
+        chosen = [k for k in ("url", "url_pattern", "text") if getattr(verdict, k) is not None]
+        if len(chosen) != 1:
+            raise ConfigError(src, key, "needs exactly one of url, url_pattern, text")
+        if verdict.url_pattern is not None:
+            try:
+                re.compile(verdict.url_pattern)
+            except re.error as exc:
+                raise ConfigError(src, f"{key}.url_pattern", f"is not a regular expression: {exc}") from None
+        if verdict.rate > 100:
+            raise ConfigError(src, f"{key}.rate", f"must be at most 100, not {verdict.rate:g}")
+    if not 0 < settings.alibaba.pattern_similarity <= 1:
+        raise ConfigError(src, "alibaba.pattern_similarity", "must be above 0 and at most 1")
     ids: set[str] = set()
     appids: set[str] = set()
     for i, tacc in enumerate(settings.tencent.accounts):

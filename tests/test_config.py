@@ -108,12 +108,12 @@ def test_per_account_limit_overrides_the_default(tmp_path: Path) -> None:
                             "access_key_id": "a",
                             "access_key_secret": "s",
                             "uid": "1",
-                            "rate_limits": {"ImageSyncScan": 3},
+                            "rate_limits": {"VideoSyncScan": 3},
                         }
                     ]
                 }
             },
-            "alibaba.accounts[0].rate_limits.ImageSyncScan",
+            "alibaba.accounts[0].rate_limits.VideoSyncScan",
             "unknown API action",
         ),
         (

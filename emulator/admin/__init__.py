@@ -14,7 +14,7 @@ from aiohttp import web
 from .. import __version__
 from ..core.recording import Handler
 from ..keys import SETTINGS
-from . import callbacks, faults, journal
+from . import alibaba, callbacks, faults, journal, tencent
 
 PREFIX = "/_emulator"
 OPENAPI = Path(__file__).with_name("openapi.json")
@@ -63,3 +63,5 @@ def setup(app: web.Application) -> None:
     journal.setup(app, PREFIX)
     callbacks.setup(app, PREFIX)
     faults.setup(app, PREFIX)
+    tencent.setup(app, PREFIX)
+    alibaba.setup(app, PREFIX)

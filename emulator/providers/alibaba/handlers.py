@@ -4,11 +4,15 @@ return plain results; ``protocol.py`` turns those into bytes."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import secrets
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ...config import AlibabaAccount
+from . import moderation
 from .errors import bad_request
 from .models import (
     IMAGE_LABELS,
@@ -20,6 +24,13 @@ from .models import (
 )
 
 TEXT_CONTENT_MAX = 10_000
+#: Tasks per scan call. UNCONFIRMED for images (the reference sheet gives 100 for TextScan only).
+MAX_TASKS = 100
+#: Task ids per ImageAsyncScanResults call. UNCONFIRMED.
+MAX_RESULT_IDS = 1_000
+
+#: Sends an asynchronous scan's result to a callback URL: (url, seed, task result).
+ScanNotifier = Callable[[str, str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +42,8 @@ class Call:
     request_id: str
     received_at: float
     query: Mapping[str, str]
+    verdicts: moderation.Verdicts = field(default_factory=moderation.Verdicts)
+    notify_scan: ScanNotifier | None = None
 
 
 def image_scan_feedback(call: Call, body: Any) -> None:
@@ -138,3 +151,140 @@ def _opt_enum(obj: Mapping[str, Any], name: str, allowed: tuple[str, ...], prefi
     if value is not None and value not in allowed:
         raise bad_request(f"{prefix}{name} must be one of: {', '.join(allowed)}")
     return value
+
+
+# --- scans ---------------------------------------------------------------------------------------
+
+_TASK_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_task_id(prefix: str) -> str:
+    """Task ids look like ``img4ZQ0tm4OY1z8Ck2tQxJ1-1tnmXn`` (a prefix, then random characters)."""
+    return (
+        prefix
+        + "".join(secrets.choice(_TASK_ALPHABET) for _ in range(22))
+        + "-"
+        + "".join(secrets.choice(_TASK_ALPHABET) for _ in range(6))
+    )
+
+
+def _scan_body(
+    body: Any, allowed_scenes: Mapping[str, object] | tuple[str, ...]
+) -> tuple[tuple[str, ...], list[Any]]:
+    obj = _object(body, "")
+    scenes_raw = obj.get("scenes")
+    if not isinstance(scenes_raw, list) or not scenes_raw:
+        raise bad_request("scenes is required: a non-empty array")
+    for i, scene in enumerate(scenes_raw):
+        if scene not in allowed_scenes:
+            raise bad_request(f"scenes[{i}] must be one of: {', '.join(allowed_scenes)}")
+    tasks = obj.get("tasks")
+    if not isinstance(tasks, list) or not tasks:
+        raise bad_request("tasks is required: a non-empty array")
+    if len(tasks) > MAX_TASKS:
+        raise bad_request(f"tasks has {len(tasks)} items, over {MAX_TASKS}")
+    _opt_str(obj, "bizType", "")
+    return tuple(dict.fromkeys(scenes_raw)), tasks
+
+
+def _task_error(task: Any, msg: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"code": 400, "msg": msg}
+    if isinstance(task, dict) and isinstance(task.get("dataId"), str):
+        out["dataId"] = task["dataId"]
+    return out
+
+
+def _image_task(call: Call, task: Any, i: int, scenes: tuple[str, ...]) -> tuple[dict[str, Any], bool]:
+    """(the task's answer, whether it is a real task)."""
+    if not isinstance(task, dict):
+        return _task_error(task, f"tasks[{i}] must be a JSON object"), False
+    url = task.get("url")
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+        return _task_error(task, f"tasks[{i}].url is required: an http(s) URL"), False
+    data_id = task.get("dataId")
+    if data_id is not None and not isinstance(data_id, str):
+        return _task_error(task, f"tasks[{i}].dataId must be a string"), False
+    out: dict[str, Any] = {"code": 200, "msg": "OK"}
+    if data_id is not None:
+        out["dataId"] = data_id
+    out["taskId"] = new_task_id("img")
+    out["url"] = url
+    out["results"] = moderation.image_results(call.state, call.verdicts, url, scenes)
+    return out, True
+
+
+def image_sync_scan(call: Call, body: Any) -> list[dict[str, Any]]:
+    """ImageSyncScan: one result per task, each scene judged (feedback library first)."""
+    scenes, tasks = _scan_body(body, tuple(IMAGE_SCENES))
+    return [_image_task(call, task, i, scenes)[0] for i, task in enumerate(tasks)]
+
+
+def image_async_scan(call: Call, body: Any) -> list[dict[str, Any]]:
+    """ImageAsyncScan: accepted tasks answer with their taskId; the result is kept for
+    ImageAsyncScanResults and, with ``callback``, sent there signed with ``seed``."""
+    obj = _object(body, "")
+    callback = _opt_str(obj, "callback", "")
+    seed = _opt_str(obj, "seed", "")
+    if callback is not None:
+        if urlsplit(callback).scheme not in ("http", "https"):
+            raise bad_request("callback must be an http(s) URL")
+        if not seed:
+            raise bad_request("seed is required when callback is given")
+    scenes, tasks = _scan_body(obj, tuple(IMAGE_SCENES))
+    answers = []
+    for i, task in enumerate(tasks):
+        result, ok = _image_task(call, task, i, scenes)
+        if not ok:
+            answers.append(result)
+            continue
+        call.state.scan_tasks[result["taskId"]] = result
+        answers.append({k: v for k, v in result.items() if k != "results"})
+        if callback is not None and seed is not None and call.notify_scan is not None:
+            call.notify_scan(callback, seed, result)
+    return answers
+
+
+def image_async_scan_results(call: Call, body: Any) -> list[dict[str, Any]]:
+    """ImageAsyncScanResults: the body is a JSON array of taskIds."""
+    if not isinstance(body, list) or not body:
+        raise bad_request("request body must be a non-empty JSON array of taskIds")
+    if len(body) > MAX_RESULT_IDS:
+        raise bad_request(f"request body has {len(body)} taskIds, over {MAX_RESULT_IDS}")
+    out = []
+    for i, task_id in enumerate(body):
+        if not isinstance(task_id, str):
+            raise bad_request(f"[{i}] must be a taskId string")
+        result = call.state.scan_tasks.get(task_id)
+        # UNCONFIRMED: the provider's answer for a taskId it does not know.
+        out.append(result if result is not None else {"code": 404, "msg": "NOT_FOUND", "taskId": task_id})
+    return out
+
+
+def text_scan(call: Call, body: Any) -> list[dict[str, Any]]:
+    """TextScan: scene antispam; feedback library, custom libraries, verdicts, then normal."""
+    _, tasks = _scan_body(body, (moderation.TEXT_SCENE,))
+    answers: list[dict[str, Any]] = []
+    for i, task in enumerate(tasks):
+        if not isinstance(task, dict):
+            answers.append(_task_error(task, f"tasks[{i}] must be a JSON object"))
+            continue
+        content = task.get("content")
+        if not isinstance(content, str) or not content:
+            answers.append(_task_error(task, f"tasks[{i}].content is required: a string"))
+            continue
+        if len(content) > TEXT_CONTENT_MAX:
+            answers.append(
+                _task_error(task, f"tasks[{i}].content is longer than {TEXT_CONTENT_MAX} characters")
+            )
+            continue
+        result, filtered = moderation.text_result(call.state, call.verdicts, content)
+        out: dict[str, Any] = {"code": 200, "msg": "OK"}
+        if isinstance(task.get("dataId"), str):
+            out["dataId"] = task["dataId"]
+        out["taskId"] = new_task_id("txt")
+        out["content"] = content
+        if filtered is not None:
+            out["filteredContent"] = filtered
+        out["results"] = [result]
+        answers.append(out)
+    return answers

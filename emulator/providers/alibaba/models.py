@@ -7,9 +7,10 @@ feedback) read :class:`AccountState`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from ...config import AlibabaAccount
+from .textlib import DEFAULT_SIMILARITY, TextLibraries
 
 IMAGE_SCENES: dict[str, frozenset[str]] = {
     "porn": frozenset({"normal", "sexy", "porn"}),
@@ -49,6 +50,8 @@ IMAGE_SCENES: dict[str, frozenset[str]] = {
         }
     ),
 }
+#: The label a blocked image gets in a scene when the verdict names none of that scene's labels.
+BLOCK_LABELS: dict[str, str] = {"porn": "porn", "terrorism": "others", "ad": "ad"}
 IMAGE_LABELS: frozenset[str] = frozenset().union(*IMAGE_SCENES.values())
 TEXT_LABELS: frozenset[str] = frozenset(
     {
@@ -138,13 +141,23 @@ class AccountState:
     #: The feedback-based text library: exact text -> latest verdict.
     text_library: dict[str, LibraryEntry] = field(default_factory=dict)
     reviews: list[Review] = field(default_factory=list)
+    #: How similar a text must be to a text pattern to hit it (alibaba.pattern_similarity).
+    similarity: float = DEFAULT_SIMILARITY
     #: The console's callback setting; starts from the config, changed by the admin API.
     callback_url: str | None = field(init=False)
     callback_seed: str = field(init=False)
+    #: Custom text libraries, preloaded from the config.
+    text_libraries: TextLibraries = field(init=False)
+    #: Results of asynchronous image scans, by taskId, for ImageAsyncScanResults.
+    scan_tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.callback_url = self.account.callback_url
         self.callback_seed = self.account.seed
+        self.text_libraries = TextLibraries(self.similarity)
+        for spec in self.account.text_libraries:
+            lib = self.text_libraries.create(spec.name, spec.kind, spec.list_type)
+            self.text_libraries.add(lib.code, spec.items)
 
     def add_image_feedback(self, fb: ImageFeedback) -> None:
         self.image_feedback.append(fb)
@@ -173,8 +186,9 @@ class AccountState:
 class AlibabaBackend:
     """Every configured Alibaba account and its state."""
 
-    def __init__(self, accounts: tuple[AlibabaAccount, ...]) -> None:
+    def __init__(self, accounts: tuple[AlibabaAccount, ...], similarity: float = DEFAULT_SIMILARITY) -> None:
         self._accounts = accounts
+        self._similarity = similarity
         self._by_key = {a.access_key_id: a for a in accounts}
         self._by_uid = {a.uid: a for a in accounts}
         self.states: dict[str, AccountState] = {}
@@ -184,7 +198,7 @@ class AlibabaBackend:
         """Back to the start config: every account, or those in ``uids``."""
         for a in self._accounts:
             if uids is None or a.uid in uids:
-                self.states[a.uid] = AccountState(a)
+                self.states[a.uid] = AccountState(a, similarity=self._similarity)
 
     @property
     def accounts(self) -> tuple[AlibabaAccount, ...]:

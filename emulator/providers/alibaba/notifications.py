@@ -12,14 +12,20 @@ from typing import Any
 
 from ...core.callbacks import Delivery, Dispatcher, OutboundFault, OutboundInfo, Payload, PayloadBuilder
 from . import protocol
-from .models import IMAGE_SCENES, AccountState, ImageFeedback, Review, TextFeedback, image_list_kind
+from .models import (
+    BLOCK_LABELS,
+    IMAGE_SCENES,
+    AccountState,
+    ImageFeedback,
+    Review,
+    TextFeedback,
+    image_list_kind,
+)
 
 IMAGE_ACTION = "ImageScanNotification"
 TEXT_ACTION = "TextScanNotification"
 #: The score a human verdict gets: certain.
 HUMAN_RATE = 100.0
-#: The label a blocked image gets in a scene when the verdict names none.
-BLOCK_LABELS = {"porn": "porn", "terrorism": "others", "ad": "ad"}
 
 
 def scene_of(label: str) -> str:
@@ -149,3 +155,35 @@ def _builder(uid: str, seed: str, scan: dict[str, Any], audit: dict[str, Any]) -
         )
 
     return build
+
+
+ASYNC_SCAN_ACTION = "ImageAsyncScanCallback"
+
+
+def notify_scan(
+    dispatcher: Dispatcher,
+    state: AccountState,
+    url: str,
+    seed: str,
+    result: dict[str, Any],
+    *,
+    namespace: str | None,
+    correlation_id: str,
+) -> Delivery:
+    """Send an ImageAsyncScan task's result to the ``callback`` of the call, signed with its ``seed``."""
+    info = OutboundInfo(
+        provider="alibaba",
+        action=ASYNC_SCAN_ACTION,
+        account=state.account.uid,
+        namespace=namespace,
+        url=url,
+        correlation_id=correlation_id,
+    )
+    uid = state.account.uid
+
+    def build(fault: OutboundFault | None) -> Payload:
+        return protocol.signed_form(
+            uid, seed, result, wrong_checksum=fault is not None and fault.kind == "wrong_checksum"
+        )
+
+    return dispatcher.submit(info, build)

@@ -112,9 +112,13 @@ def notification(
 
     ``audit_key`` exists for the seed document's sample, which spells it ``auditReult``.
     """
-    content = json.dumps(
-        {"scanResult": scan_result, audit_key: audit_result}, ensure_ascii=False, separators=(",", ":")
-    )
+    return signed_form(uid, seed, {"scanResult": scan_result, audit_key: audit_result}, wrong_checksum)
+
+
+def signed_form(uid: str, seed: str, content_value: Any, wrong_checksum: bool = False) -> Payload:
+    """``checksum`` + ``content`` form fields; also how ImageAsyncScan sends a task's result to its
+    ``callback`` (content: the task result, as ImageAsyncScanResults would show it)."""
+    content = json.dumps(content_value, ensure_ascii=False, separators=(",", ":"))
     checksum = notification_checksum(uid, seed, content)
     if wrong_checksum:
         # Still 64 lowercase hex digits, so only a receiver that really checks notices.

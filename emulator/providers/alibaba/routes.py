@@ -8,11 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ...config import AlibabaAccount, AlibabaSettings
+from ...config import AlibabaAccount, AlibabaSettings, Settings
 from ...core.exchange import Exchange, exchange_of
 from ...core.http import BodyTooLarge, read_body
+from ...errors import ConfigError
 from ...keys import CLOCK, DISPATCHER, FAULTS, LIMITER, RESET_HOOKS, SETTINGS
-from . import handlers, notifications, protocol, signing
+from . import handlers, moderation, notifications, protocol, signing
 from .errors import (
     BusinessError,
     GatewayError,
@@ -20,9 +21,11 @@ from .errors import (
     throttled,
 )
 from .faults import AlibabaFaults
-from .models import AlibabaBackend
+from .models import AccountState, AlibabaBackend
+from .textlib import LibraryError, TextLibraries
 
 BACKEND = web.AppKey("alibaba_backend", AlibabaBackend)
+VERDICTS = web.AppKey("alibaba_verdicts", moderation.Verdicts)
 
 Handler = Callable[[handlers.Call, Any], Any]
 
@@ -30,11 +33,36 @@ Handler = Callable[[handlers.Call, Any], Any]
 ACTIONS: dict[str, tuple[str, Handler]] = {
     "/green/image/feedback": ("ImageScanFeedback", handlers.image_scan_feedback),
     "/green/text/feedback": ("TextFeedback", handlers.text_feedback),
+    "/green/image/scan": ("ImageSyncScan", handlers.image_sync_scan),
+    "/green/image/asyncscan": ("ImageAsyncScan", handlers.image_async_scan),
+    "/green/image/results": ("ImageAsyncScanResults", handlers.image_async_scan_results),
+    "/green/text/scan": ("TextScan", handlers.text_scan),
 }
 
 
+def _check_config(settings: Settings) -> moderation.Verdicts:
+    """What the generic loader cannot check: labels per scene, and the preloaded libraries."""
+    try:
+        verdicts = moderation.Verdicts.build(settings.alibaba.verdicts)
+    except ValueError as exc:
+        key, _, problem = str(exc).partition(": ")
+        raise ConfigError(settings.source, key, problem) from None
+    for i, account in enumerate(settings.alibaba.accounts):
+        libs = TextLibraries()
+        for j, spec in enumerate(account.text_libraries):
+            try:
+                libs.add(libs.create(spec.name, spec.kind, spec.list_type).code, spec.items)
+            except LibraryError as exc:
+                raise ConfigError(
+                    settings.source, f"alibaba.accounts[{i}].text_libraries[{j}]", str(exc)
+                ) from None
+    return verdicts
+
+
 def setup(app: web.Application) -> None:
-    backend = app[BACKEND] = AlibabaBackend(app[SETTINGS].alibaba.accounts)
+    settings = app[SETTINGS]
+    app[VERDICTS] = _check_config(settings)
+    backend = app[BACKEND] = AlibabaBackend(settings.alibaba.accounts, settings.alibaba.pattern_similarity)
     for path, (action, handler) in ACTIONS.items():
         app.router.add_post(path, _endpoint(action, handler))
 
@@ -68,12 +96,15 @@ def _endpoint(action: str, handler: Handler) -> Callable[[web.Request], Any]:
             if exchange.namespace is None:
                 exchange.namespace = account.namespace
             _throttle(app, account, action, cfg)
+            state = app[BACKEND].state(account)
             call = handlers.Call(
                 account=account,
-                state=app[BACKEND].state(account),
+                state=state,
                 request_id=request_id,
                 received_at=app[CLOCK].time(),
                 query=request.query,
+                verdicts=app[VERDICTS],
+                notify_scan=_scan_notifier(app, state, exchange, request_id),
             )
             exchange.parsed = parsed = protocol.decode_json(body)
             result = handler(call, parsed)
@@ -89,6 +120,25 @@ def _endpoint(action: str, handler: Handler) -> Callable[[web.Request], Any]:
 
     endpoint.__name__ = action
     return endpoint
+
+
+def _scan_notifier(
+    app: web.Application, state: AccountState, exchange: Exchange, request_id: str
+) -> handlers.ScanNotifier:
+    def notify(url: str, seed: str, result: dict[str, Any]) -> None:
+        # The scan call and the callbacks it causes share one correlation id in the journal.
+        exchange.correlation_id = exchange.correlation_id or request_id
+        notifications.notify_scan(
+            app[DISPATCHER],
+            state,
+            url,
+            seed,
+            result,
+            namespace=exchange.namespace,
+            correlation_id=exchange.correlation_id,
+        )
+
+    return notify
 
 
 def _notify(app: web.Application, call: handlers.Call, exchange: Exchange) -> None:

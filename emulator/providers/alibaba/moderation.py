@@ -1,0 +1,163 @@
+"""What a scan answers, in the order the provider's documents give precedence:
+
+1. the account's feedback-based library (ImageScanFeedback / TextFeedback / console reviews: "the
+   feedback takes effect the next time the same image is moderated");
+2. for texts, the account's custom text libraries: a whitelist hit passes, else a blacklist hit
+   blocks, else a review-list hit asks for review (label ``customized``, with the hits as details);
+3. the configured default verdicts (``alibaba.verdicts``: a URL, a URL pattern or a text substring);
+4. otherwise ``normal`` / ``pass``.
+
+Pure functions over the account state and settings: no HTTP here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...config import Verdict
+from .models import BLOCK_LABELS, IMAGE_SCENES, TEXT_LABELS, AccountState
+from .textlib import Hit, mask
+
+#: The confidence of a verdict the emulator is sure of (library hits, defaults). The provider answers
+#: a number from 0 to 100; the exact values it gives are not documented.
+SURE = 99.9
+TEXT_SCENE = "antispam"
+
+
+def _result(scene: str, label: str, suggestion: str, rate: float = SURE) -> dict[str, Any]:
+    return {"scene": scene, "label": label, "suggestion": suggestion, "rate": rate}
+
+
+def check_verdicts(verdicts: Sequence[Verdict]) -> None:
+    """Raise ValueError naming the verdict whose scene or label the provider does not have."""
+    for i, v in enumerate(verdicts):
+        where = f"alibaba.verdicts[{i}]"
+        if v.text is not None:
+            if v.scene != TEXT_SCENE:
+                raise ValueError(
+                    f"{where}.scene: a text verdict is for scene {TEXT_SCENE!r}, not {v.scene!r}"
+                )
+            if v.label not in TEXT_LABELS:
+                raise ValueError(
+                    f"{where}.label: {v.label!r} is not a text label ({', '.join(sorted(TEXT_LABELS))})"
+                )
+        else:
+            if v.scene not in IMAGE_SCENES:
+                raise ValueError(f"{where}.scene: must be one of {', '.join(IMAGE_SCENES)}, not {v.scene!r}")
+            if v.label not in IMAGE_SCENES[v.scene]:
+                known = ", ".join(sorted(IMAGE_SCENES[v.scene]))
+                raise ValueError(f"{where}.label: {v.label!r} is not a label of scene {v.scene} ({known})")
+
+
+@dataclass
+class Verdicts:
+    """The configured verdicts, with URL patterns compiled once."""
+
+    image: list[tuple[Verdict, re.Pattern[str] | None]] = field(default_factory=list)
+    text: list[Verdict] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, verdicts: Sequence[Verdict]) -> Verdicts:
+        out = cls()
+        out.load(verdicts)
+        return out
+
+    def load(self, verdicts: Sequence[Verdict]) -> None:
+        """Replace the verdicts in force (in place: the app holds this object); all or nothing."""
+        check_verdicts(verdicts)
+        image = [
+            (v, re.compile(v.url_pattern) if v.url_pattern is not None else None)
+            for v in verdicts
+            if v.text is None
+        ]
+        self.image, self.text = image, [v for v in verdicts if v.text is not None]
+
+    @property
+    def all(self) -> list[Verdict]:
+        return [v for v, _ in self.image] + self.text
+
+    def for_image(self, url: str, scene: str) -> Verdict | None:
+        # An exact URL beats a pattern, whatever the order they were configured in.
+        patterned = None
+        for v, pattern in self.image:
+            if v.scene != scene:
+                continue
+            if v.url == url:
+                return v
+            if patterned is None and pattern is not None and pattern.search(url):
+                patterned = v
+        return patterned
+
+    def for_text(self, content: str) -> Verdict | None:
+        return next((v for v in self.text if v.text and v.text in content), None)
+
+
+def image_results(
+    state: AccountState, verdicts: Verdicts, url: str, scenes: Sequence[str]
+) -> list[dict[str, Any]]:
+    return [_image_scene(state, verdicts, url, scene) for scene in scenes]
+
+
+def _image_scene(state: AccountState, verdicts: Verdicts, url: str, scene: str) -> dict[str, Any]:
+    entry = state.image_library.get(url)
+    if entry is not None and (not entry.scenes or scene in entry.scenes):
+        if entry.kind == "whitelist":
+            return _result(scene, "normal", "pass")
+        label = (
+            entry.label
+            if entry.label in IMAGE_SCENES[scene] and entry.label != "normal"
+            else BLOCK_LABELS[scene]
+        )
+        return _result(scene, label, "block")
+    verdict = verdicts.for_image(url, scene)
+    if verdict is not None:
+        return _result(scene, verdict.label, verdict.suggestion, verdict.rate)
+    return _result(scene, "normal", "pass")
+
+
+def _details(hits: Sequence[Hit], label: str) -> list[dict[str, Any]]:
+    contexts = []
+    for hit in hits:
+        for word in hit.words:
+            contexts.append(
+                {
+                    "context": word,
+                    "libName": hit.library.name,
+                    "libCode": hit.library.code,
+                    # UNCONFIRMED: the documents name the field, not its values.
+                    "ruleType": "keyword" if hit.library.kind == "term" else "similarText",
+                }
+            )
+    return [{"label": label, "contexts": contexts}]
+
+
+def text_result(state: AccountState, verdicts: Verdicts, content: str) -> tuple[dict[str, Any], str | None]:
+    """(the antispam result, filteredContent or None)."""
+    entry = state.text_library.get(content)
+    if entry is not None:
+        if entry.kind == "whitelist":
+            return _result(TEXT_SCENE, "normal", "pass"), None
+        return _result(TEXT_SCENE, entry.label, "block"), None
+    hits = state.text_libraries.scan(content)
+    by_list: dict[str, list[Hit]] = {"whitelist": [], "blacklist": [], "review": []}
+    for hit in hits:
+        by_list[hit.library.list_type].append(hit)
+    if by_list["whitelist"]:
+        return _result(TEXT_SCENE, "normal", "pass"), None
+    for list_type, suggestion in (("blacklist", "block"), ("review", "review")):
+        if by_list[list_type]:
+            result = _result(TEXT_SCENE, "customized", suggestion)
+            result["details"] = _details(by_list[list_type], "customized")
+            words = [w for h in by_list[list_type] if h.library.kind == "term" for w in h.words]
+            return result, mask(content, words) if words else None
+    verdict = verdicts.for_text(content)
+    if verdict is not None:
+        result = _result(TEXT_SCENE, verdict.label, verdict.suggestion, verdict.rate)
+        if verdict.suggestion != "pass" and verdict.text:
+            result["details"] = [{"label": verdict.label, "contexts": [{"context": verdict.text}]}]
+            return result, mask(content, [verdict.text])
+        return result, None
+    return _result(TEXT_SCENE, "normal", "pass"), None
