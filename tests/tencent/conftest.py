@@ -12,6 +12,7 @@ SECRET_KEY = "testSecretKey"
 APPID = "1250000000"
 HOST = f"examplebucket-{APPID}.ci.ap-beijing.myqcloud.com"
 PATH = "/report/badcase"
+TEXT_AUDITING_PATH = "/text/auditing"
 
 
 def b64(text: str) -> str:
@@ -28,6 +29,12 @@ TEXT_BODY = request_xml(ContentType=1, Label="Porn", SuggestedLabel="Normal", Te
 IMAGE_BODY = request_xml(ContentType=2, Label="Ads", SuggestedLabel="Normal", Url="http://example.com/1.jpg")
 
 
+def text_auditing_xml(text: str | None = None, *, input_extra: str = "", conf: str = "") -> bytes:
+    """A text auditing <Request> as cos-python-sdk-v5 builds it (ci_auditing_text_submit)."""
+    content = "" if text is None else f"<Content>{b64(text)}</Content>"
+    return f"<Request><Input>{content}{input_extra}</Input><Conf>{conf}</Conf></Request>".encode()
+
+
 def signed_headers(
     body: bytes,
     now: float,
@@ -36,6 +43,7 @@ def signed_headers(
     secret_id: str = SECRET_ID,
     secret_key: str = SECRET_KEY,
     method: str = "POST",
+    path: str = PATH,
     start: int | None = None,
     end: int | None = None,
     extra: Mapping[str, str] | None = None,
@@ -50,7 +58,7 @@ def signed_headers(
     }
     req = signing.SignedRequest(
         method=method,
-        path=PATH,
+        path=path,
         query=[],
         headers={k.lower(): [v] for k, v in headers.items()},
     )

@@ -14,18 +14,7 @@ from ...core.faults import RuleError
 from . import protocol, signing
 from .errors import SignatureDoesNotMatch, SlowDown, TencentError
 from .models import TencentBackend
-
-
-def element_tree(root: etree._Element) -> dict[str, Any]:
-    """``<Request><A>1</A></Request>`` as ``{"Request": {"A": "1"}}`` (the journal's parsed form)."""
-
-    def inner(el: etree._Element) -> Any:
-        children = [c for c in el if isinstance(c.tag, str)]
-        if not children:
-            return el.text or ""
-        return {c.tag: inner(c) for c in children}
-
-    return {root.tag: inner(root)}
+from .protocol import element_tree
 
 
 class TencentFaults:

@@ -2,8 +2,9 @@
 
 Plain typed classes, keyed by APPID; no HTTP here. A reported badcase "takes effect in subsequent
 moderation jobs after confirmation on the backend" (CI documentation), so each one starts as
-``reported`` and moves to ``confirmed`` through :meth:`AccountState.confirm`; moderation results
-read only confirmed ones.
+``reported`` and moves to ``confirmed`` through :meth:`AccountState.confirm` (the admin action) or
+once ``tencent.confirm_after_seconds`` have passed (:meth:`AccountState.confirm_due`); moderation
+results read only confirmed ones.
 """
 
 from __future__ import annotations
@@ -71,6 +72,61 @@ class AccountState:
 
     def confirmed(self) -> list[Badcase]:
         return [b for b in self.badcases if b.state == "confirmed"]
+
+    def confirm_due(self, now: float, after: float | None) -> None:
+        """Confirm every badcase reported at least ``after`` seconds before ``now``, as of the moment
+        its review would have finished. Evaluated lazily by whoever reads the state, so no timer
+        runs and a ManualClock decides."""
+        if after is None:
+            return
+        for badcase in self.badcases:
+            if badcase.state == "reported" and badcase.received_at + after <= now:
+                self.confirm(badcase.request_id, at=badcase.received_at + after)
+
+    def correction_for(self, content_type: int, key: str) -> Badcase | None:
+        """The confirmed badcase that decides the verdict for this text (ContentType 1) or image URL
+        (2): the most recently confirmed one, should several disagree."""
+        found: Badcase | None = None
+        for badcase in self.badcases:
+            if badcase.state != "confirmed" or badcase.content_type != content_type:
+                continue
+            if (badcase.text if content_type == CONTENT_TEXT else badcase.url) != key:
+                continue
+            if found is None or (badcase.confirmed_at or 0.0) >= (found.confirmed_at or 0.0):
+                found = badcase
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class SceneResult:
+    """One moderation scene of a text audit (``PornInfo``, ``AdsInfo``, ...)."""
+
+    scene: str
+    #: 0 normal, 1 block, 2 review.
+    hit_flag: int
+    score: int
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TextAudit:
+    """The outcome of one synchronous text audit (CreateAuditingTextJob with Input.Content)."""
+
+    job_id: str
+    created_at: float
+    #: As sent: base64 of the text.
+    content: str
+    text: str
+    data_id: str | None
+    #: The verdict: Normal, or the label of the scene that hit.
+    label: str
+    #: 0 normal, 1 block, 2 review.
+    result: int
+    score: int
+    scenes: tuple[SceneResult, ...]
+    user_info: dict[str, str] = field(default_factory=dict)
+    #: The RequestId of the confirmed badcase that decided the verdict, if one did.
+    decided_by: str | None = None
 
 
 class TencentBackend:

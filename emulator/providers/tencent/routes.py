@@ -4,12 +4,13 @@ Host (bucket, APPID, region) -> signature -> throttle -> body (bounded) -> XML -
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from ...config import TencentAccount, TencentSettings
-from ...core.exchange import exchange_of
+from ...core.exchange import Exchange, exchange_of
 from ...core.http import BodyTooLarge, read_body
 from ...keys import CLOCK, FAULTS, LIMITER, RESET_HOOKS, SETTINGS
 from . import handlers, protocol, signing
@@ -29,6 +30,11 @@ BACKEND = web.AppKey("tencent_backend", TencentBackend)
 
 REPORT_BADCASE_PATH = "/report/badcase"
 REPORT_BADCASE = "ReportBadcase"
+TEXT_AUDITING_PATH = "/text/auditing"
+#: The action's name in CI's permission list (ci:CreateAuditingTextJob).
+CREATE_AUDITING_TEXT_JOB = "CreateAuditingTextJob"
+#: Every path served, and the action journal entries, throttle windows and fault rules name it by.
+ACTIONS = {REPORT_BADCASE_PATH: REPORT_BADCASE, TEXT_AUDITING_PATH: CREATE_AUDITING_TEXT_JOB}
 
 # <bucket>-<appid>.ci.<region>.myqcloud.com. The SDK sends .cos. instead of .ci. when configured
 # with IP/Port (cos_client.py, send_request: Host = conf.get_host(), built on the COS endpoint), and
@@ -58,7 +64,9 @@ def parse_host(host: str) -> Target | None:
 def setup(app: web.Application) -> None:
     backend = app[BACKEND] = TencentBackend(app[SETTINGS].tencent.accounts)
     app.router.add_post(REPORT_BADCASE_PATH, report_badcase)
-    app.router.add_route("*", REPORT_BADCASE_PATH, method_not_allowed)
+    app.router.add_post(TEXT_AUDITING_PATH, create_auditing_text_job)
+    for path in ACTIONS:
+        app.router.add_route("*", path, method_not_allowed)
 
     def reset(namespace: str | None) -> None:
         appids = {a.appid for a in backend.accounts if namespace is None or a.namespace == namespace}
@@ -69,7 +77,7 @@ def setup(app: web.Application) -> None:
     app[RESET_HOOKS].append(reset)
     app[FAULTS].register(
         TencentFaults(
-            {REPORT_BADCASE_PATH: REPORT_BADCASE},
+            ACTIONS,
             backend,
             app[CLOCK],
             _resource,
@@ -78,21 +86,46 @@ def setup(app: web.Application) -> None:
     )
 
 
+#: What an action does once the gateway steps passed: decode the body, run the handler, answer.
+Serve = Callable[[handlers.Call, bytes, Exchange], web.Response]
+
+
 async def report_badcase(request: web.Request) -> web.StreamResponse:
+    def serve(call: handlers.Call, body: bytes, exchange: Exchange) -> web.Response:
+        fields = protocol.decode_request(body)
+        exchange.parsed = {"Request": fields}
+        handlers.report_badcase(call, fields)
+        return protocol.success(call.request_id, call.received_at)
+
+    return await _gateway(request, REPORT_BADCASE, serve)
+
+
+async def create_auditing_text_job(request: web.Request) -> web.StreamResponse:
+    def serve(call: handlers.Call, body: bytes, exchange: Exchange) -> web.Response:
+        fields = protocol.decode_text_auditing(body)
+        exchange.parsed = {"Request": fields}
+        audit = handlers.create_auditing_text_job(call, fields)
+        return protocol.text_auditing_success(audit, call.request_id, call.received_at)
+
+    return await _gateway(request, CREATE_AUDITING_TEXT_JOB, serve)
+
+
+async def _gateway(request: web.Request, action: str, serve: Serve) -> web.StreamResponse:
+    """Host -> signature -> throttle -> bounded body, then the action; any CI error is answered."""
     app = request.app
     settings = app[SETTINGS]
     cfg = settings.tencent
     now = app[CLOCK].time()
     request_id = protocol.new_request_id(now)
     exchange = exchange_of(request)
-    exchange.provider, exchange.action = "tencent", REPORT_BADCASE
+    exchange.provider, exchange.action = "tencent", action
     try:
         target = parse_host(request.host)
         account = _authenticate(request, target, cfg, app[BACKEND], now)
         exchange.account = account.appid
         if exchange.namespace is None:
             exchange.namespace = account.namespace
-        _throttle(app, account)
+        _throttle(app, account, action)
         limit = min(settings.server.max_body_bytes, cfg.max_body_bytes)
         try:
             body = await read_body(request, limit)
@@ -106,18 +139,17 @@ async def report_badcase(request: web.Request) -> web.StreamResponse:
             bucket=target.bucket if target else "",
             region=target.region if target else "",
             strict_labels=cfg.strict_labels,
+            confirm_after=cfg.confirm_after_seconds,
+            text_labels=cfg.text_labels,
         )
-        fields = protocol.decode_request(body)
-        exchange.parsed = {"Request": fields}
-        handlers.report_badcase(call, fields)
+        return serve(call, body, exchange)
     except TencentError as exc:
         return protocol.error(exc, request_id=request_id, resource=_resource(request), now=now)
-    return protocol.success(request_id, now)
 
 
 async def method_not_allowed(request: web.Request) -> web.StreamResponse:
     exchange = exchange_of(request)
-    exchange.provider, exchange.action = "tencent", REPORT_BADCASE
+    exchange.provider, exchange.action = "tencent", ACTIONS[request.path]
     now = request.app[CLOCK].time()
     return protocol.error(
         MethodNotAllowed(f"{MethodNotAllowed.message} {request.method} is not POST."),
@@ -183,8 +215,8 @@ def _authenticate(
     return account
 
 
-def _throttle(app: web.Application, account: TencentAccount) -> None:
+def _throttle(app: web.Application, account: TencentAccount, action: str) -> None:
     if account.rate_limit is None:
         return
-    if not app[LIMITER].try_acquire(("tencent", account.appid, REPORT_BADCASE), account.rate_limit):
+    if not app[LIMITER].try_acquire(("tencent", account.appid, action), account.rate_limit):
         raise SlowDown()

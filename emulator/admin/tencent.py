@@ -1,0 +1,93 @@
+"""Admin routes for the Tencent CI console: the backend review of reported badcases.
+
+- ``GET  /_emulator/tencent/badcases``                     reported and confirmed badcases (filterable)
+- ``POST /_emulator/tencent/badcases/{requestId}/confirm`` confirm one now, as CI's review does
+
+A badcase also confirms itself ``tencent.confirm_after_seconds`` after it was reported, read lazily
+against the app clock; both routes apply that first, so what they show is what a text audit sees.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..core.recording import NAMESPACE_HEADER
+from ..keys import CLOCK, SETTINGS
+from ..providers.tencent.models import AccountState, Badcase, UnknownBadcase
+from ..providers.tencent.routes import BACKEND
+
+STATES = ("reported", "confirmed")
+
+
+def _badcase(state: AccountState, badcase: Badcase) -> dict[str, Any]:
+    return {
+        "requestId": badcase.request_id,
+        "appid": state.account.appid,
+        "namespace": state.account.namespace,
+        "state": badcase.state,
+        "receivedAt": badcase.received_at,
+        "confirmedAt": badcase.confirmed_at,
+        "bucket": badcase.bucket,
+        "region": badcase.region,
+        "contentType": badcase.content_type,
+        "label": badcase.label,
+        "suggestedLabel": badcase.suggested_label,
+        "text": badcase.text,
+        "url": badcase.url,
+        "jobId": badcase.job_id,
+        "moderationTime": badcase.moderation_time,
+    }
+
+
+def _states(request: web.Request) -> list[AccountState]:
+    """Every account's state, with the badcases whose review time has passed confirmed."""
+    app = request.app
+    now = app[CLOCK].time()
+    after = app[SETTINGS].tencent.confirm_after_seconds
+    states = list(app[BACKEND].states.values())
+    for state in states:
+        state.confirm_due(now, after)
+    return states
+
+
+async def list_badcases(request: web.Request) -> web.Response:
+    wanted = request.query.get("state")
+    if wanted is not None and wanted not in STATES:
+        return web.json_response(
+            {"error": "bad_request", "message": f"state must be one of {', '.join(STATES)}, not {wanted!r}"},
+            status=400,
+        )
+    appid = request.query.get("appid")
+    namespace = request.query.get("namespace") or request.headers.get(NAMESPACE_HEADER)
+    found = [
+        _badcase(state, badcase)
+        for state in _states(request)
+        if (appid is None or state.account.appid == appid)
+        and (namespace is None or state.account.namespace == namespace)
+        for badcase in state.badcases
+        if wanted is None or badcase.state == wanted
+    ]
+    found.sort(key=lambda b: (b["receivedAt"], b["requestId"]))
+    return web.json_response({"badcases": found, "count": len(found)})
+
+
+async def confirm_badcase(request: web.Request) -> web.Response:
+    request_id = request.match_info["requestId"]
+    now = request.app[CLOCK].time()
+    for state in _states(request):
+        try:
+            badcase = state.confirm(request_id, at=now)
+        except UnknownBadcase:
+            continue
+        return web.json_response(_badcase(state, badcase))
+    return web.json_response(
+        {"error": "not_found", "message": f"no badcase was reported with RequestId {request_id!r}"},
+        status=404,
+    )
+
+
+def setup(app: web.Application, prefix: str) -> None:
+    app.router.add_get(f"{prefix}/tencent/badcases", list_badcases)
+    app.router.add_post(f"{prefix}/tencent/badcases/{{requestId}}/confirm", confirm_badcase)
