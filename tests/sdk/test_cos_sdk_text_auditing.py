@@ -1,0 +1,161 @@
+"""The Tencent feedback loop through cos-python-sdk-v5 against a real running server: audit a text,
+report a badcase, see it take effect only once confirmed (by time on the manual clock, or by the
+admin action), audit again.
+
+``ci_auditing_text_submit`` base64-encodes ``Content`` itself, so it takes bytes
+(cos_client.py: ``base64.b64encode(Content)``), and returns the body as a dict of strings
+(``xml_to_dict``) with ``Section`` made a list.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+from qcloud_cos import CosConfig, CosS3Client
+from qcloud_cos.cos_comm import CiDetectType
+from qcloud_cos.cos_exception import CosServiceError
+
+from emulator import ManualClock, RunningServer
+
+SECRET_ID = "AKIDtestSecretId"
+SECRET_KEY = "testSecretKey"
+BUCKET = "examplebucket-1250000000"
+REGION = "ap-beijing"
+TEXT = "这是一个测试"
+SETUPS = ["proxies", "ip-port"]
+
+
+@pytest.fixture(params=SETUPS)
+def client(request: pytest.FixtureRequest, threaded_server: RunningServer) -> Iterator[CosS3Client]:
+    credentials = {"SecretId": SECRET_ID, "SecretKey": SECRET_KEY, "Region": REGION, "Scheme": "http"}
+    if request.param == "proxies":
+        conf = CosConfig(Proxies={"http": threaded_server.url}, **credentials)
+    else:
+        conf = CosConfig(IP=threaded_server.host, Port=threaded_server.port, **credentials)
+    # An own session, closed at teardown; retry=0 because the SDK sleeps before retrying a 5xx.
+    with requests.Session() as session:
+        session.trust_env = False
+        yield CosS3Client(conf, retry=0, session=session)
+
+
+def audit(client: CosS3Client, text: str = TEXT, **options: Any) -> dict[str, Any]:
+    result: dict[str, Any] = client.ci_auditing_text_submit(Bucket=BUCKET, Content=text.encode(), **options)
+    return result
+
+
+def verdict(result: dict[str, Any]) -> tuple[str, str]:
+    detail = result["JobsDetail"]
+    return detail["Label"], detail["Result"]
+
+
+def report(client: CosS3Client, text: str = TEXT, label: str = "Normal", suggested: str = "Porn") -> str:
+    result = client.ci_auditing_report_badcase(
+        Bucket=BUCKET,
+        ContentType=1,
+        Label=label,
+        SuggestedLabel=suggested,
+        Text=base64.b64encode(text.encode()).decode(),
+    )
+    request_id: str = result["RequestId"]
+    return request_id
+
+
+def admin_confirm(server: RunningServer, request_id: str) -> dict[str, Any]:
+    req = urllib.request.Request(
+        f"{server.url}/_emulator/tencent/badcases/{request_id}/confirm", method="POST"
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(req, timeout=5) as response:
+        data: dict[str, Any] = json.load(response)
+    return data
+
+
+def test_audit_reads_like_the_provider(client: CosS3Client) -> None:
+    result = audit(client, DataId="biz-1", UserInfo={"TokenId": "user-1"}, DetectType=CiDetectType.PORN)
+    detail = result["JobsDetail"]
+    assert result["RequestId"]
+    assert (detail["State"], detail["Label"], detail["Result"]) == ("Success", "Normal", "0")
+    assert detail["JobId"].startswith("st")
+    assert detail["DataId"] == "biz-1"
+    assert detail["UserInfo"] == {"TokenId": "user-1"}
+    assert detail["PornInfo"] == {"HitFlag": "0", "Count": "0"}
+    assert detail["Section"] == [
+        {"StartByte": "0", "Label": "Normal", "Result": "0", "PornInfo": {"HitFlag": "0", "Score": "0"}}
+    ]
+
+
+def test_feedback_takes_effect_after_the_review_delay(client: CosS3Client, clock: ManualClock) -> None:
+    assert verdict(audit(client)) == ("Normal", "0")
+    report(client)
+    assert verdict(audit(client)) == ("Normal", "0")  # reported, not yet confirmed
+    clock.advance(3600)  # tencent.confirm_after_seconds
+    result = audit(client)
+    assert verdict(result) == ("Porn", "1")
+    assert result["JobsDetail"]["PornInfo"] == {"HitFlag": "1", "Count": "1"}
+    assert result["JobsDetail"]["Section"][0]["PornInfo"] == {"HitFlag": "1", "Score": "100"}
+    assert verdict(audit(client, TEXT + "。")) == ("Normal", "0")
+
+
+def test_feedback_takes_effect_once_confirmed_by_the_admin(
+    client: CosS3Client, threaded_server: RunningServer
+) -> None:
+    request_id = report(client, suggested="Ads")
+    assert verdict(audit(client)) == ("Normal", "0")
+    assert admin_confirm(threaded_server, request_id)["state"] == "confirmed"
+    assert verdict(audit(client)) == ("Ads", "1")
+
+
+InvalidCall = Callable[[CosS3Client], object]
+
+
+@pytest.mark.parametrize(
+    ("call", "status", "code", "message"),
+    [
+        (
+            lambda c: c.ci_auditing_text_submit(Bucket=BUCKET),
+            400,
+            "InvalidArgument",
+            "Invalid argument Input: needs one of Object, Url or Content",
+        ),
+        (
+            lambda c: c.ci_auditing_text_submit(Bucket=BUCKET, Key="a.txt", Content=b"x"),
+            400,
+            "InvalidArgument",
+            "Invalid argument Input: takes one of Object, Url and Content, not Object and Content",
+        ),
+        (
+            lambda c: c.ci_auditing_text_submit(Bucket=BUCKET, Content=("字" * 10_001).encode()),
+            400,
+            "InvalidArgument",
+            "Invalid argument Input.Content: must be at most 10000 characters before encoding, not 10001",
+        ),
+        (
+            lambda c: c.ci_auditing_text_submit(Bucket=BUCKET, Content=b"x", CallbackType=3),
+            400,
+            "InvalidArgument",
+            "Invalid argument Conf.CallbackType:",
+        ),
+        (
+            lambda c: c.ci_auditing_text_submit(Bucket=BUCKET, Key="a.txt"),
+            501,
+            "NotImplemented",
+            "Input.Object (an asynchronous job on a stored or fetched file) is not emulated.",
+        ),
+    ],
+)
+def test_invalid_audits_get_ci_errors(
+    client: CosS3Client, call: InvalidCall, status: int, code: str, message: str
+) -> None:
+    with pytest.raises(CosServiceError) as info:
+        call(client)
+    error = info.value
+    assert (error.get_status_code(), error.get_error_code()) == (status, code)
+    assert message in error.get_error_msg()
+    assert error.get_resource_location().endswith("/text/auditing")
+    assert error.get_request_id() != "Unknown"
