@@ -281,6 +281,29 @@ class EmulatorClient:
                     if exc.status != 404:  # already gone (a reset) is fine
                         raise
 
+    # --- the Alibaba console: custom text libraries and default verdicts ------------------------
+
+    async def create_library(
+        self, name: str, kind: str, list_type: str, items: Sequence[str] = (), *, account: str | None = None
+    ) -> dict[str, Any]:
+        """A custom text library (``kind`` term or pattern; ``list_type`` blacklist, whitelist or
+        review); AdminError names the rule broken."""
+        body: dict[str, Any] = {"name": name, "kind": kind, "listType": list_type, "items": list(items)}
+        if account is not None:
+            body["account"] = account
+        return dict((await self._call("POST", "/alibaba/libraries", json=body, ok=(201,)))[1])
+
+    async def add_library_items(self, code: str, items: Sequence[str], *, account: str | None = None) -> int:
+        body: dict[str, Any] = {"items": list(items)}
+        if account is not None:
+            body["account"] = account
+        return int((await self._call("POST", f"/alibaba/libraries/{code}/items", json=body))[1]["added"])
+
+    async def add_verdicts(self, *verdicts: Mapping[str, Any]) -> None:
+        """Default scan results, e.g. ``{"url_pattern": "/nsfw/", "scene": "porn", "label": "porn",
+        "suggestion": "block"}``; a full reset drops them."""
+        await self._call("POST", "/alibaba/verdicts", json={"verdicts": list(verdicts)}, ok=(201,))
+
     async def har(self, **filters: Any) -> dict[str, Any]:
         return (await self._call("GET", "/requests.har", _params(filters)))[1]  # type: ignore[no-any-return]
 
@@ -443,6 +466,17 @@ class SyncEmulatorClient:
                 except AdminError as exc:
                     if exc.status != 404:
                         raise
+
+    def create_library(
+        self, name: str, kind: str, list_type: str, items: Sequence[str] = (), *, account: str | None = None
+    ) -> dict[str, Any]:
+        return self._run(self._async.create_library(name, kind, list_type, items, account=account))
+
+    def add_library_items(self, code: str, items: Sequence[str], *, account: str | None = None) -> int:
+        return self._run(self._async.add_library_items(code, items, account=account))
+
+    def add_verdicts(self, *verdicts: Mapping[str, Any]) -> None:
+        self._run(self._async.add_verdicts(*verdicts))
 
     def har(self, **filters: Any) -> dict[str, Any]:
         return self._run(self._async.har(**filters))
