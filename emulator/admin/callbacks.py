@@ -28,8 +28,8 @@ from ..keys import CLOCK, DISPATCHER, JOURNAL
 from ..providers.alibaba import notifications
 from ..providers.alibaba.models import IMAGE_LABELS, Review
 from ..providers.alibaba.routes import BACKEND
+from .common import namespace_of, wait_params
 
-WAIT_TIMEOUT_MAX = 60.0
 REVIEW_ACTION = "ConsoleReview"
 
 
@@ -44,16 +44,12 @@ def _error(exc: _Bad) -> web.Response:
     return web.json_response({"error": exc.kind, "message": str(exc)}, status=exc.status)
 
 
-def _namespace(request: web.Request) -> str | None:
-    return request.query.get("namespace") or request.headers.get(NAMESPACE_HEADER)
-
-
 def _filter(request: web.Request, ignore: tuple[str, ...] = ()) -> DeliveryFilter:
     try:
         flt = DeliveryFilter.from_params(request.query, ignore=ignore)
     except ValueError as exc:
         raise _Bad(400, "bad_request", str(exc)) from None
-    ns = _namespace(request)
+    ns = namespace_of(request)
     return replace(flt, namespace=ns) if ns is not None else flt
 
 
@@ -70,14 +66,9 @@ async def wait_callbacks(request: web.Request) -> web.Response:
     try:
         flt = _filter(request, ignore=("count", "timeout"))
         try:
-            count = int(request.query.get("count", "1"))
-            timeout = float(request.query.get("timeout", "5"))
-        except ValueError:
-            raise _Bad(
-                400, "bad_request", "count must be an integer and timeout a number of seconds"
-            ) from None
-        if count < 1 or not 0 <= timeout <= WAIT_TIMEOUT_MAX:
-            raise _Bad(400, "bad_request", f"count must be >= 1 and timeout within 0..{WAIT_TIMEOUT_MAX:g}")
+            count, timeout = wait_params(request)
+        except ValueError as exc:
+            raise _Bad(400, "bad_request", str(exc)) from None
     except _Bad as exc:
         return _error(exc)
     try:

@@ -8,13 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from ..core.faults import RuleError
-from ..core.recording import NAMESPACE_HEADER
 from ..core.scenarios import ScenarioError, load_scenario, parse_scenario
 from ..keys import FAULTS
-
-
-def _namespace(request: web.Request) -> str | None:
-    return request.query.get("namespace") or request.headers.get(NAMESPACE_HEADER)
+from .common import namespace_of
 
 
 def _bad(message: str) -> web.Response:
@@ -22,7 +18,7 @@ def _bad(message: str) -> web.Response:
 
 
 async def list_faults(request: web.Request) -> web.Response:
-    rules = request.app[FAULTS].rules(_namespace(request))
+    rules = request.app[FAULTS].rules(namespace_of(request))
     return web.json_response({"rules": [r.to_dict() for r in rules]})
 
 
@@ -33,7 +29,7 @@ async def add_faults(request: web.Request) -> web.Response:
     except (ValueError, UnicodeDecodeError) as exc:
         return _bad(f"the body is not JSON: {exc}")
     engine = request.app[FAULTS]
-    ns = _namespace(request)
+    ns = namespace_of(request)
     try:
         if isinstance(data, dict) and "scenario" in data:
             ref = data["scenario"]
@@ -52,13 +48,13 @@ async def add_faults(request: web.Request) -> web.Response:
 
 async def delete_fault(request: web.Request) -> web.Response:
     rule_id = request.match_info["id"]
-    if not request.app[FAULTS].remove(rule_id, _namespace(request)):
+    if not request.app[FAULTS].remove(rule_id, namespace_of(request)):
         return web.json_response({"error": "not_found", "message": f"no fault rule {rule_id!r}"}, status=404)
     return web.json_response({"deleted": rule_id})
 
 
 async def delete_faults(request: web.Request) -> web.Response:
-    return web.json_response({"deleted": request.app[FAULTS].clear(_namespace(request))})
+    return web.json_response({"deleted": request.app[FAULTS].clear(namespace_of(request))})
 
 
 def setup(app: web.Application, prefix: str) -> None:

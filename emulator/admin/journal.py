@@ -9,19 +9,13 @@ from aiohttp import web
 from .. import __version__
 from ..core.export import to_har, to_ndjson
 from ..core.journal import Filter, FilterError, WaitTimeout
-from ..core.recording import NAMESPACE_HEADER
 from ..keys import JOURNAL, LIMITER, RESET_HOOKS
-
-WAIT_TIMEOUT_MAX = 60.0
-
-
-def _namespace(request: web.Request) -> str | None:
-    return request.query.get("namespace") or request.headers.get(NAMESPACE_HEADER)
+from .common import namespace_of, wait_params
 
 
 def _filter(request: web.Request) -> Filter:
     flt = Filter.from_params(request.query)
-    ns = _namespace(request)
+    ns = namespace_of(request)
     return replace(flt, namespace=ns) if ns is not None else flt
 
 
@@ -51,20 +45,15 @@ async def count_requests(request: web.Request) -> web.Response:
 
 
 async def delete_requests(request: web.Request) -> web.Response:
-    return web.json_response({"deleted": request.app[JOURNAL].clear(_namespace(request))})
+    return web.json_response({"deleted": request.app[JOURNAL].clear(namespace_of(request))})
 
 
 async def wait_requests(request: web.Request) -> web.Response:
     try:
         flt = _filter(request)
-        count = int(request.query.get("count", "1"))
-        timeout = float(request.query.get("timeout", "5"))
-    except FilterError as exc:
+        count, timeout = wait_params(request)
+    except ValueError as exc:  # FilterError included
         return _bad(exc)
-    except ValueError:
-        return _bad(ValueError("count must be an integer and timeout a number of seconds"))
-    if count < 1 or not 0 <= timeout <= WAIT_TIMEOUT_MAX:
-        return _bad(ValueError(f"count must be >= 1 and timeout within 0..{WAIT_TIMEOUT_MAX:g} seconds"))
     try:
         entries = await request.app[JOURNAL].wait_for(flt, count, timeout)
     except WaitTimeout as exc:
@@ -99,7 +88,7 @@ async def ndjson(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     """Everything back to the start config: journal, throttle windows, provider state (or only
     what belongs to one namespace)."""
-    ns = _namespace(request)
+    ns = namespace_of(request)
     app = request.app
     app[JOURNAL].clear(ns)
     if ns is None:

@@ -13,10 +13,10 @@ from typing import Any
 
 from aiohttp import web
 
-from ..core.recording import NAMESPACE_HEADER
 from ..keys import CLOCK, SETTINGS
 from ..providers.tencent.models import AccountState, Badcase, UnknownBadcase
 from ..providers.tencent.routes import BACKEND
+from .common import namespace_of
 
 STATES = ("reported", "confirmed")
 
@@ -60,7 +60,7 @@ async def list_badcases(request: web.Request) -> web.Response:
             status=400,
         )
     appid = request.query.get("appid")
-    namespace = request.query.get("namespace") or request.headers.get(NAMESPACE_HEADER)
+    namespace = namespace_of(request)
     found = [
         _badcase(state, badcase)
         for state in _states(request)

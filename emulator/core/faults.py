@@ -28,7 +28,6 @@ Nothing here names a provider: providers register a :class:`ProviderAdapter`.
 from __future__ import annotations
 
 import itertools
-import json
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +37,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from .clock import Clock
+from .paths import MISSING, lookup, text_forms
 
 
 class RuleError(ValueError):
@@ -98,12 +98,12 @@ class _Text:
     pattern: re.Pattern[str] | None = None
 
     def test(self, value: Any) -> bool:
-        if value is None:
+        if value is None or value is MISSING:
             return False
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        forms = text_forms(value)
         if self.pattern is not None:
-            return self.pattern.search(text) is not None or self.pattern.search(str(value)) is not None
-        return text == self.equals or str(value) == self.equals
+            return any(self.pattern.search(form) is not None for form in forms)
+        return self.equals in forms
 
 
 def _text(spec: Any, where: str) -> _Text:
@@ -152,15 +152,7 @@ class _Body(Matcher):
         return True
 
     def __call__(self, call: CallView) -> bool:
-        node = call.parsed
-        for part in self.path:
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                return False
-        return self.test.test(node)
+        return self.test.test(lookup(call.parsed, self.path))
 
 
 @dataclass(frozen=True)

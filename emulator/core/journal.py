@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from .paths import MISSING, lookup, text_forms
 
 Direction = Literal["in", "out"]
 
@@ -227,17 +228,8 @@ def _time_param(raw: str) -> float:
 
 
 def _body_field_equals(parsed: Any, path: str, want: str) -> bool:
-    node = parsed
-    for part in path.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return False
-    if isinstance(node, str):
-        return node == want
-    return json.dumps(node, ensure_ascii=False) == want or str(node) == want
+    node = lookup(parsed, path.split("."))
+    return node is not MISSING and want in text_forms(node)
 
 
 class WaitTimeout(AssertionError):
