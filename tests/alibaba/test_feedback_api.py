@@ -160,6 +160,13 @@ async def test_valid_bodies_are_stored_in_the_feedback_libraries(client: Client)
     }
 
 
-async def test_other_methods_are_not_allowed(client: Client) -> None:
-    response = await client.get(IMAGE)
-    assert response.status == 405
+@pytest.mark.parametrize(("method", "path"), [("GET", IMAGE), ("PUT", TEXT), ("POST", "/green/video/scan")])
+async def test_unknown_api_or_method_is_the_gateways_not_found(
+    client: Client, method: str, path: str
+) -> None:
+    response = await client.request(method, path, data=b"{}")
+    assert response.status == 404
+    body = await response.json()
+    assert body["Code"] == "InvalidAction.NotFound"
+    assert body["Message"] == "Specified api is not found, please check your url and method."
+    assert set(body) == {"RequestId", "HostId", "Code", "Message", "Recommend"}

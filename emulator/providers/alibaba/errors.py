@@ -13,6 +13,7 @@ Two families, rendered differently by ``protocol.py``::
      |    +-- InvalidTimeStampExpired      400  InvalidTimeStamp.Expired
      |    +-- SignatureNonceUsed           400
      |    +-- ThrottlingUser               429 (configurable)  Throttling.User
+     |    +-- InvalidActionNotFound        404  InvalidAction.NotFound (no such API / method)
      |    +-- InternalError                500
      |    +-- ServiceUnavailable           503
      +-- BusinessError           the API answered; HTTP 200, {"code": <int>, "msg": ...}
@@ -139,6 +140,12 @@ class ThrottlingUser(GatewayError):
     ) -> None:
         super().__init__(message, status=status)
         self.retry_after = retry_after
+
+
+class InvalidActionNotFound(GatewayError):
+    code = "InvalidAction.NotFound"
+    status = 404
+    message = "Specified api is not found, please check your url and method."
 
 
 class InternalError(GatewayError):

@@ -18,6 +18,7 @@ from .errors import (
     BusinessError,
     GatewayError,
     InvalidAccessKeyIdNotFound,
+    InvalidActionNotFound,
     throttled,
 )
 from .faults import AlibabaFaults
@@ -65,6 +66,8 @@ def setup(app: web.Application) -> None:
     backend = app[BACKEND] = AlibabaBackend(settings.alibaba.accounts, settings.alibaba.pattern_similarity)
     for path, (action, handler) in ACTIONS.items():
         app.router.add_post(path, _endpoint(action, handler))
+    # Anything else under /green/ (another API, another method) is what the gateway does not know.
+    app.router.add_route("*", "/green/{tail:.*}", _not_found)
 
     def reset(namespace: str | None) -> None:
         uids = {a.uid for a in backend.accounts if namespace is None or a.namespace == namespace}
@@ -120,6 +123,12 @@ def _endpoint(action: str, handler: Handler) -> Callable[[web.Request], Any]:
 
     endpoint.__name__ = action
     return endpoint
+
+
+async def _not_found(request: web.Request) -> web.StreamResponse:
+    exchange_of(request).provider = "alibaba"
+    err = InvalidActionNotFound()
+    return protocol.gateway_error(err, protocol.new_request_id(), request.app[SETTINGS].alibaba.host_id)
 
 
 def _scan_notifier(
