@@ -132,12 +132,23 @@ def acs3_signature(string_to_sign: str, secret: str) -> str:
 # --- the whole check -----------------------------------------------------------------------------
 
 
+def _iso_z(raw: str) -> datetime:
+    """``%Y-%m-%dT%H:%M:%SZ`` in UTC. strptime took a seventh of a signed call's time under load;
+    the SDKs' fixed-width form is read directly, anything else still goes through strptime."""
+    if len(raw) == 20 and raw.isascii() and raw[4::3] == "--T::Z":
+        y, mo, d, h, mi, s = raw[0:4], raw[5:7], raw[8:10], raw[11:13], raw[14:16], raw[17:19]
+        if (y + mo + d + h + mi + s).isdigit():
+            # ValueError when out of range, as strptime raises.
+            return datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=UTC)
+    return datetime.strptime(raw, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
 def request_time(req: SignedRequest, auth: Authorization) -> float:
     """The request's own timestamp: x-acs-date (ISO 8601 Z) for ACS3, else the Date header."""
     if auth.scheme == ACS3 and req.header("x-acs-date") is not None:
         raw = req.header("x-acs-date") or ""
         try:
-            when = datetime.strptime(raw, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            when = _iso_z(raw)
         except ValueError:
             raise errors.InvalidTimeStampFormat() from None
         return when.timestamp()
