@@ -70,7 +70,7 @@ def _store(
             time=started,
             direction="in",
             method=request.method,
-            url=str(request.url),
+            url=_url(request),
             path=request.path,
             query=tuple(request.query.items()),
             request_headers=tuple(request.headers.items()),
@@ -89,3 +89,12 @@ def _store(
             error=error,
         )
     )
+
+
+def _url(request: web.Request) -> str:
+    try:
+        return str(request.url)
+    except ValueError:
+        # yarl cannot build a URL from a Host such as "::" or "a:b"; record what was sent rather
+        # than turn the provider's answer into a 500.
+        return f"{request.scheme}://{request.host}{request.raw_path}"
