@@ -15,6 +15,12 @@ from .config import Settings, load
 from .core.clock import Clock
 from .errors import ServerStartError
 
+#: Seconds an idle keep-alive connection is kept open. AppRunner's default is 3630; 75 is what
+#: web.run_app (and nginx) use, so idle clients do not hold sockets for an hour. aiohttp has no
+#: timeout for reading a request's head or body: a client trickling bytes holds its own connection,
+#: never the event loop (tests/hardening/test_load.py).
+KEEPALIVE_TIMEOUT = 75.0
+
 
 @dataclass(frozen=True)
 class RunningServer:
@@ -40,7 +46,7 @@ async def start(
     app = create_app(settings, clock=clock)
     host = settings.server.host if host is None else host
     port = settings.server.port if port is None else port
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=KEEPALIVE_TIMEOUT)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
