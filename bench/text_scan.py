@@ -30,7 +30,7 @@ def build(rng: random.Random) -> AccountState:
     libs = state.text_libraries
     for i in range(LIBRARIES):
         lib = libs.create(f"lib{i}", "term", "blacklist" if i % 2 else "review")
-        terms = set()
+        terms: set[str] = set()
         while len(terms) < TERMS:
             shape = rng.random()
             if shape < 0.6:
