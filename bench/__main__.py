@@ -1,6 +1,7 @@
 """``python -m bench [SECTION ...]``: run the benchmarks and print their tables.
 
-Sections: throughput, latency, startup, throttle, memory, profile (all by default, in that order).
+Sections: throughput, latency, startup, throttle, memory, profile, textscan (all by default, in
+that order).
 Load stays on 127.0.0.1; every run is bounded in time and count.
 """
 
@@ -9,11 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
-from . import latency, memory, startup, throttle, throughput
+from . import latency, memory, startup, text_scan, throttle, throughput
 from . import profile as profiling
 from .common import machine
 
-SECTIONS = ("throughput", "latency", "startup", "throttle", "memory", "profile")
+SECTIONS = ("throughput", "latency", "startup", "throttle", "memory", "profile", "textscan")
 
 
 def main() -> None:
@@ -46,6 +47,8 @@ def main() -> None:
         memory.main(total=12_000 if quick else args.requests, n=500 if quick else 2_000)
     if "profile" in sections:
         profiling.main(duration=2.0 if quick else 5.0)
+    if "textscan" in sections:
+        text_scan.main(n_texts=500 if quick else 2_000, n_naive=5 if quick else 20)
 
 
 if __name__ == "__main__":
