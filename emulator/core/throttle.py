@@ -59,3 +59,10 @@ class SlidingWindowLimiter:
         else:
             for key in [k for k in self._admitted if where(k)]:
                 del self._admitted[key]
+
+
+def windows_of(scope: str, owners: set[str]) -> Callable[[Hashable], bool]:
+    """A :meth:`SlidingWindowLimiter.reset` selector for the windows of ``owners`` (accounts) under
+    ``scope`` (a provider), for keys shaped ``(scope, owner, ...)``."""
+    wanted = {(scope, owner) for owner in owners}
+    return lambda key: isinstance(key, tuple) and key[:2] in wanted

@@ -11,6 +11,7 @@ from aiohttp import web
 from ...config import AlibabaAccount, AlibabaSettings, Settings
 from ...core.exchange import Exchange, exchange_of
 from ...core.http import BodyTooLarge, read_body
+from ...core.throttle import windows_of
 from ...errors import ConfigError
 from ...keys import CLOCK, DISPATCHER, FAULTS, LIMITER, RESET_HOOKS, SETTINGS
 from . import handlers, moderation, notifications, protocol, signing
@@ -72,8 +73,7 @@ def setup(app: web.Application) -> None:
     def reset(namespace: str | None) -> None:
         uids = {a.uid for a in backend.accounts if namespace is None or a.namespace == namespace}
         backend.reset(uids)
-        windows = {("alibaba", uid) for uid in uids}
-        app[LIMITER].reset(lambda key: isinstance(key, tuple) and key[:2] in windows)
+        app[LIMITER].reset(windows_of("alibaba", uids))
 
     app[RESET_HOOKS].append(reset)
     app[FAULTS].register(

@@ -12,6 +12,7 @@ from aiohttp import web
 from ...config import TencentAccount, TencentSettings
 from ...core.exchange import Exchange, exchange_of
 from ...core.http import BodyTooLarge, read_body
+from ...core.throttle import windows_of
 from ...keys import CLOCK, FAULTS, LIMITER, RESET_HOOKS, SETTINGS
 from . import handlers, protocol, signing
 from .errors import (
@@ -71,8 +72,7 @@ def setup(app: web.Application) -> None:
     def reset(namespace: str | None) -> None:
         appids = {a.appid for a in backend.accounts if namespace is None or a.namespace == namespace}
         backend.reset(appids)
-        windows = {("tencent", appid) for appid in appids}
-        app[LIMITER].reset(lambda key: isinstance(key, tuple) and key[:2] in windows)
+        app[LIMITER].reset(windows_of("tencent", appids))
 
     app[RESET_HOOKS].append(reset)
     app[FAULTS].register(
