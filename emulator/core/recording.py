@@ -56,6 +56,10 @@ def _store(
     duration: float,
     response: web.StreamResponse | None,
 ) -> None:
+    if journal.capacity == 0:
+        # Recording is off: count the exchange without building an entry nobody will keep.
+        journal.evicted += 1
+        return
     sent = ex.extra.get("sent_body")
     body = response.body if isinstance(response, web.Response) else sent
     cut = ex.extra.get("cut")
