@@ -20,6 +20,7 @@ from aliyunsdkcore.client import AcsClient
 from aliyunsdkgreen.request.v20180509 import ImageScanFeedbackRequest, TextFeedbackRequest
 
 from emulator import ManualClock, RunningServer, serve_in_thread
+from emulator.keys import JOURNAL
 from emulator.providers.alibaba.routes import BACKEND
 
 from ..conftest import make_settings
@@ -140,11 +141,20 @@ def test_tea_sdk_empty_feedback_is_accepted(threaded_server: RunningServer, algo
 
 
 @pytest.mark.parametrize("algorithm", TEA_ALGORITHMS)
-def test_tea_sdk_text_feedback_is_accepted(threaded_server: RunningServer, algorithm: str | None) -> None:
-    # The Tea SDK's TextFeedbackRequest is hollow too: an empty body, so taskId is missing.
+def test_tea_sdk_text_feedback_is_signed_right_but_cannot_carry_a_task_id(
+    threaded_server: RunningServer, algorithm: str | None
+) -> None:
+    # The Tea SDK's TextFeedbackRequest is hollow too: it sends an empty body, so the required taskId
+    # is missing. The signature passes; the API answers the business error in an HTTP 200, which the
+    # SDK does not raise and its response model (RequestId only) does not show.
     client = tea_client(threaded_server, algorithm)
     response = client.text_feedback(green_models.TextFeedbackRequest(client_info="{}"))
     assert response.status_code == 200
+    assert response.body.to_map() == {}
+    (entry,) = threaded_server.app[JOURNAL].select()
+    answer = json.loads(entry.response_body)
+    assert (answer["code"], answer["msg"]) == (400, "taskId is required")
+    assert threaded_server.app[BACKEND].states[UID].text_feedback == []
 
 
 # --- rejected ----------------------------------------------------------------------------------------
