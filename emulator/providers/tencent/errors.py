@@ -14,6 +14,7 @@ Every error is rendered by ``protocol.py`` as one XML body,
      +-- RequestTimeTooSkewed          403  q-sign-time starts too far in the future
      +-- SignatureDoesNotMatch         403  body also carries StringToSign and FormatString
      +-- NoSuchBucket                  404  the APPID in Host is no configured account's
+     +-- NoSuchKey                     404  a path (or method) on a CI/COS host the emulator does not serve
      +-- MethodNotAllowed              405
      +-- SlowDown                      503  the account's rate limit
      +-- InvalidRequest 400, ExpiredToken 403, InternalError 500, NotImplemented 501,
@@ -113,6 +114,14 @@ class NoSuchBucket(TencentError):
     code = "NoSuchBucket"
     status = 404
     message = "The specified bucket does not exist."
+
+
+class NoSuchKey(TencentError):
+    # What COS answers for a key its bucket does not hold; for an API that CI does not serve on its
+    # own host the real code is UNCONFIRMED (the documents list none), so the emulator uses this one.
+    code = "NoSuchKey"
+    status = 404
+    message = "The specified key does not exist."
 
 
 class MethodNotAllowed(TencentError):

@@ -22,13 +22,14 @@ class TencentFaults:
 
     def __init__(
         self,
-        paths: Mapping[str, str],
+        action_of: Callable[[str], str | None],
         backend: TencentBackend,
         clock: Clock,
         resource: Callable[[web.Request], str],
         appid_of: Callable[[str], str | None],
     ) -> None:
-        self._paths = paths
+        # A function of the path, not a table: GET /text/auditing/<jobId> has a variable segment.
+        self._action_of = action_of
         self._backend = backend
         self._clock = clock
         self._resource = resource
@@ -36,7 +37,7 @@ class TencentFaults:
         self._catalogue = by_code(TencentError)
 
     def action_for(self, request: web.Request) -> str | None:
-        return self._paths.get(request.path)
+        return self._action_of(request.path)
 
     def account_for(self, request: web.Request) -> tuple[str | None, str | None]:
         appid = self._appid_of(request.host)

@@ -17,6 +17,7 @@ from .models import (
     CONTENT_IMAGE,
     CONTENT_TEXT,
     KNOWN_LABELS,
+    MAX_TEXT_JOBS,
     AccountState,
     Badcase,
     SceneResult,
@@ -147,7 +148,7 @@ def create_auditing_text_job(call: Call, request: Mapping[str, Any]) -> TextAudi
     if hit and label in TEXT_SCENES and label not in scenes:
         # The verdict's scene is reported even when not asked for, so the hit is visible.
         scenes = tuple(s for s in TEXT_SCENES if s in scenes or s == label)
-    return TextAudit(
+    audit = TextAudit(
         # Text job ids are "st" + 32 hex digits, as image ones are "si..." (UNCONFIRMED prefix).
         job_id=f"st{uuid.uuid4().hex}",
         created_at=call.received_at,
@@ -164,6 +165,22 @@ def create_auditing_text_job(call: Call, request: Mapping[str, Any]) -> TextAudi
         user_info=user_info,
         decided_by=decided_by,
     )
+    call.state.remember_text_job(audit)
+    return audit
+
+
+def describe_auditing_text_job(call: Call, job_id: str) -> TextAudit:
+    """GET /text/auditing/<jobId>: the job's result as it was answered when submitted."""
+    audit = call.state.text_job(job_id)
+    if audit is None:
+        # CI documents no error for an unknown job; a bad request parameter is InvalidArgument
+        # elsewhere, so it is here too (UNCONFIRMED: code and status).
+        raise InvalidArgument.field(
+            "JobId",
+            f"no text auditing job {job_id!r} in this account (the emulator keeps each account's "
+            f"newest {MAX_TEXT_JOBS:,})",
+        )
+    return audit
 
 
 def _container(value: Any) -> Mapping[str, Any]:

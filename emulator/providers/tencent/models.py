@@ -22,6 +22,12 @@ KNOWN_LABELS: frozenset[str] = frozenset(
 CONTENT_TEXT = 1
 CONTENT_IMAGE = 2
 
+#: Text audit jobs each account keeps for DescribeAuditingTextJob (GET /text/auditing/<jobId>): the
+#: newest 10,000, the oldest forgotten first. CI keeps results for a month (three months, say the
+#: international pages); a count rather than a time bound keeps memory flat under a long load test
+#: while any test that queries what it just submitted still finds it.
+MAX_TEXT_JOBS = 10_000
+
 BadcaseState = Literal["reported", "confirmed"]
 
 
@@ -52,9 +58,21 @@ class Badcase:
 class AccountState:
     account: TencentAccount
     badcases: list[Badcase] = field(default_factory=list)
+    #: JobId -> the audit as answered, oldest first (dicts keep insertion order).
+    text_jobs: dict[str, TextAudit] = field(default_factory=dict)
 
     def report(self, badcase: Badcase) -> None:
         self.badcases.append(badcase)
+
+    def remember_text_job(self, audit: TextAudit) -> None:
+        self.text_jobs[audit.job_id] = audit
+        while len(self.text_jobs) > MAX_TEXT_JOBS:
+            del self.text_jobs[next(iter(self.text_jobs))]
+
+    def text_job(self, job_id: str) -> TextAudit | None:
+        """The audit as it was answered when submitted: a badcase confirmed later does not change a
+        finished job's result, only the jobs after it."""
+        return self.text_jobs.get(job_id)
 
     def get(self, request_id: str) -> Badcase:
         for badcase in self.badcases:

@@ -6,7 +6,8 @@ external entity nor an entity-expansion bomb is ever processed; nesting is bound
 The tree is then validated against the action's schema in ``schemas/``.
 
 - Success: HTTP 200, ``<Response><RequestId>...</RequestId></Response>`` for a badcase, and
-  ``<Response><JobsDetail>...</JobsDetail><RequestId/></Response>`` for a text audit.
+  ``<Response><JobsDetail>...</JobsDetail><RequestId/></Response>`` for a text audit and for the
+  query of one (GET /text/auditing/<jobId>).
 - Errors: ``<Error><Code/><Message/><Resource/><RequestId/><TraceId/></Error>`` (all non-empty),
   plus ``x-ci-trace-id``.
 """

@@ -4,7 +4,7 @@ Host (bucket, APPID, region) -> signature -> throttle -> body (bounded) -> XML -
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -20,6 +20,7 @@ from .errors import (
     InvalidAccessKeyId,
     MethodNotAllowed,
     NoSuchBucket,
+    NoSuchKey,
     SlowDown,
     TencentError,
     XMLSizeLimit,
@@ -34,8 +35,25 @@ REPORT_BADCASE = "ReportBadcase"
 TEXT_AUDITING_PATH = "/text/auditing"
 #: The action's name in CI's permission list (ci:CreateAuditingTextJob).
 CREATE_AUDITING_TEXT_JOB = "CreateAuditingTextJob"
-#: Every path served, and the action journal entries, throttle windows and fault rules name it by.
+TEXT_AUDITING_JOB_PATH = "/text/auditing/{jobId}"
+DESCRIBE_AUDITING_TEXT_JOB = "DescribeAuditingTextJob"
+#: Every fixed path served, and the action journal entries, throttle windows and fault rules name it by.
 ACTIONS = {REPORT_BADCASE_PATH: REPORT_BADCASE, TEXT_AUDITING_PATH: CREATE_AUDITING_TEXT_JOB}
+#: Paths with one variable segment after the prefix (the route's ``{jobId}``), by the same names.
+PREFIX_ACTIONS = {TEXT_AUDITING_PATH + "/": DESCRIBE_AUDITING_TEXT_JOB}
+
+
+def action_of(path: str) -> str | None:
+    """The action a path is served by, or None when the emulator serves none there."""
+    action = ACTIONS.get(path)
+    if action is not None:
+        return action
+    for prefix, action in PREFIX_ACTIONS.items():
+        rest = path[len(prefix) :] if path.startswith(prefix) else ""
+        if rest and "/" not in rest:
+            return action
+    return None
+
 
 # <bucket>-<appid>.ci.<region>.myqcloud.com. The SDK sends .cos. instead of .ci. when configured
 # with IP/Port (cos_client.py, send_request: Host = conf.get_host(), built on the COS endpoint), and
@@ -66,8 +84,15 @@ def setup(app: web.Application) -> None:
     backend = app[BACKEND] = TencentBackend(app[SETTINGS].tencent.accounts)
     app.router.add_post(REPORT_BADCASE_PATH, report_badcase)
     app.router.add_post(TEXT_AUDITING_PATH, create_auditing_text_job)
-    for path in ACTIONS:
-        app.router.add_route("*", path, method_not_allowed)
+    # No HEAD: CI documents GET only, so HEAD is answered like any other method.
+    app.router.add_get(TEXT_AUDITING_JOB_PATH, describe_auditing_text_job, allow_head=False)
+    for path, action in ACTIONS.items():
+        app.router.add_route("*", path, _method_not_allowed(action, "POST"))
+    app.router.add_route("*", TEXT_AUDITING_JOB_PATH, _method_not_allowed(DESCRIBE_AUDITING_TEXT_JOB, "GET"))
+    # aiohttp indexes routes by their fixed prefix and tries the longest first, so this one (prefix
+    # "/") comes after every other; it answers only for a CI/COS host and leaves the rest (other
+    # providers, the admin API) as they were.
+    app.router.add_route("*", "/{tail:.*}", unknown_path)
 
     def reset(namespace: str | None) -> None:
         appids = {a.appid for a in backend.accounts if namespace is None or a.namespace == namespace}
@@ -77,7 +102,7 @@ def setup(app: web.Application) -> None:
     app[RESET_HOOKS].append(reset)
     app[FAULTS].register(
         TencentFaults(
-            ACTIONS,
+            action_of,
             backend,
             app[CLOCK],
             _resource,
@@ -108,6 +133,19 @@ async def create_auditing_text_job(request: web.Request) -> web.StreamResponse:
         return protocol.text_auditing_success(audit, call.request_id, call.received_at)
 
     return await _gateway(request, CREATE_AUDITING_TEXT_JOB, serve)
+
+
+async def describe_auditing_text_job(request: web.Request) -> web.StreamResponse:
+    job_id = request.match_info["jobId"]
+
+    def serve(call: handlers.Call, body: bytes, exchange: Exchange) -> web.Response:
+        del body, exchange  # CI documents no request body; one sent anyway is ignored
+        audit = handlers.describe_auditing_text_job(call, job_id)
+        # The query answers the JobsDetail the submit answered (DescribeAuditingTextJob documents the
+        # same fields); only RequestId is the query's own.
+        return protocol.text_auditing_success(audit, call.request_id, call.received_at)
+
+    return await _gateway(request, DESCRIBE_AUDITING_TEXT_JOB, serve)
 
 
 async def _gateway(request: web.Request, action: str, serve: Serve) -> web.StreamResponse:
@@ -147,16 +185,46 @@ async def _gateway(request: web.Request, action: str, serve: Serve) -> web.Strea
         return protocol.error(exc, request_id=request_id, resource=_resource(request), now=now)
 
 
-async def method_not_allowed(request: web.Request) -> web.StreamResponse:
-    exchange = exchange_of(request)
-    exchange.provider, exchange.action = "tencent", ACTIONS[request.path]
-    now = request.app[CLOCK].time()
-    return protocol.error(
-        MethodNotAllowed(f"{MethodNotAllowed.message} {request.method} is not POST."),
-        request_id=protocol.new_request_id(now),
-        resource=_resource(request),
-        now=now,
+def _method_not_allowed(action: str, allowed: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def method_not_allowed(request: web.Request) -> web.StreamResponse:
+        exchange = exchange_of(request)
+        exchange.provider, exchange.action = "tencent", action
+        err = MethodNotAllowed(f"{MethodNotAllowed.message} {request.method} is not {allowed}.")
+        return _error(request, err)
+
+    return method_not_allowed
+
+
+async def unknown_path(request: web.Request) -> web.StreamResponse:
+    """A path or method nothing serves. On a CI/COS host CI answers with its XML error (as the SDK
+    expects of that host); anywhere else, aiohttp's own 404 or 405 as before this route existed."""
+    from ...admin import PREFIX  # at call time: the admin package imports this module
+
+    if parse_host(request.host) is None or request.path.startswith(PREFIX):
+        raise await _without_catch_all(request)
+    exchange_of(request).provider = "tencent"
+    return _error(
+        request,
+        NoSuchKey(f"{NoSuchKey.message} The emulator serves no CI API at {request.method} {request.path}."),
     )
+
+
+async def _without_catch_all(request: web.Request) -> web.HTTPException:
+    """What aiohttp answers when no route matches: 405 naming the methods another route allows for
+    this path (the catch-all took the call from them), else 404."""
+    allowed: set[str] = set()
+    own = request.match_info.route.resource
+    for resource in request.app.router.resources():
+        if resource is not own:
+            allowed |= (await resource.resolve(request))[1]
+    if allowed:
+        return web.HTTPMethodNotAllowed(request.method, allowed)
+    return web.HTTPNotFound()
+
+
+def _error(request: web.Request, err: TencentError) -> web.Response:
+    now = request.app[CLOCK].time()
+    return protocol.error(err, request_id=protocol.new_request_id(now), resource=_resource(request), now=now)
 
 
 def _resource(request: web.Request) -> str:
