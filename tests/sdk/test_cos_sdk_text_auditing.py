@@ -1,6 +1,7 @@
 """The Tencent feedback loop through cos-python-sdk-v5 against a real running server: audit a text,
 report a badcase, see it take effect only once confirmed (by time on the manual clock, or by the
-admin action), audit again.
+admin action), audit again; query a submitted job (``ci_auditing_text_query``); and what the SDK
+reads from an API the emulator does not serve.
 
 ``ci_auditing_text_submit`` base64-encodes ``Content`` itself, so it takes bytes
 (cos_client.py: ``base64.b64encode(Content)``), and returns the body as a dict of strings
@@ -159,3 +160,63 @@ def test_invalid_audits_get_ci_errors(
     assert message in error.get_error_msg()
     assert error.get_resource_location().endswith("/text/auditing")
     assert error.get_request_id() != "Unknown"
+
+
+# --- ci_auditing_text_query: GET /text/auditing/<JobId> (DescribeAuditingTextJob) ------------------
+
+
+def query(client: CosS3Client, job_id: str) -> dict[str, Any]:
+    result: dict[str, Any] = client.ci_auditing_text_query(Bucket=BUCKET, JobID=job_id)
+    return result
+
+
+def test_query_answers_the_submitted_job(client: CosS3Client) -> None:
+    submitted = audit(client, DataId="biz-2", UserInfo={"TokenId": "user-2"})
+    queried = query(client, submitted["JobsDetail"]["JobId"])
+    assert queried["JobsDetail"] == submitted["JobsDetail"]
+    assert verdict(queried) == ("Normal", "0")
+    assert queried["RequestId"] and queried["RequestId"] != submitted["RequestId"]
+
+
+def test_a_confirmed_badcase_changes_new_jobs_and_leaves_finished_ones(
+    client: CosS3Client, threaded_server: RunningServer
+) -> None:
+    # What the emulator chose: a finished job keeps the result it was answered with; only jobs
+    # submitted after the confirmation see the badcase's SuggestedLabel.
+    old = audit(client)["JobsDetail"]["JobId"]
+    admin_confirm(threaded_server, report(client, suggested="Porn"))
+    new = audit(client)["JobsDetail"]["JobId"]
+    assert verdict(query(client, new)) == ("Porn", "1")
+    assert verdict(query(client, old)) == ("Normal", "0")
+
+
+def test_query_of_an_unknown_job_is_a_ci_error(client: CosS3Client) -> None:
+    job_id = "st" + "0" * 32
+    with pytest.raises(CosServiceError) as info:
+        query(client, job_id)
+    error = info.value
+    assert (error.get_status_code(), error.get_error_code()) == (400, "InvalidArgument")
+    assert f"no text auditing job {job_id!r}" in error.get_error_msg()
+    assert error.get_resource_location().endswith(f"/text/auditing/{job_id}")
+    assert error.get_request_id() != "Unknown"
+
+
+def test_an_api_the_emulator_does_not_serve_is_a_ci_error(client: CosS3Client) -> None:
+    with pytest.raises(CosServiceError) as info:
+        client.ci_auditing_image_query(Bucket=BUCKET, JobID="si" + "0" * 32)
+    error = info.value
+    assert (error.get_status_code(), error.get_error_code()) == (404, "NoSuchKey")
+    assert "The emulator serves no CI API at GET /image/auditing/si" in error.get_error_msg()
+    assert error.get_request_id() != "Unknown"
+
+
+def test_unknown_paths_elsewhere_are_unaffected(threaded_server: RunningServer) -> None:
+    # The same server, asked directly (Host 127.0.0.1): Alibaba's and the admin API's own answers.
+    with requests.Session() as session:
+        session.trust_env = False
+        response = session.post(f"{threaded_server.url}/green/image/nowhere", timeout=5)
+        assert (response.status_code, response.json()["Code"]) == (404, "InvalidAction.NotFound")
+        response = session.get(f"{threaded_server.url}/_emulator/nowhere", timeout=5)
+        assert (response.status_code, response.text) == (404, "404: Not Found")
+        response = session.get(f"{threaded_server.url}/image/auditing/si1", timeout=5)
+        assert (response.status_code, response.text) == (404, "404: Not Found")
