@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 
@@ -359,6 +360,20 @@ class EmulatorClient:
                 body[key] = value
         return await self._send_json("POST", "/alibaba/reviews", body)
 
+    # --- the Tencent CI console: the backend review of reported badcases -------------------------
+
+    async def tencent_badcases(self, **filters: Any) -> list[dict[str, Any]]:
+        """Reported badcases, oldest first, each with its ``state`` (reported or confirmed); filters
+        ``state``, ``appid`` and ``namespace`` (a namespaced client sees only its own)."""
+        _, data = await self._call("GET", "/tencent/badcases", _params(filters))
+        return list(data["badcases"])
+
+    async def confirm_badcase(self, request_id: str) -> dict[str, Any]:
+        """Confirm the badcase reported under ``request_id`` now, as CI's review does; later text
+        audits of its text answer its SuggestedLabel. AdminError (404) if none was reported."""
+        path = f"/tencent/badcases/{quote(request_id, safe='')}/confirm"
+        return dict((await self._call("POST", path))[1])
+
     async def _send_json(self, method: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         if self._session is None:
             self._session = aiohttp.ClientSession(headers=self._headers)
@@ -517,3 +532,9 @@ class SyncEmulatorClient:
                 data_id=data_id,
             )
         )
+
+    def tencent_badcases(self, **filters: Any) -> list[dict[str, Any]]:
+        return self._run(self._async.tencent_badcases(**filters))
+
+    def confirm_badcase(self, request_id: str) -> dict[str, Any]:
+        return self._run(self._async.confirm_badcase(request_id))
