@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -35,7 +36,7 @@ async def server() -> AsyncIterator[RunningServer]:
         yield running
 
 
-async def post(server: RunningServer, path: str, body: bytes, **signing: str) -> bytes:
+async def post(server: RunningServer, path: str, body: bytes, **signing: Any) -> bytes:
     headers = signed_headers(body, time.time(), path=path, **signing)
     async with aiohttp.ClientSession() as http:
         async with http.post(server.url + path, data=body, headers=headers) as response:
@@ -44,7 +45,7 @@ async def post(server: RunningServer, path: str, body: bytes, **signing: str) ->
             return raw
 
 
-async def report(server: RunningServer, text: str, suggested: str, **signing: str) -> str:
+async def report(server: RunningServer, text: str, suggested: str, **signing: Any) -> str:
     body = request_xml(ContentType=1, Label="Normal", SuggestedLabel=suggested, Text=b64(text))
     request_id = etree.fromstring(await post(server, PATH, body, **signing)).findtext("RequestId")
     assert request_id
