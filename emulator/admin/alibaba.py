@@ -26,7 +26,7 @@ from ..keys import RESET_HOOKS, SETTINGS
 from ..providers.alibaba.models import AccountState
 from ..providers.alibaba.routes import BACKEND, VERDICTS
 from ..providers.alibaba.textlib import LibraryError
-from .callbacks import _account, _Bad, _error, _json_object
+from .common import AdminProblem, alibaba_account, json_object, problem
 
 FEEDBACK_LIBRARIES = ("feedback-image", "feedback-text")
 
@@ -39,7 +39,7 @@ def _library_error(exc: LibraryError) -> web.Response:
 async def _state(request: web.Request, body: dict[str, Any] | None = None) -> AccountState:
     if body is None:
         body = {"account": request.query["account"]} if "account" in request.query else {}
-    return request.app[BACKEND].state(_account(request, body))
+    return request.app[BACKEND].state(alibaba_account(request, body))
 
 
 def _builtin(state: AccountState) -> list[dict[str, Any]]:
@@ -69,18 +69,18 @@ def _builtin(state: AccountState) -> list[dict[str, Any]]:
 async def list_libraries(request: web.Request) -> web.Response:
     try:
         state = await _state(request)
-    except _Bad as exc:
-        return _error(exc)
+    except AdminProblem as exc:
+        return problem(exc)
     libs = [lib.to_dict() for lib in state.text_libraries.libraries]
     return web.json_response({"account": state.account.uid, "libraries": _builtin(state) + libs})
 
 
 async def create_library(request: web.Request) -> web.Response:
     try:
-        body = await _json_object(request)
+        body = await json_object(request)
         unknown = sorted(set(body) - {"account", "name", "kind", "listType", "items"})
         if unknown:
-            raise _Bad(
+            raise AdminProblem(
                 400,
                 "bad_request",
                 f"unknown field {unknown[0]!r} (known: account, name, kind, listType, items)",
@@ -88,9 +88,9 @@ async def create_library(request: web.Request) -> web.Response:
         state = await _state(request, body)
         items = body.get("items", [])
         if not isinstance(items, list):
-            raise _Bad(400, "bad_request", "items must be a list")
-    except _Bad as exc:
-        return _error(exc)
+            raise AdminProblem(400, "bad_request", "items must be a list")
+    except AdminProblem as exc:
+        return problem(exc)
     libs = state.text_libraries
     try:
         lib = libs.create(body.get("name"), body.get("kind"), body.get("listType"))  # type: ignore[arg-type]
@@ -119,8 +119,8 @@ async def delete_library(request: web.Request) -> web.Response:
     try:
         state = await _state(request)
         state.text_libraries.delete(code)
-    except _Bad as exc:
-        return _error(exc)
+    except AdminProblem as exc:
+        return problem(exc)
     except LibraryError as exc:
         return _library_error(exc)
     return web.json_response({"deleted": code})
@@ -132,19 +132,19 @@ async def library_items(request: web.Request) -> web.Response:
         if request.method == "GET":
             state = await _state(request)
             return web.json_response({"code": code, "items": list(state.text_libraries.get(code).items)})
-        body = await _json_object(request)
+        body = await json_object(request)
         state = await _state(request, body)
         items = body.get("items")
         if not isinstance(items, list) or not items:
-            raise _Bad(400, "bad_request", "items is required: a non-empty list")
+            raise AdminProblem(400, "bad_request", "items is required: a non-empty list")
         libs = state.text_libraries
         if request.method == "POST":
             added = libs.add(code, items)
             return web.json_response({"code": code, "added": added, "count": len(libs.get(code).items)})
         removed = libs.remove(code, items)
         return web.json_response({"code": code, "removed": removed, "count": len(libs.get(code).items)})
-    except _Bad as exc:
-        return _error(exc)
+    except AdminProblem as exc:
+        return problem(exc)
     except LibraryError as exc:
         return _library_error(exc)
 
@@ -156,9 +156,9 @@ async def list_verdicts(request: web.Request) -> web.Response:
 async def add_verdicts(request: web.Request) -> web.Response:
     """Body: one verdict or ``{"verdicts": [...]}``, shaped like ``alibaba.verdicts`` in the config."""
     try:
-        body = await _json_object(request)
-    except _Bad as exc:
-        return _error(exc)
+        body = await json_object(request)
+    except AdminProblem as exc:
+        return problem(exc)
     raw = body["verdicts"] if "verdicts" in body else [body]
     if not isinstance(raw, list):
         return web.json_response({"error": "bad_request", "message": "verdicts must be a list"}, status=400)

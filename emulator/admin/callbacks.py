@@ -28,27 +28,24 @@ from ..keys import CLOCK, DISPATCHER, JOURNAL
 from ..providers.alibaba import notifications
 from ..providers.alibaba.models import IMAGE_LABELS, Review
 from ..providers.alibaba.routes import BACKEND
-from .common import namespace_of, wait_params
+from .common import (
+    AdminProblem,
+    alibaba_account,
+    json_object,
+    namespace_of,
+    problem,
+    string_field,
+    wait_params,
+)
 
 REVIEW_ACTION = "ConsoleReview"
-
-
-class _Bad(Exception):
-    def __init__(self, status: int, kind: str, message: str) -> None:
-        self.status = status
-        self.kind = kind
-        super().__init__(message)
-
-
-def _error(exc: _Bad) -> web.Response:
-    return web.json_response({"error": exc.kind, "message": str(exc)}, status=exc.status)
 
 
 def _filter(request: web.Request, ignore: tuple[str, ...] = ()) -> DeliveryFilter:
     try:
         flt = DeliveryFilter.from_params(request.query, ignore=ignore)
     except ValueError as exc:
-        raise _Bad(400, "bad_request", str(exc)) from None
+        raise AdminProblem(400, "bad_request", str(exc)) from None
     ns = namespace_of(request)
     return replace(flt, namespace=ns) if ns is not None else flt
 
@@ -56,8 +53,8 @@ def _filter(request: web.Request, ignore: tuple[str, ...] = ()) -> DeliveryFilte
 async def list_callbacks(request: web.Request) -> web.Response:
     try:
         flt = _filter(request)
-    except _Bad as exc:
-        return _error(exc)
+    except AdminProblem as exc:
+        return problem(exc)
     found = request.app[DISPATCHER].deliveries(flt)
     return web.json_response({"deliveries": [d.to_dict() for d in found], "count": len(found)})
 
@@ -68,9 +65,9 @@ async def wait_callbacks(request: web.Request) -> web.Response:
         try:
             count, timeout = wait_params(request)
         except ValueError as exc:
-            raise _Bad(400, "bad_request", str(exc)) from None
-    except _Bad as exc:
-        return _error(exc)
+            raise AdminProblem(400, "bad_request", str(exc)) from None
+    except AdminProblem as exc:
+        return problem(exc)
     try:
         found = await request.app[DISPATCHER].wait_for(flt, count, timeout)
     except DeliveryTimeout as exc:
@@ -86,64 +83,27 @@ async def wait_callbacks(request: web.Request) -> web.Response:
     return web.json_response({"deliveries": [d.to_dict() for d in found], "count": len(found)})
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.read() or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _Bad(400, "bad_request", f"the body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise _Bad(400, "bad_request", "the body must be a JSON object")
-    return body
-
-
-def _string(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise _Bad(400, "bad_request", f"{name} is required")
-        return None
-    if not isinstance(value, str):
-        raise _Bad(400, "bad_request", f"{name} must be a string")
-    return value
-
-
-def _account(request: web.Request, body: dict[str, Any]) -> AlibabaAccount:
-    backend = request.app[BACKEND]
-    key = _string(body, "account")
-    if key is None:
-        if len(backend.accounts) != 1:
-            raise _Bad(
-                400,
-                "bad_request",
-                f"account (uid or AccessKeyId) is required: {len(backend.accounts)} Alibaba accounts "
-                "are configured",
-            )
-        return backend.accounts[0]
-    account = backend.find(key)
-    if account is None:
-        raise _Bad(404, "not_found", f"no Alibaba account has the uid or AccessKeyId {key!r}")
-    return account
-
-
 async def put_alibaba_callback(request: web.Request) -> web.Response:
     """The console's setting: one callback URL per account, and the seed checksums are made with."""
     try:
-        body = await _json_object(request)
+        body = await json_object(request)
         unknown = sorted(set(body) - {"account", "url", "seed"})
         if unknown:
-            raise _Bad(400, "bad_request", f"unknown field {unknown[0]!r} (known: account, url, seed)")
-        account = _account(request, body)
+            raise AdminProblem(
+                400, "bad_request", f"unknown field {unknown[0]!r} (known: account, url, seed)"
+            )
+        account = alibaba_account(request, body)
         if "url" not in body:
-            raise _Bad(400, "bad_request", "url is required (null turns notifications off)")
-        url = _string(body, "url")
+            raise AdminProblem(400, "bad_request", "url is required (null turns notifications off)")
+        url = string_field(body, "url")
         if url is not None:
             try:
                 check_url(url)
             except CallbackURLError as exc:
-                raise _Bad(400, "bad_request", str(exc)) from None
-        seed = _string(body, "seed")
-    except _Bad as exc:
-        return _error(exc)
+                raise AdminProblem(400, "bad_request", str(exc)) from None
+        seed = string_field(body, "seed")
+    except AdminProblem as exc:
+        return problem(exc)
     state = request.app[BACKEND].state(account)
     state.callback_url = url
     if seed is not None:
@@ -157,34 +117,36 @@ async def post_alibaba_review(request: web.Request) -> web.Response:
     started = app[CLOCK].time()
     t0 = time.perf_counter()
     try:
-        body = await _json_object(request)
+        body = await json_object(request)
         unknown = sorted(set(body) - {"account", "taskId", "dataId", "url", "suggestion", "labels"})
         if unknown:
             known = "account, taskId, dataId, url, suggestion, labels"
-            raise _Bad(400, "bad_request", f"unknown field {unknown[0]!r} (known: {known})")
-        account = _account(request, body)
-        task_id = _string(body, "taskId", required=True)
+            raise AdminProblem(400, "bad_request", f"unknown field {unknown[0]!r} (known: {known})")
+        account = alibaba_account(request, body)
+        task_id = string_field(body, "taskId", required=True)
         assert task_id is not None
         suggestion = body.get("suggestion")
         if suggestion not in ("block", "pass"):
-            raise _Bad(400, "bad_request", f"suggestion must be 'block' or 'pass', not {suggestion!r}")
+            raise AdminProblem(
+                400, "bad_request", f"suggestion must be 'block' or 'pass', not {suggestion!r}"
+            )
         labels = body.get("labels", [])
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-            raise _Bad(400, "bad_request", "labels must be an array of strings")
+            raise AdminProblem(400, "bad_request", "labels must be an array of strings")
         for i, label in enumerate(labels):
             if label not in IMAGE_LABELS:
-                raise _Bad(400, "bad_request", f"labels[{i}]: {label!r} is not an image label")
+                raise AdminProblem(400, "bad_request", f"labels[{i}]: {label!r} is not an image label")
         review = Review(
             review_id=str(uuid.uuid4()).upper(),
             received_at=started,
             task_id=task_id,
             suggestion=suggestion,
             labels=tuple(labels),
-            url=_string(body, "url"),
-            data_id=_string(body, "dataId"),
+            url=string_field(body, "url"),
+            data_id=string_field(body, "dataId"),
         )
-    except _Bad as exc:
-        return _error(exc)
+    except AdminProblem as exc:
+        return problem(exc)
     namespace = request.headers.get(NAMESPACE_HEADER) or account.namespace
     correlation_id = new_correlation_id()
     delivery = notifications.notify_review(
