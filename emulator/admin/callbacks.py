@@ -16,14 +16,12 @@ import json
 import time
 import uuid
 from dataclasses import replace
-from typing import Any
 
 from aiohttp import web
 
-from ..config import AlibabaAccount
 from ..core.callbacks import CallbackURLError, DeliveryFilter, DeliveryTimeout, check_url, new_correlation_id
-from ..core.journal import Entry
-from ..core.recording import NAMESPACE_HEADER
+from ..core.exchange import Exchange
+from ..core.recording import NAMESPACE_HEADER, record_exchange
 from ..keys import CLOCK, DISPATCHER, JOURNAL
 from ..providers.alibaba import notifications
 from ..providers.alibaba.models import IMAGE_LABELS, Review
@@ -164,46 +162,18 @@ async def post_alibaba_review(request: web.Request) -> web.Response:
             "delivery": None if delivery is None else delivery.to_dict(),
         }
     )
-    _journal_review(
-        request, body, response, started, time.perf_counter() - t0, account, namespace, correlation_id
+    # Admin calls are not journaled, but a review is the cause its notification links back to.
+    exchange = Exchange(
+        provider="alibaba",
+        action=REVIEW_ACTION,
+        account=account.uid,
+        namespace=namespace,
+        request_body=json.dumps(body, ensure_ascii=False).encode(),
+        parsed=body,
+        correlation_id=correlation_id,
     )
+    record_exchange(request.app[JOURNAL], request, exchange, started, time.perf_counter() - t0, response)
     return response
-
-
-def _journal_review(
-    request: web.Request,
-    parsed: dict[str, Any],
-    response: web.Response,
-    started: float,
-    duration: float,
-    account: AlibabaAccount,
-    namespace: str | None,
-    correlation_id: str,
-) -> None:
-    raw = response.body
-    request.app[JOURNAL].record(
-        Entry(
-            id=0,
-            time=started,
-            direction="in",
-            method=request.method,
-            url=str(request.url),
-            path=request.path,
-            query=tuple(request.query.items()),
-            request_headers=tuple(request.headers.items()),
-            request_body=json.dumps(parsed, ensure_ascii=False).encode(),
-            provider="alibaba",
-            action=REVIEW_ACTION,
-            account=account.uid,
-            namespace=namespace,
-            parsed=parsed,
-            status=response.status,
-            response_headers=tuple(response.headers.items()),
-            response_body=raw if isinstance(raw, bytes) else b"",
-            duration=duration,
-            correlation_id=correlation_id,
-        )
-    )
 
 
 def setup(app: web.Application, prefix: str) -> None:

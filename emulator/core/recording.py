@@ -31,24 +31,24 @@ def journal_middleware(journal: Journal, clock: Clock, skip_prefix: str) -> Midd
         try:
             response = await handler(request)
         except web.HTTPException as exc:
-            _store(journal, request, exchange, started, time.perf_counter() - t0, exc)
+            record_exchange(journal, request, exchange, started, time.perf_counter() - t0, exc)
             raise
         except asyncio.CancelledError:
             # A fault cut the connection, or the client went away mid-request: no response.
-            _store(journal, request, exchange, started, time.perf_counter() - t0, None)
+            record_exchange(journal, request, exchange, started, time.perf_counter() - t0, None)
             raise
         except Exception as exc:
             # Not swallowed: recorded as the 500 aiohttp will send, then re-raised so it surfaces.
             failed = web.Response(status=500, text=f"{type(exc).__name__}: {exc}")
-            _store(journal, request, exchange, started, time.perf_counter() - t0, failed)
+            record_exchange(journal, request, exchange, started, time.perf_counter() - t0, failed)
             raise
-        _store(journal, request, exchange, started, time.perf_counter() - t0, response)
+        record_exchange(journal, request, exchange, started, time.perf_counter() - t0, response)
         return response
 
     return record
 
 
-def _store(
+def record_exchange(
     journal: Journal,
     request: web.Request,
     ex: Exchange,
@@ -56,6 +56,7 @@ def _store(
     duration: float,
     response: web.StreamResponse | None,
 ) -> None:
+    """One journal entry for ``request`` and what was answered (None: no response was sent)."""
     if journal.capacity == 0:
         # Recording is off: count the exchange without building an entry nobody will keep.
         journal.evicted += 1
