@@ -237,7 +237,7 @@ def image_async_scan(call: Call, body: Any) -> list[dict[str, Any]]:
         if not ok:
             answers.append(result)
             continue
-        call.state.scan_tasks[result["taskId"]] = result
+        call.state.add_scan_task(result)
         answers.append({k: v for k, v in result.items() if k != "results"})
         if callback is not None and seed is not None and call.notify_scan is not None:
             call.notify_scan(callback, seed, result)

@@ -71,6 +71,17 @@ TEXT_LABELS: frozenset[str] = frozenset(
 
 ListKind = Literal["whitelist", "blacklist"]
 
+#: Feedback records, reviews and asynchronous scan results each account keeps: the newest 10,000
+#: (the journal's default cap), the oldest forgotten first, so a long load test keeps memory flat.
+#: What the records *changed* (the feedback-based libraries) is kept whole.
+MAX_RECORDS = 10_000
+
+
+def _keep_newest(records: list[Any]) -> None:
+    # Trimmed in batches, so the list is not shifted on every append once full.
+    if len(records) > MAX_RECORDS + MAX_RECORDS // 10:
+        del records[: len(records) - MAX_RECORDS]
+
 
 @dataclass(frozen=True, slots=True)
 class ImageFeedback:
@@ -159,8 +170,15 @@ class AccountState:
             lib = self.text_libraries.create(spec.name, spec.kind, spec.list_type)
             self.text_libraries.add(lib.code, spec.items)
 
+    def add_scan_task(self, result: dict[str, Any]) -> None:
+        """An asynchronous scan's result, for ImageAsyncScanResults (the newest MAX_RECORDS)."""
+        self.scan_tasks[result["taskId"]] = result
+        while len(self.scan_tasks) > MAX_RECORDS:
+            del self.scan_tasks[next(iter(self.scan_tasks))]
+
     def add_image_feedback(self, fb: ImageFeedback) -> None:
         self.image_feedback.append(fb)
+        _keep_newest(self.image_feedback)
         kind = image_list_kind(fb)
         if fb.url and kind is not None:
             label = fb.label or ("normal" if kind == "whitelist" else "block")
@@ -169,6 +187,7 @@ class AccountState:
     def add_review(self, review: Review) -> None:
         """A reviewed image joins the feedback-based library like an ImageScanFeedback would."""
         self.reviews.append(review)
+        _keep_newest(self.reviews)
         if review.url:
             if review.suggestion == "pass":
                 self.image_library[review.url] = LibraryEntry("whitelist", "normal", (), review.review_id)
@@ -178,6 +197,7 @@ class AccountState:
 
     def add_text_feedback(self, fb: TextFeedback) -> None:
         self.text_feedback.append(fb)
+        _keep_newest(self.text_feedback)
         if fb.content and fb.label:
             kind: ListKind = "whitelist" if fb.label == "normal" else "blacklist"
             self.text_library[fb.content] = LibraryEntry(kind, fb.label, (), fb.request_id)

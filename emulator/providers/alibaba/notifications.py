@@ -8,7 +8,7 @@ journal, faults) from core/callbacks.py.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from ...core.callbacks import Delivery, Dispatcher, OutboundFault, OutboundInfo, Payload, PayloadBuilder
 from . import protocol
@@ -107,15 +107,31 @@ def notify_feedback(
 ) -> list[Delivery]:
     """Notify about what the feedback call ``request_id`` stored (one delivery per verdict)."""
     deliveries: list[Delivery] = []
-    for ifb in state.image_feedback:
-        if ifb.request_id == request_id and (pair := image_feedback_notification(ifb)):
+    for ifb in _latest(state.image_feedback, request_id):
+        if pair := image_feedback_notification(ifb):
             d = _submit(dispatcher, state, IMAGE_ACTION, *pair, namespace, correlation_id)
             deliveries += [d] if d else []
-    for tfb in state.text_feedback:
-        if tfb.request_id == request_id and (pair := text_feedback_notification(tfb)):
+    for tfb in _latest(state.text_feedback, request_id):
+        if pair := text_feedback_notification(tfb):
             d = _submit(dispatcher, state, TEXT_ACTION, *pair, namespace, correlation_id)
             deliveries += [d] if d else []
     return deliveries
+
+
+R = TypeVar("R", ImageFeedback, TextFeedback)
+
+
+def _latest(records: list[R], request_id: str) -> list[R]:
+    """The records the call ``request_id`` just appended: the tail of the list, in order (a handler
+    runs to completion before the next call's, so they are contiguous). Reading only the tail keeps
+    a call's cost flat however many records the account holds."""
+    tail: list[R] = []
+    for record in reversed(records):
+        if record.request_id != request_id:
+            break
+        tail.append(record)
+    tail.reverse()
+    return tail
 
 
 def _submit(
