@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from .documents import DocumentError, read_document
 from .errors import ConfigError
 
 #: Provider defaults for the per-account, per-API limits (calls per second). The reference sheet:
@@ -223,27 +224,17 @@ def load(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Build settings from a JSON file (the default config when ``path`` is None), then ``EMULATOR_*``
+    """Build settings from a JSON or YAML file (the default config when ``path`` is None), then ``EMULATOR_*``
     variables from ``env`` (``os.environ`` when None), then ``overrides`` (dotted keys, e.g. from CLI
     flags: ``{"server.port": 0}``)."""
     file = Path(path) if path is not None else default_config_path()
     source = str(file)
     try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(source, "<file>", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, "<file>", f"cannot be read: {exc}") from None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            source,
-            "<file>",
-            f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-        ) from None
+        raw = read_document(file)
+    except DocumentError as exc:
+        raise ConfigError(source, "<file>", str(exc)) from None
     if not isinstance(raw, dict):
-        raise ConfigError(source, "<file>", "must hold a JSON object at the top level")
+        raise ConfigError(source, "<file>", "must hold an object (a mapping) at the top level")
 
     sources: dict[str, str] = {}
     environ = os.environ if env is None else env

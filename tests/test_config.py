@@ -80,7 +80,7 @@ def test_per_account_limit_overrides_the_default(tmp_path: Path) -> None:
     ("data", "key", "problem"),
     [
         ("{not json", "<file>", "is not valid JSON"),
-        ("[]", "<file>", "must hold a JSON object at the top level"),
+        ("[]", "<file>", "must hold an object (a mapping) at the top level"),
         ({"server": {"port": "eighty"}}, "server.port", 'must be an integer, not "eighty"'),
         ({"server": {"port": 70000}}, "server.port", "must be at most 65535"),
         ({"server": {"prot": 1}}, "server.prot", "unknown key (known keys: host, max_body_bytes, port)"),
@@ -144,3 +144,33 @@ def test_bad_environment_variable_is_named() -> None:
 def test_missing_file() -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load("/nonexistent/emulator.json", env={})
+
+
+def test_yaml_config(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "server:\n  port: 9100\nalibaba:\n  throttle_response: '588'\n  accounts:\n"
+        "    - {access_key_id: k, access_key_secret: s, uid: '42'}\n"
+    )
+    settings = load(path, env={})
+    assert settings.server.port == 9100 and settings.alibaba.throttle_response == "588"
+    assert settings.alibaba.accounts[0].uid == "42"
+
+
+def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text("server:\n  port: [9100\n")
+    with pytest.raises(ConfigError) as info:
+        load(path, env={})
+    assert info.value.key == "<file>" and "is not valid YAML" in info.value.problem
+    assert "line 3" in info.value.problem
+
+
+def test_yaml_without_pyyaml_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "yaml", None)  # as if PyYAML were not installed
+    path = tmp_path / "config.yaml"
+    path.write_text("server: {}\n")
+    with pytest.raises(ConfigError, match=r"needs PyYAML: pip install 'emulator\[yaml\]'"):
+        load(path, env={})

@@ -1,16 +1,16 @@
 """Scenario files: named sets of fault rules, ``{"name", "description", "rules": [...]}``.
 
-A scenario is named by a path to a JSON file, or by the name of one shipped in
+A scenario is named by a path to a JSON (or, with PyYAML, YAML) file, or by the name of one shipped in
 ``fixtures/scenarios/`` (``flaky``, ``outage``, ...).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..documents import YAML_SUFFIXES, DocumentError, read_document
 from ..errors import EmulatorError
 
 
@@ -34,26 +34,26 @@ def scenarios_dir() -> Path:
 
 
 def available() -> list[str]:
-    return sorted(p.stem for p in scenarios_dir().glob("*.json"))
+    folder = scenarios_dir()
+    return sorted({p.stem for ext in ("json", "yaml", "yml") for p in folder.glob(f"*.{ext}")})
 
 
 def load_scenario(ref: str) -> Scenario:
     path = Path(ref)
     if not path.is_file():
-        shipped = scenarios_dir() / f"{ref}.json"
-        if not shipped.is_file():
+        found = [
+            p for p in (scenarios_dir() / f"{ref}{ext}" for ext in (".json", *YAML_SUFFIXES)) if p.is_file()
+        ]
+        if not found:
             raise ScenarioError(
                 f"scenario {ref!r}: no such file, and no shipped scenario of that name "
                 f"(shipped: {', '.join(available())})"
             )
-        path = shipped
+        path = found[0]
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot be read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        raise ScenarioError(f"{path}: is not valid JSON: {exc.msg} at {where}") from None
+        data = read_document(path)
+    except DocumentError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
     return parse_scenario(data, str(path))
 
 

@@ -267,3 +267,15 @@ def test_reset_restores_start_up_rules(engine: FaultEngine) -> None:
     faults.reset()
     assert [r.name for r in faults.rules()] == ["alibaba outage", "tencent outage"]
     assert json.dumps(faults.rules()[0].to_dict())  # serialisable for the admin API
+
+
+def test_yaml_scenario_file(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "name: mine\ndescription: every image feedback fails\nrules:\n"
+        "  - match: {provider: alibaba, action: ImageScanFeedback}\n"
+        "    action: {type: error, code: 586}\n"
+    )
+    app = create_app(make_settings(scenarios=[str(path)]))
+    (rule,) = app[FAULTS].rules()
+    assert rule.action["code"] == 586
