@@ -54,12 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME_OR_FILE",
         help="load a fault scenario at start: a shipped one by name (see `emulator scenarios`) or a "
-        "JSON scenario file; repeatable",
+        "JSON or YAML scenario file; repeatable",
     )
     serve.add_argument(
         "--config",
         metavar="FILE",
-        help=f"JSON config file (default: the built-in {default_config_path().name}, which "
+        help=f"JSON or YAML config file (default: the built-in {default_config_path().name}, which "
         "defines the test accounts listed in the README)",
     )
     commands.add_parser(
