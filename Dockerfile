@@ -10,8 +10,9 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY emulator ./emulator
 COPY fixtures ./fixtures
-# A regular (non-editable) install: the default config travels inside the package.
-RUN pip install . && rm -rf /src
+# A regular (non-editable) install: the default config travels inside the package; with the yaml
+# extra, a mounted config or scenario file may be YAML too.
+RUN pip install '.[yaml]' && rm -rf /src
 
 WORKDIR /
 RUN useradd --system --no-create-home emulator
