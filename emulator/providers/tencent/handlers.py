@@ -20,6 +20,8 @@ from .models import (
     MAX_TEXT_JOBS,
     AccountState,
     Badcase,
+    ImageAudit,
+    ImageSource,
     SceneResult,
     TextAudit,
 )
@@ -33,6 +35,17 @@ DEFAULT_TEXT_SCENES = ("Porn", "Ads", "Illegal", "Abuse")
 MAX_TEXT_CHARS = 10_000
 #: "长度限制为512字节" (cos_client.py, ci_auditing_text_submit, DataId).
 MAX_DATA_ID_BYTES = 512
+#: The scenes an image audit reports, in the order cos-go-sdk-v5's ImageAuditingResult lists its
+#: ``<...Info>`` blocks (ci.go). CI documents no IllegalInfo or AbuseInfo for images (UNCONFIRMED).
+IMAGE_SCENES = ("Porn", "Terrorism", "Politics", "Ads", "Teenager")
+#: Scenes audited when the request names none: the ``PornInfo`` and ``AdsInfo`` of the documented
+#: query response (DescribeAuditingPictureJob) and of the SDK's "1:porn, 8:ads" (cos_client.py,
+#: ci_auditing_image_batch). What a BizType's policy covers is console configuration (UNCONFIRMED).
+DEFAULT_IMAGE_SCENES = ("Porn", "Ads")
+#: "单次请求图片数量不可超过100张" (CI, 图片批量审核).
+MAX_BATCH_IMAGES = 100
+#: The order in which an image Input's sources win when several are given (see batch_image_auditing).
+IMAGE_SOURCES: tuple[ImageSource, ...] = ("Content", "Object", "Url")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +75,7 @@ def report_badcase(call: Call, fields: Mapping[str, str]) -> None:
     elif content_type == CONTENT_IMAGE:
         if url is None:
             raise InvalidArgument.field("Url", "is required when ContentType is 2 (image)")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidArgument.field("Url", f"must be an http(s) URL, not {url!r}")
+        _check_image_url("Url", url)
     label = fields["Label"].strip()
     suggested = fields["SuggestedLabel"].strip()
     if call.strict_labels:
@@ -87,6 +98,13 @@ def report_badcase(call: Call, fields: Mapping[str, str]) -> None:
             moderation_time=fields.get("ModerationTime", "").strip() or None,
         )
     )
+
+
+def _check_image_url(name: str, url: str) -> None:
+    # "图片文件链接支持的传输协议:HTTP、HTTPS" (CI, 图片批量审核); badcases take the same links.
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidArgument.field(name, f"must be an http(s) URL, not {url!r}")
 
 
 def _decode_text(raw: str) -> str:
@@ -124,12 +142,8 @@ def create_auditing_text_job(call: Call, request: Mapping[str, Any]) -> TextAudi
         )
     content = "".join(str(inp["Content"]).split())
     text = _decode_content(content)
-    raw_data_id = inp.get("DataId")
-    # Echoed back unchanged, so not stripped.
-    data_id = raw_data_id if isinstance(raw_data_id, str) and raw_data_id else None
-    if data_id is not None and len(data_id.encode()) > MAX_DATA_ID_BYTES:
-        raise InvalidArgument.field("Input.DataId", f"must be at most {MAX_DATA_ID_BYTES} bytes")
-    user_info = {k: str(v) for k, v in _container(inp.get("UserInfo")).items()}
+    data_id = _data_id(inp, "Input")
+    user_info = _user_info(inp)
 
     call.state.confirm_due(call.received_at, call.confirm_after)
     decided_by: str | None = None
@@ -144,10 +158,6 @@ def create_auditing_text_job(call: Call, request: Mapping[str, Any]) -> TextAudi
                 label, keywords = mapped, (key,)
                 break
     hit = label != "Normal"
-    scenes = _scenes(_text(conf.get("DetectType")))
-    if hit and label in TEXT_SCENES and label not in scenes:
-        # The verdict's scene is reported even when not asked for, so the hit is visible.
-        scenes = tuple(s for s in TEXT_SCENES if s in scenes or s == label)
     audit = TextAudit(
         # Text job ids are "st" + 32 hex digits, as image ones are "si..." (UNCONFIRMED prefix).
         job_id=f"st{uuid.uuid4().hex}",
@@ -159,8 +169,8 @@ def create_auditing_text_job(call: Call, request: Mapping[str, Any]) -> TextAudi
         result=1 if hit else 0,
         # A verdict set by a person (badcase) or by the test author is certain.
         score=100 if hit else 0,
-        scenes=tuple(
-            SceneResult(s, 1, 100, keywords) if hit and s == label else SceneResult(s, 0, 0) for s in scenes
+        scenes=_scene_results(
+            label, _text(conf.get("DetectType")), TEXT_SCENES, DEFAULT_TEXT_SCENES, keywords
         ),
         user_info=user_info,
         decided_by=decided_by,
@@ -183,6 +193,79 @@ def describe_auditing_text_job(call: Call, job_id: str) -> TextAudit:
     return audit
 
 
+def batch_image_auditing(call: Call, request: Mapping[str, Any]) -> list[ImageAudit]:
+    """POST /image/auditing: audit each ``Input`` now and answer one result per image, in order.
+
+    The emulator never looks at an image: a confirmed badcase (ContentType 2) for the same ``Url``
+    gives its SuggestedLabel, anything else is Normal. Badcases name images only by URL, so an
+    ``Object`` (a key in the bucket) or ``Content`` (base64 of the image) input is always Normal.
+    """
+    conf = _container(request.get("Conf"))
+    if str(conf.get("Async", "")).strip() == "1":
+        raise NotImplementedError_(
+            "The emulator audits image batches synchronously; Conf.Async 1 (results by callback or "
+            "query) is not emulated."
+        )
+    inputs = request.get("Input") or []
+    if len(inputs) > MAX_BATCH_IMAGES:
+        raise InvalidArgument.field(
+            "Input", f"takes at most {MAX_BATCH_IMAGES} images a request, not {len(inputs)}"
+        )
+    detect_type = _text(conf.get("DetectType"))
+
+    call.state.confirm_due(call.received_at, call.confirm_after)
+    audits: list[ImageAudit] = []
+    for index, value in enumerate(inputs, start=1):
+        # XPath's numbering: Input[1] is the first.
+        where = f"Input[{index}]"
+        inp = _container(value)
+        given = [name for name in IMAGE_SOURCES if str(inp.get(name, "")).strip()]
+        if not given:
+            raise InvalidArgument.field(where, "needs one of Object, Url or Content")
+        # "传入多个时仅一个生效，按 Content，Object， Url 顺序" (cos_client.py, ci_auditing_image_batch;
+        # CI, 图片批量审核): unlike the text audit, the winner is documented, so it is honoured.
+        source = given[0]
+        target: str | None = str(inp[source]).strip()
+        correction: Badcase | None = None
+        if source == "Content":
+            _decode_image(f"{where}.Content", str(inp["Content"]))
+            target = None
+        elif source == "Url":
+            _check_image_url(f"{where}.Url", str(target))
+            correction = call.state.correction_for(CONTENT_IMAGE, str(target))
+        label = correction.suggested_label if correction is not None else "Normal"
+        hit = label != "Normal"
+        audits.append(
+            ImageAudit(
+                # "si" + 32 hex digits, as CI's image job ids look (UNCONFIRMED beyond the prefix).
+                job_id=f"si{uuid.uuid4().hex}",
+                created_at=call.received_at,
+                data_id=_data_id(inp, where),
+                source=source,
+                target=target,
+                label=label,
+                result=1 if hit else 0,
+                score=100 if hit else 0,
+                scenes=_scene_results(label, detect_type, IMAGE_SCENES, DEFAULT_IMAGE_SCENES),
+                user_info=_user_info(inp),
+                decided_by=correction.request_id if correction is not None else None,
+            )
+        )
+    return audits
+
+
+def _decode_image(where: str, value: str) -> bytes:
+    # "图片文件的内容，需要先经过 base64 编码" (cos_client.py, ci_auditing_image_batch): the caller
+    # encodes, the SDK passes it through. What the bytes show is never judged.
+    try:
+        image = base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidArgument.field(where, "must be base64 of the image") from None
+    if not image:
+        raise InvalidArgument.field(where, "must not be empty")
+    return image
+
+
 def _container(value: Any) -> Mapping[str, Any]:
     # An element without children parses as its text ("" for the SDK's empty <Conf></Conf>).
     return value if isinstance(value, Mapping) else {}
@@ -192,14 +275,46 @@ def _text(value: Any) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
 
 
-def _scenes(detect_type: str | None) -> tuple[str, ...]:
+def _data_id(inp: Mapping[str, Any], where: str) -> str | None:
+    raw = inp.get("DataId")
+    # Echoed back unchanged, so not stripped.
+    data_id = raw if isinstance(raw, str) and raw else None
+    if data_id is not None and len(data_id.encode()) > MAX_DATA_ID_BYTES:
+        raise InvalidArgument.field(f"{where}.DataId", f"must be at most {MAX_DATA_ID_BYTES} bytes")
+    return data_id
+
+
+def _user_info(inp: Mapping[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in _container(inp.get("UserInfo")).items()}
+
+
+def _scenes(detect_type: str | None, known: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
     if detect_type is None:
-        return DEFAULT_TEXT_SCENES
+        return default
     wanted = {part.strip().lower() for part in detect_type.split(",")}
     if "all" in wanted:  # the Java SDK guide's example value
-        return TEXT_SCENES
+        return known
     # Unknown names are ignored rather than refused: CI publishes no closed list (UNCONFIRMED).
-    return tuple(s for s in TEXT_SCENES if s.lower() in wanted) or DEFAULT_TEXT_SCENES
+    return tuple(s for s in known if s.lower() in wanted) or default
+
+
+def _scene_results(
+    label: str,
+    detect_type: str | None,
+    known: tuple[str, ...],
+    default: tuple[str, ...],
+    keywords: tuple[str, ...] = (),
+) -> tuple[SceneResult, ...]:
+    """One result per audited scene (``DetectType``, else ``default``); the verdict's scene hits.
+    A verdict set by a person (badcase) or by the test author is certain: score 100."""
+    hit = label != "Normal"
+    scenes = _scenes(detect_type, known, default)
+    if hit and label in known and label not in scenes:
+        # The verdict's scene is reported even when not asked for, so the hit is visible.
+        scenes = tuple(s for s in known if s in scenes or s == label)
+    return tuple(
+        SceneResult(s, 1, 100, keywords) if hit and s == label else SceneResult(s, 0, 0) for s in scenes
+    )
 
 
 def _decode_content(value: str) -> str:

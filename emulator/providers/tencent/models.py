@@ -29,6 +29,8 @@ CONTENT_IMAGE = 2
 MAX_TEXT_JOBS = 10_000
 
 BadcaseState = Literal["reported", "confirmed"]
+#: What an image audit's Input names: a key in the bucket, a link, or the image itself (base64).
+ImageSource = Literal["Content", "Object", "Url"]
 
 
 class UnknownBadcase(KeyError):
@@ -117,7 +119,7 @@ class AccountState:
 
 @dataclass(frozen=True, slots=True)
 class SceneResult:
-    """One moderation scene of a text audit (``PornInfo``, ``AdsInfo``, ...)."""
+    """One moderation scene of a text or image audit (``PornInfo``, ``AdsInfo``, ...)."""
 
     scene: str
     #: 0 normal, 1 block, 2 review.
@@ -137,6 +139,27 @@ class TextAudit:
     text: str
     data_id: str | None
     #: The verdict: Normal, or the label of the scene that hit.
+    label: str
+    #: 0 normal, 1 block, 2 review.
+    result: int
+    score: int
+    scenes: tuple[SceneResult, ...]
+    user_info: dict[str, str] = field(default_factory=dict)
+    #: The RequestId of the confirmed badcase that decided the verdict, if one did.
+    decided_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageAudit:
+    """The outcome of one image of a synchronous batch image audit (POST /image/auditing)."""
+
+    job_id: str
+    created_at: float
+    data_id: str | None
+    #: The input that was audited: ``Object`` (a key in the bucket), ``Url`` or ``Content``.
+    source: ImageSource
+    #: The key or URL as sent; None for Content (CI echoes only Object and Url).
+    target: str | None
     label: str
     #: 0 normal, 1 block, 2 review.
     result: int

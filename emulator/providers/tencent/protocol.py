@@ -7,7 +7,8 @@ The tree is then validated against the action's schema in ``schemas/``.
 
 - Success: HTTP 200, ``<Response><RequestId>...</RequestId></Response>`` for a badcase, and
   ``<Response><JobsDetail>...</JobsDetail><RequestId/></Response>`` for a text audit and for the
-  query of one (GET /text/auditing/<jobId>).
+  query of one (GET /text/auditing/<jobId>), and one ``JobsDetail`` per image for a batch image
+  audit (POST /image/auditing).
 - Errors: ``<Error><Code/><Message/><Resource/><RequestId/><TraceId/></Error>`` (all non-empty),
   plus ``x-ci-trace-id``.
 """
@@ -35,7 +36,7 @@ from .errors import (
     SignatureDoesNotMatch,
     TencentError,
 )
-from .models import TextAudit
+from .models import ImageAudit, TextAudit
 
 XML_CONTENT_TYPE = "application/xml"
 SERVER = "tencent-ci"
@@ -44,6 +45,8 @@ REQUEST_SCHEMA = SCHEMAS / "report-badcase-request.xsd"
 RESPONSE_SCHEMA = SCHEMAS / "report-badcase-response.xsd"
 TEXT_AUDITING_REQUEST_SCHEMA = SCHEMAS / "text-auditing-request.xsd"
 TEXT_AUDITING_RESPONSE_SCHEMA = SCHEMAS / "text-auditing-response.xsd"
+IMAGE_AUDITING_REQUEST_SCHEMA = SCHEMAS / "image-auditing-request.xsd"
+IMAGE_AUDITING_RESPONSE_SCHEMA = SCHEMAS / "image-auditing-response.xsd"
 #: A badcase is two levels deep; anything much deeper is an attack on the parser, refused while
 #: parsing rather than after building the whole tree.
 MAX_DEPTH = 16
@@ -83,6 +86,16 @@ def text_auditing_request_schema() -> xmlschema.XMLSchema:
 @functools.cache
 def text_auditing_response_schema() -> xmlschema.XMLSchema:
     return xmlschema.XMLSchema(str(TEXT_AUDITING_RESPONSE_SCHEMA))
+
+
+@functools.cache
+def image_auditing_request_schema() -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(str(IMAGE_AUDITING_REQUEST_SCHEMA))
+
+
+@functools.cache
+def image_auditing_response_schema() -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(str(IMAGE_AUDITING_RESPONSE_SCHEMA))
 
 
 def new_request_id(now: float) -> str:
@@ -186,13 +199,18 @@ def decode_request(body: bytes) -> dict[str, str]:
 
 
 def element_tree(root: etree._Element) -> dict[str, Any]:
-    """``<Request><A>1</A></Request>`` as ``{"Request": {"A": "1"}}`` (the journal's parsed form)."""
+    """``<Request><A>1</A></Request>`` as ``{"Request": {"A": "1"}}`` (the journal's parsed form).
+    A repeated element is a list (``<Input/><Input/>`` -> ``{"Input": ["", ""]}``), as
+    cos-python-sdk-v5 reads them (xml2dict.py, Xml2Dict.updateDict)."""
 
     def inner(el: etree._Element) -> Any:
         children = [c for c in el if isinstance(c.tag, str)]
         if not children:
             return el.text or ""
-        return {c.tag: inner(c) for c in children}
+        grouped: dict[str, list[Any]] = {}
+        for c in children:
+            grouped.setdefault(str(c.tag), []).append(inner(c))
+        return {tag: values[0] if len(values) == 1 else values for tag, values in grouped.items()}
 
     return {root.tag: inner(root)}
 
@@ -205,6 +223,25 @@ def decode_text_auditing(body: bytes) -> dict[str, Any]:
     if error is not None:
         raise _nested_schema_error(root, error)
     request: dict[str, Any] = element_tree(root)["Request"] or {}
+    return request
+
+
+def decode_image_auditing(body: bytes) -> dict[str, Any]:
+    """The ``<Request>`` of a batch image audit, validated, with ``Input`` always a list (one entry
+    per image, in order; an empty ``<Input/>`` is ``""``) and ``Conf`` a dict or absent."""
+    root = parse_xml(body)
+    error = next(iter(image_auditing_request_schema().iter_errors(root)), None)
+    if error is not None:
+        raise _nested_schema_error(root, error)
+    request: dict[str, Any] = element_tree(root)["Request"] or {}
+    # The schema lets Input and Conf come in any order (XSD 1.0 cannot also count them), so the
+    # counts are checked here.
+    if isinstance(request.get("Conf"), list):
+        raise MalformedXML.because("Element Conf appears more than once in Request.")
+    inputs = request.get("Input")
+    if inputs is None:
+        raise InvalidArgument.field("Input", "is required")
+    request["Input"] = inputs if isinstance(inputs, list) else [inputs]
     return request
 
 
@@ -338,6 +375,48 @@ def text_auditing_success(audit: TextAudit, request_id: str, now: float) -> web.
         user = etree.SubElement(detail, "UserInfo")
         for name, value in audit.user_info.items():
             put(user, name, value)
+    put(root, "RequestId", request_id)
+    return _response(200, _xml(root), request_id, now)
+
+
+def image_auditing_success(audits: list[ImageAudit], request_id: str, now: float) -> web.Response:
+    """One ``JobsDetail`` per image, in the order of the request's ``Input`` elements; the SDK makes
+    them a list (cos_client.py, ci_auditing_image_batch: ``format_dict(data, ['JobsDetail'])``).
+    Fields and their order follow cos-go-sdk-v5's ImageAuditingResult (ci.go) and the image query
+    API's documented body; OCR text, Category and SubLabel are left out, since the emulator reads no
+    image (UNCONFIRMED whether CI sends them empty)."""
+    root = etree.Element("Response")
+
+    def put(parent: etree._Element, name: str, value: object) -> None:
+        etree.SubElement(parent, name).text = str(value)
+
+    for audit in audits:
+        detail = etree.SubElement(root, "JobsDetail")
+        put(detail, "Code", "Success")
+        put(detail, "Message", "Success")
+        put(detail, "JobId", audit.job_id)
+        put(detail, "State", "Success")
+        if audit.data_id is not None:
+            put(detail, "DataId", audit.data_id)
+        if audit.target is not None:
+            # "Object: 创建任务使用 Object 时返回", "Url: 创建任务使用 Url 时返回" (image query API).
+            put(detail, audit.source, audit.target)
+        put(detail, "Label", audit.label)
+        put(detail, "Result", audit.result)
+        put(detail, "Score", audit.score)
+        for scene in audit.scenes:
+            info = etree.SubElement(detail, f"{scene.scene}Info")
+            put(info, "HitFlag", scene.hit_flag)
+            put(info, "Score", scene.score)
+            if scene.hit_flag:
+                # The scene's own label; CI may name a finer one here (UNCONFIRMED).
+                put(info, "Label", scene.scene)
+        # 0: not compressed (LargeImageDetect is never needed: no image is fetched).
+        put(detail, "CompressionResult", 0)
+        if audit.user_info:
+            user = etree.SubElement(detail, "UserInfo")
+            for name, value in audit.user_info.items():
+                put(user, name, value)
     put(root, "RequestId", request_id)
     return _response(200, _xml(root), request_id, now)
 

@@ -37,8 +37,16 @@ TEXT_AUDITING_PATH = "/text/auditing"
 CREATE_AUDITING_TEXT_JOB = "CreateAuditingTextJob"
 TEXT_AUDITING_JOB_PATH = "/text/auditing/{jobId}"
 DESCRIBE_AUDITING_TEXT_JOB = "DescribeAuditingTextJob"
+IMAGE_AUDITING_PATH = "/image/auditing"
+#: Named as cos-go-sdk-v5 names the call (ci.go, BatchImageAuditing): CI's permission for it,
+#: ci:CreateAuditingPictureJob, also covers the single-image API, so it would not tell them apart.
+BATCH_IMAGE_AUDITING = "BatchImageAuditing"
 #: Every fixed path served, and the action journal entries, throttle windows and fault rules name it by.
-ACTIONS = {REPORT_BADCASE_PATH: REPORT_BADCASE, TEXT_AUDITING_PATH: CREATE_AUDITING_TEXT_JOB}
+ACTIONS = {
+    REPORT_BADCASE_PATH: REPORT_BADCASE,
+    TEXT_AUDITING_PATH: CREATE_AUDITING_TEXT_JOB,
+    IMAGE_AUDITING_PATH: BATCH_IMAGE_AUDITING,
+}
 #: Paths with one variable segment after the prefix (the route's ``{jobId}``), by the same names.
 PREFIX_ACTIONS = {TEXT_AUDITING_PATH + "/": DESCRIBE_AUDITING_TEXT_JOB}
 
@@ -84,6 +92,7 @@ def setup(app: web.Application) -> None:
     backend = app[BACKEND] = TencentBackend(app[SETTINGS].tencent.accounts)
     app.router.add_post(REPORT_BADCASE_PATH, report_badcase)
     app.router.add_post(TEXT_AUDITING_PATH, create_auditing_text_job)
+    app.router.add_post(IMAGE_AUDITING_PATH, batch_image_auditing)
     # No HEAD: CI documents GET only, so HEAD is answered like any other method.
     app.router.add_get(TEXT_AUDITING_JOB_PATH, describe_auditing_text_job, allow_head=False)
     for path, action in ACTIONS.items():
@@ -146,6 +155,16 @@ async def describe_auditing_text_job(request: web.Request) -> web.StreamResponse
         return protocol.text_auditing_success(audit, call.request_id, call.received_at)
 
     return await _gateway(request, DESCRIBE_AUDITING_TEXT_JOB, serve)
+
+
+async def batch_image_auditing(request: web.Request) -> web.StreamResponse:
+    def serve(call: handlers.Call, body: bytes, exchange: Exchange) -> web.Response:
+        fields = protocol.decode_image_auditing(body)
+        exchange.parsed = {"Request": fields}
+        audits = handlers.batch_image_auditing(call, fields)
+        return protocol.image_auditing_success(audits, call.request_id, call.received_at)
+
+    return await _gateway(request, BATCH_IMAGE_AUDITING, serve)
 
 
 async def _gateway(request: web.Request, action: str, serve: Serve) -> web.StreamResponse:
