@@ -16,8 +16,10 @@ Every error is rendered by ``protocol.py`` as one XML body,
      +-- NoSuchBucket                  404  the APPID in Host is no configured account's
      +-- NoSuchKey                     404  a path (or method) on a CI/COS host the emulator does not serve
      +-- MethodNotAllowed              405
+     +-- NotImplemented                501  asynchronous audits (Input.Object / Input.Url of the text
+     |                                      audit, Conf.Async 1 of the image audit)
      +-- SlowDown                      503  the account's rate limit
-     +-- InvalidRequest 400, ExpiredToken 403, InternalError 500, NotImplemented 501,
+     +-- InvalidRequest 400, ExpiredToken 403, InternalError 500,
          ServiceUnavailable 503        (raised only by fault rules)
 
 Codes and statuses are COS's documented list (CI publishes none of its own, see the reference
