@@ -47,6 +47,9 @@ BAD_IMAGE_BODIES = [
     ({"scenes": "porn"}, "scenes must be an array of strings"),
     ({"scenes": ["porn", "violence"]}, "scenes[1] must be one of: porn, terrorism, ad"),
     ({"scenes": [None]}, "scenes[0] must be one of: porn, terrorism, ad"),
+    # Found by the hypothesis fuzzing (tests/hardening): an unhashable scene was a 500.
+    ({"scenes": [["porn"]]}, "scenes[0] must be one of: porn, terrorism, ad"),
+    ({"scenes": [{"porn": 1}]}, "scenes[0] must be one of: porn, terrorism, ad"),
     ({"taskId": 12}, "taskId must be a string"),
     ({"url": ["http://a"]}, "url must be a string"),
     ({"note": {}}, "note must be a string"),

@@ -76,6 +76,16 @@ async def image(server: RunningServer, url: str) -> dict[str, Any]:
             "scenes[0] must be one of: antispam",
         ),
         (
+            "/green/text/scan",
+            {"scenes": [["antispam"]], "tasks": [{"content": "x"}]},
+            "scenes[0] must be one of: antispam",
+        ),
+        (
+            "/green/image/scan",
+            {"scenes": [{"porn": 1}], "tasks": [{}]},
+            "scenes[0] must be one of: porn, terrorism, ad",
+        ),
+        (
             "/green/image/asyncscan",
             {"scenes": ["porn"], "tasks": [{"url": "http://a"}], "callback": "ftp://x"},
             "callback must be an http(s) URL",

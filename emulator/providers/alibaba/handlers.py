@@ -60,7 +60,8 @@ def image_scan_feedback(call: Call, body: Any) -> None:
         if not isinstance(raw, list):
             raise bad_request("scenes must be an array of strings")
         for i, scene in enumerate(raw):
-            if scene not in IMAGE_SCENES:
+            # isinstance first: a list or object is not hashable, and `in` a dict would raise.
+            if not isinstance(scene, str) or scene not in IMAGE_SCENES:
                 raise bad_request(f"scenes[{i}] must be one of: {', '.join(IMAGE_SCENES)}")
         scenes = tuple(dict.fromkeys(raw))
     if suggestion is not None and not scenes:
@@ -176,7 +177,7 @@ def _scan_body(
     if not isinstance(scenes_raw, list) or not scenes_raw:
         raise bad_request("scenes is required: a non-empty array")
     for i, scene in enumerate(scenes_raw):
-        if scene not in allowed_scenes:
+        if not isinstance(scene, str) or scene not in allowed_scenes:
             raise bad_request(f"scenes[{i}] must be one of: {', '.join(allowed_scenes)}")
     tasks = obj.get("tasks")
     if not isinstance(tasks, list) or not tasks:
