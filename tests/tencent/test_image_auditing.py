@@ -84,7 +84,7 @@ async def audit_all(client: Client, clock: ManualClock, body: bytes) -> list[dic
     assert response.status == 200, raw
     assert response.headers["Content-Type"] == "application/xml"
     root = etree.fromstring(raw)
-    protocol.image_auditing_response_schema().validate(root)
+    protocol.schema("image-auditing-response").validate(root)
     assert root.findtext("RequestId") == response.headers["x-ci-request-id"]
     return [summary(detail) for detail in root.iterfind("JobsDetail")]
 
@@ -240,7 +240,7 @@ async def test_namespaced_reset_clears_the_badcases(aiohttp_client: AppClient, c
 
 async def error_of(response: ClientResponse) -> dict[str, str]:
     root = etree.fromstring(await response.read())
-    protocol.response_schema().validate(root)
+    protocol.schema("report-badcase-response").validate(root)
     assert root.tag == "Error"
     return {child.tag: child.text or "" for child in root}
 

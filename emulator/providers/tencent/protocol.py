@@ -69,33 +69,10 @@ _sequence = itertools.count(1)
 
 
 @functools.cache
-def request_schema() -> xmlschema.XMLSchema:
-    return xmlschema.XMLSchema(str(REQUEST_SCHEMA))
-
-
-@functools.cache
-def response_schema() -> xmlschema.XMLSchema:
-    return xmlschema.XMLSchema(str(RESPONSE_SCHEMA))
-
-
-@functools.cache
-def text_auditing_request_schema() -> xmlschema.XMLSchema:
-    return xmlschema.XMLSchema(str(TEXT_AUDITING_REQUEST_SCHEMA))
-
-
-@functools.cache
-def text_auditing_response_schema() -> xmlschema.XMLSchema:
-    return xmlschema.XMLSchema(str(TEXT_AUDITING_RESPONSE_SCHEMA))
-
-
-@functools.cache
-def image_auditing_request_schema() -> xmlschema.XMLSchema:
-    return xmlschema.XMLSchema(str(IMAGE_AUDITING_REQUEST_SCHEMA))
-
-
-@functools.cache
-def image_auditing_response_schema() -> xmlschema.XMLSchema:
-    return xmlschema.XMLSchema(str(IMAGE_AUDITING_RESPONSE_SCHEMA))
+def schema(name: str) -> xmlschema.XMLSchema:
+    """A published schema by file name without ``.xsd`` (e.g. ``report-badcase-request``), loaded
+    once."""
+    return xmlschema.XMLSchema(str(SCHEMAS / f"{name}.xsd"))
 
 
 def new_request_id(now: float) -> str:
@@ -192,7 +169,7 @@ def decode_request(body: bytes) -> dict[str, str]:
     root = parse_xml(body)
     if not _libxml2_valid(REQUEST_SCHEMA, root):
         # xmlschema has the last word, and the error message.
-        error = next(iter(request_schema().iter_errors(root)), None)
+        error = next(iter(schema("report-badcase-request").iter_errors(root)), None)
         if error is not None:
             raise _schema_error(root, error)
     return {child.tag: (child.text or "") for child in root if isinstance(child.tag, str)}
@@ -219,7 +196,7 @@ def decode_text_auditing(body: bytes) -> dict[str, Any]:
     """The ``<Request>`` of a text audit as nested dicts (``{"Input": {...}, "Conf": ...}``), after
     validating it against the schema. An empty container (the SDK's ``<Conf></Conf>``) is ``""``."""
     root = parse_xml(body)
-    error = next(iter(text_auditing_request_schema().iter_errors(root)), None)
+    error = next(iter(schema("text-auditing-request").iter_errors(root)), None)
     if error is not None:
         raise _nested_schema_error(root, error)
     request: dict[str, Any] = element_tree(root)["Request"] or {}
@@ -230,7 +207,7 @@ def decode_image_auditing(body: bytes) -> dict[str, Any]:
     """The ``<Request>`` of a batch image audit, validated, with ``Input`` always a list (one entry
     per image, in order; an empty ``<Input/>`` is ``""``) and ``Conf`` a dict or absent."""
     root = parse_xml(body)
-    error = next(iter(image_auditing_request_schema().iter_errors(root)), None)
+    error = next(iter(schema("image-auditing-request").iter_errors(root)), None)
     if error is not None:
         raise _nested_schema_error(root, error)
     request: dict[str, Any] = element_tree(root)["Request"] or {}
