@@ -1,11 +1,25 @@
-"""Helpers for the Tencent CI tests: request bodies and COS-signed headers."""
+"""Helpers for the Tencent CI tests: request bodies, COS-signed headers, and an app on a pinned
+clock behind aiohttp's test client."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+
+from emulator import ManualClock, create_app
 from emulator.providers.tencent import signing
+
+from ..conftest import make_settings
+
+Client = TestClient[Any, Any]
+AppClient = Callable[..., Awaitable[Client]]
+#: The pinned time the HTTP-level tests sign at and the app's clock starts from.
+NOW = 1_795_600_000.0
 
 SECRET_ID = "AKIDtestSecretId"
 SECRET_KEY = "testSecretKey"
@@ -70,3 +84,23 @@ def signed_headers(
         end=int(now) + 3600 if end is None else end,
     )
     return headers
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """Pinned at NOW (these tests sign with it; none of them drives a real SDK)."""
+    return ManualClock(start=NOW)
+
+
+async def make_client(aiohttp_client: AppClient, clock: ManualClock, **overrides: Any) -> Client:
+    return await aiohttp_client(create_app(make_settings(**overrides), clock=clock))
+
+
+@pytest.fixture
+async def client(aiohttp_client: AppClient, clock: ManualClock) -> Client:
+    return await make_client(aiohttp_client, clock)
+
+
+async def post(client: Client, path: str, body: bytes, clock: ManualClock) -> ClientResponse:
+    """A signed POST at the clock's time."""
+    return await client.post(path, data=body, headers=signed_headers(body, clock.time(), path=path))

@@ -5,26 +5,32 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient
 from lxml import etree
 
-from emulator import ManualClock, Settings, create_app
+from emulator import ManualClock
 from emulator.core.journal import Filter
 from emulator.keys import FAULTS, JOURNAL
 from emulator.providers.tencent import protocol
 from emulator.providers.tencent.routes import BATCH_IMAGE_AUDITING
 
-from ..conftest import make_settings
-from .conftest import APPID, PATH, TEXT_AUDITING_PATH, b64, request_xml, signed_headers, text_auditing_xml
+from .conftest import (
+    APPID,
+    PATH,
+    TEXT_AUDITING_PATH,
+    AppClient,
+    Client,
+    b64,
+    make_client,
+    post,
+    request_xml,
+    signed_headers,
+    text_auditing_xml,
+)
 
-Client = TestClient[Any, Any]
-AppClient = Callable[..., Awaitable[Client]]
-NOW = 1_795_600_000.0
 IMAGE_PATH = "/image/auditing"
 URL = "https://example.com/cat.jpg"
 OTHER_URL = "https://example.com/dog.jpg"
@@ -42,25 +48,6 @@ def image_xml(*inputs: str, conf: str | None = "<Async>0</Async>") -> bytes:
 
 def url_input(url: str = URL, extra: str = "") -> str:
     return f"<Url>{url}</Url>{extra}"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(start=NOW)
-
-
-async def make_client(aiohttp_client: AppClient, clock: ManualClock, **overrides: Any) -> Client:
-    settings: Settings = make_settings(**overrides)
-    return await aiohttp_client(create_app(settings, clock=clock))
-
-
-@pytest.fixture
-async def client(aiohttp_client: AppClient, clock: ManualClock) -> Client:
-    return await make_client(aiohttp_client, clock)
-
-
-async def post(client: Client, path: str, body: bytes, clock: ManualClock) -> ClientResponse:
-    return await client.post(path, data=body, headers=signed_headers(body, clock.time(), path=path))
 
 
 def summary(detail: etree._Element) -> dict[str, Any]:

@@ -4,46 +4,34 @@ confirmed (by time on the app clock, or by the admin action)."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient
 from lxml import etree
 
-from emulator import ManualClock, Settings, create_app
+from emulator import ManualClock
 from emulator.core.journal import Filter
 from emulator.keys import FAULTS, JOURNAL
 from emulator.providers.tencent import protocol
 from emulator.providers.tencent.routes import BACKEND, CREATE_AUDITING_TEXT_JOB
 
-from ..conftest import make_settings
-from .conftest import APPID, PATH, TEXT_AUDITING_PATH, b64, request_xml, signed_headers, text_auditing_xml
+from .conftest import (
+    APPID,
+    NOW,
+    PATH,
+    TEXT_AUDITING_PATH,
+    AppClient,
+    Client,
+    b64,
+    make_client,
+    post,
+    request_xml,
+    signed_headers,
+    text_auditing_xml,
+)
 
-Client = TestClient[Any, Any]
-AppClient = Callable[..., Awaitable[Client]]
-NOW = 1_795_600_000.0
 TEXT = "这是一个测试"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(start=NOW)
-
-
-async def make_client(aiohttp_client: AppClient, clock: ManualClock, **overrides: Any) -> Client:
-    settings: Settings = make_settings(**overrides)
-    return await aiohttp_client(create_app(settings, clock=clock))
-
-
-@pytest.fixture
-async def client(aiohttp_client: AppClient, clock: ManualClock) -> Client:
-    return await make_client(aiohttp_client, clock)
-
-
-async def post(client: Client, path: str, body: bytes, clock: ManualClock) -> ClientResponse:
-    return await client.post(path, data=body, headers=signed_headers(body, clock.time(), path=path))
 
 
 async def audit(client: Client, clock: ManualClock, body: bytes) -> dict[str, Any]:
