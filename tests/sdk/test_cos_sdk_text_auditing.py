@@ -13,36 +13,25 @@ from __future__ import annotations
 import base64
 import json
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
-from qcloud_cos import CosConfig, CosS3Client
+from qcloud_cos import CosS3Client
 from qcloud_cos.cos_comm import CiDetectType
 from qcloud_cos.cos_exception import CosServiceError
 
 from emulator import ManualClock, RunningServer
 
-SECRET_ID = "AKIDtestSecretId"
-SECRET_KEY = "testSecretKey"
-BUCKET = "examplebucket-1250000000"
-REGION = "ap-beijing"
+from .conftest import BUCKET
+
 TEXT = "这是一个测试"
-SETUPS = ["proxies", "ip-port"]
 
 
-@pytest.fixture(params=SETUPS)
-def client(request: pytest.FixtureRequest, threaded_server: RunningServer) -> Iterator[CosS3Client]:
-    credentials = {"SecretId": SECRET_ID, "SecretKey": SECRET_KEY, "Region": REGION, "Scheme": "http"}
-    if request.param == "proxies":
-        conf = CosConfig(Proxies={"http": threaded_server.url}, **credentials)
-    else:
-        conf = CosConfig(IP=threaded_server.host, Port=threaded_server.port, **credentials)
-    # An own session, closed at teardown; retry=0 because the SDK sleeps before retrying a 5xx.
-    with requests.Session() as session:
-        session.trust_env = False
-        yield CosS3Client(conf, retry=0, session=session)
+@pytest.fixture
+def client(cos_client: CosS3Client) -> CosS3Client:
+    return cos_client
 
 
 def audit(client: CosS3Client, text: str = TEXT, **options: Any) -> dict[str, Any]:
