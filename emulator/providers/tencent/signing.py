@@ -11,6 +11,7 @@ for tests and scripts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -53,6 +54,13 @@ class Authorization:
 def _q(value: str) -> str:
     # "reserved keywords in headers urlencode are -_.~" (cos_auth.py)
     return quote(value.encode("utf-8"), safe="-_.~")
+
+
+@functools.lru_cache(maxsize=1024)
+def _key(name: str) -> str:
+    """A header or parameter name as signed. Names recur on every request, and quoting each was a
+    seventh of a badcase's signature check (bench/RESULTS.md, profile)."""
+    return _q(name).lower()
 
 
 def parse_authorization(value: str | None) -> Authorization:
@@ -109,7 +117,7 @@ def _pairs(
 ) -> str:
     found: dict[str, str] = {}
     for key, value in items:
-        k = _q(key).lower()
+        k = _key(key)
         if k in wanted and k not in found:
             found[k] = _q(value)
     for k, value in (overrides or {}).items():
