@@ -340,7 +340,7 @@ class EmulatorClient:
             body["account"] = account
         if seed is not None:
             body["seed"] = seed
-        return await self._send_json("PUT", "/alibaba/callback", body)
+        return dict((await self._call("PUT", "/alibaba/callback", json=body))[1])
 
     async def review(
         self,
@@ -358,7 +358,7 @@ class EmulatorClient:
         for key, value in (("url", url), ("account", account), ("dataId", data_id)):
             if value is not None:
                 body[key] = value
-        return await self._send_json("POST", "/alibaba/reviews", body)
+        return dict((await self._call("POST", "/alibaba/reviews", json=body))[1])
 
     # --- the Tencent CI console: the backend review of reported badcases -------------------------
 
@@ -373,16 +373,6 @@ class EmulatorClient:
         audits of its text answer its SuggestedLabel. AdminError (404) if none was reported."""
         path = f"/tencent/badcases/{quote(request_id, safe='')}/confirm"
         return dict((await self._call("POST", path))[1])
-
-    async def _send_json(self, method: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(headers=self._headers)
-        async with self._session.request(method, f"{self.base_url}/_emulator{path}", json=body) as response:
-            data = await response.json() if response.content_type == "application/json" else None
-            if response.status != 200 or not isinstance(data, dict):
-                message = data.get("message", data) if isinstance(data, dict) else await response.text()
-                raise AdminError(response.status, str(message))
-            return data
 
 
 T = TypeVar("T")
