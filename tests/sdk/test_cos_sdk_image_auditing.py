@@ -10,9 +10,7 @@ list (cos_client.py).
 from __future__ import annotations
 
 import base64
-import json
 import re
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +20,7 @@ from qcloud_cos.cos_comm import CiDetectType
 from qcloud_cos.cos_exception import CosServiceError
 
 from emulator import ManualClock, RunningServer
+from emulator.testing import SyncEmulatorClient
 
 from .conftest import BUCKET
 
@@ -57,13 +56,8 @@ def report(client: CosS3Client, url: str = URL, suggested: str = "Porn") -> str:
 
 
 def admin_confirm(server: RunningServer, request_id: str) -> dict[str, Any]:
-    req = urllib.request.Request(
-        f"{server.url}/_emulator/tencent/badcases/{request_id}/confirm", method="POST"
-    )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(req, timeout=5) as response:
-        data: dict[str, Any] = json.load(response)
-    return data
+    with SyncEmulatorClient(server.url) as emu:
+        return emu.confirm_badcase(request_id)
 
 
 def test_audit_reads_like_the_provider(client: CosS3Client) -> None:

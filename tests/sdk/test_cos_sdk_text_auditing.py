@@ -11,8 +11,6 @@ reads from an API the emulator does not serve.
 from __future__ import annotations
 
 import base64
-import json
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +21,7 @@ from qcloud_cos.cos_comm import CiDetectType
 from qcloud_cos.cos_exception import CosServiceError
 
 from emulator import ManualClock, RunningServer
+from emulator.testing import SyncEmulatorClient
 
 from .conftest import BUCKET
 
@@ -57,13 +56,8 @@ def report(client: CosS3Client, text: str = TEXT, label: str = "Normal", suggest
 
 
 def admin_confirm(server: RunningServer, request_id: str) -> dict[str, Any]:
-    req = urllib.request.Request(
-        f"{server.url}/_emulator/tencent/badcases/{request_id}/confirm", method="POST"
-    )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(req, timeout=5) as response:
-        data: dict[str, Any] = json.load(response)
-    return data
+    with SyncEmulatorClient(server.url) as emu:
+        return emu.confirm_badcase(request_id)
 
 
 def test_audit_reads_like_the_provider(client: CosS3Client) -> None:
