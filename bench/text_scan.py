@@ -12,7 +12,7 @@ import time
 
 from emulator.config import AlibabaAccount
 from emulator.providers.alibaba import moderation
-from emulator.providers.alibaba.models import AccountState
+from emulator.providers.alibaba.models import AlibabaState
 from emulator.providers.alibaba.textlib import Term
 
 from .common import table
@@ -25,8 +25,8 @@ def _word(rng: random.Random, n: int) -> str:
     return "".join(rng.choice(string.ascii_lowercase) for _ in range(n))
 
 
-def build(rng: random.Random) -> AccountState:
-    state = AccountState(AlibabaAccount(access_key_id="k", access_key_secret="s", uid="1"))
+def build(rng: random.Random) -> AlibabaState:
+    state = AlibabaState(AlibabaAccount(access_key_id="k", access_key_secret="s", uid="1"))
     libs = state.text_libraries
     for i in range(LIBRARIES):
         lib = libs.create(f"lib{i}", "term", "blacklist" if i % 2 else "review")
@@ -43,7 +43,7 @@ def build(rng: random.Random) -> AccountState:
     return state
 
 
-def texts(rng: random.Random, state: AccountState, n: int) -> list[str]:
+def texts(rng: random.Random, state: AlibabaState, n: int) -> list[str]:
     """Texts of about 500 characters; one in ten carries a term of some library."""
     every = [t for lib in state.text_libraries.libraries for t in lib.items]
     out = []
@@ -55,7 +55,7 @@ def texts(rng: random.Random, state: AccountState, n: int) -> list[str]:
     return out
 
 
-def naive_hits(state: AccountState, text: str) -> int:
+def naive_hits(state: AlibabaState, text: str) -> int:
     """What a loop over every term of every library costs: the baseline."""
     hits = 0
     for lib in state.text_libraries.libraries:

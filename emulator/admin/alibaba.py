@@ -23,8 +23,8 @@ from aiohttp import web
 from ..config import Verdict, parse_value
 from ..errors import ConfigError
 from ..keys import RESET_HOOKS, SETTINGS
-from ..providers.alibaba.models import AccountState
-from ..providers.alibaba.routes import BACKEND, VERDICTS
+from ..providers.alibaba.models import AlibabaState
+from ..providers.alibaba.routes import ALIBABA_BACKEND, VERDICTS
 from ..providers.alibaba.textlib import LibraryError
 from .common import AdminProblem, alibaba_account, json_object, problem
 
@@ -36,13 +36,13 @@ def _library_error(exc: LibraryError) -> web.Response:
     return web.json_response({"error": "bad_request", "code": exc.code, "message": str(exc)}, status=status)
 
 
-async def _state(request: web.Request, body: dict[str, Any] | None = None) -> AccountState:
+async def _state(request: web.Request, body: dict[str, Any] | None = None) -> AlibabaState:
     if body is None:
         body = {"account": request.query["account"]} if "account" in request.query else {}
-    return request.app[BACKEND].state(alibaba_account(request, body))
+    return request.app[ALIBABA_BACKEND].state(alibaba_account(request, body))
 
 
-def _builtin(state: AccountState) -> list[dict[str, Any]]:
+def _builtin(state: AlibabaState) -> list[dict[str, Any]]:
     # Created automatically; cannot be deleted or disabled (seed document 003).
     return [
         {

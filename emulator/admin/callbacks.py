@@ -25,7 +25,7 @@ from ..core.recording import NAMESPACE_HEADER, record_exchange
 from ..keys import CLOCK, DISPATCHER, JOURNAL
 from ..providers.alibaba import notifications
 from ..providers.alibaba.models import IMAGE_LABELS, Review
-from ..providers.alibaba.routes import BACKEND
+from ..providers.alibaba.routes import ALIBABA_BACKEND
 from .common import (
     AdminProblem,
     alibaba_account,
@@ -102,7 +102,7 @@ async def put_alibaba_callback(request: web.Request) -> web.Response:
         seed = string_field(body, "seed")
     except AdminProblem as exc:
         return problem(exc)
-    state = request.app[BACKEND].state(account)
+    state = request.app[ALIBABA_BACKEND].state(account)
     state.callback_url = url
     if seed is not None:
         state.callback_seed = seed
@@ -149,7 +149,7 @@ async def post_alibaba_review(request: web.Request) -> web.Response:
     correlation_id = new_correlation_id()
     delivery = notifications.notify_review(
         app[DISPATCHER],
-        app[BACKEND].state(account),
+        app[ALIBABA_BACKEND].state(account),
         review,
         namespace=namespace,
         correlation_id=correlation_id,

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ..config import AlibabaAccount
 from ..core.recording import NAMESPACE_HEADER
-from ..providers.alibaba.routes import BACKEND
+from ..providers.alibaba.routes import ALIBABA_BACKEND
 
 #: The longest a long-poll may be asked to wait, in seconds.
 WAIT_TIMEOUT_MAX = 60.0
@@ -68,7 +68,7 @@ def string_field(body: dict[str, Any], name: str, *, required: bool = False) -> 
 
 
 def alibaba_account(request: web.Request, body: dict[str, Any]) -> AlibabaAccount:
-    backend = request.app[BACKEND]
+    backend = request.app[ALIBABA_BACKEND]
     key = string_field(body, "account")
     if key is None:
         if len(backend.accounts) != 1:

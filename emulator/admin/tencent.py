@@ -14,14 +14,14 @@ from typing import Any
 from aiohttp import web
 
 from ..keys import CLOCK, SETTINGS
-from ..providers.tencent.models import AccountState, Badcase, UnknownBadcase
-from ..providers.tencent.routes import BACKEND
+from ..providers.tencent.models import Badcase, TencentState, UnknownBadcase
+from ..providers.tencent.routes import TENCENT_BACKEND
 from .common import namespace_of
 
 STATES = ("reported", "confirmed")
 
 
-def _badcase(state: AccountState, badcase: Badcase) -> dict[str, Any]:
+def _badcase(state: TencentState, badcase: Badcase) -> dict[str, Any]:
     return {
         "requestId": badcase.request_id,
         "appid": state.account.appid,
@@ -41,12 +41,12 @@ def _badcase(state: AccountState, badcase: Badcase) -> dict[str, Any]:
     }
 
 
-def _states(request: web.Request) -> list[AccountState]:
+def _states(request: web.Request) -> list[TencentState]:
     """Every account's state, with the badcases whose review time has passed confirmed."""
     app = request.app
     now = app[CLOCK].time()
     after = app[SETTINGS].tencent.confirm_after_seconds
-    states = list(app[BACKEND].states.values())
+    states = list(app[TENCENT_BACKEND].states.values())
     for state in states:
         state.confirm_due(now, after)
     return states

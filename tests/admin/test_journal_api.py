@@ -184,7 +184,7 @@ async def test_namespaces_isolate_concurrent_clients(
 
 
 async def test_reset_restores_throttle_windows_and_state(http: aiohttp.ClientSession) -> None:
-    from emulator.providers.alibaba.routes import BACKEND
+    from emulator.providers.alibaba.routes import ALIBABA_BACKEND
 
     account = {
         "access_key_id": "k",
@@ -198,9 +198,9 @@ async def test_reset_restores_throttle_windows_and_state(http: aiohttp.ClientSes
             await feedback(http, server, {"url": "http://a/1.jpg", "label": "porn"}) for _ in range(3)
         ]
         assert statuses == [200, 200, 429]
-        assert server.app[BACKEND].states["9"].image_library
+        assert server.app[ALIBABA_BACKEND].states["9"].image_library
         assert (await admin(http, server, "POST", "/reset"))[0] == 200
-        assert server.app[BACKEND].states["9"].image_library == {}
+        assert server.app[ALIBABA_BACKEND].states["9"].image_library == {}
         assert (await admin(http, server, "GET", "/requests/count"))[1]["count"] == 0
         assert await feedback(http, server, {}) == 200
 

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from emulator import ManualClock, create_app
-from emulator.providers.alibaba.routes import BACKEND
+from emulator.providers.alibaba.routes import ALIBABA_BACKEND
 
 from ..conftest import make_settings
 
@@ -65,7 +65,7 @@ async def test_invalid_image_feedback(client: Client, body: Any, message: str) -
     result = await post(client, IMAGE, json.dumps(body))
     assert (result["code"], result["msg"]) == (400, message)
     assert client.app is not None
-    assert client.app[BACKEND].states[UID].image_feedback == []
+    assert client.app[ALIBABA_BACKEND].states[UID].image_feedback == []
 
 
 BAD_TEXT_BODIES = [
@@ -151,7 +151,7 @@ async def test_valid_bodies_are_stored_in_the_feedback_libraries(client: Client)
         ),
     )
     assert client.app is not None
-    state = client.app[BACKEND].states[UID]
+    state = client.app[ALIBABA_BACKEND].states[UID]
     assert len(state.image_feedback) == 4
     assert {url: (e.kind, e.label, e.scenes) for url, e in state.image_library.items()} == {
         "http://e/white.jpg": ("whitelist", "normal", ("porn", "ad")),

@@ -6,12 +6,12 @@ import pytest
 
 from emulator.config import AlibabaAccount
 from emulator.providers.alibaba import models
-from emulator.providers.alibaba.models import AccountState, ImageFeedback
+from emulator.providers.alibaba.models import AlibabaState, ImageFeedback
 
 
 def test_records_keep_the_newest_and_libraries_keep_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(models, "MAX_RECORDS", 10)
-    state = AccountState(AlibabaAccount(access_key_id="k", access_key_secret="s", uid="1"))
+    state = AlibabaState(AlibabaAccount(access_key_id="k", access_key_secret="s", uid="1"))
     for i in range(25):
         state.add_image_feedback(
             ImageFeedback(request_id=f"r{i}", received_at=0.0, url=f"http://a/{i}.jpg", suggestion="pass")

@@ -209,7 +209,7 @@ async def test_bad_verdicts_are_refused(emu: EmulatorClient) -> None:
 
 def test_preloaded_libraries_and_bad_config() -> None:
     from emulator import ConfigError, create_app
-    from emulator.providers.alibaba.routes import BACKEND
+    from emulator.providers.alibaba.routes import ALIBABA_BACKEND
 
     account = {
         "access_key_id": "k",
@@ -218,7 +218,7 @@ def test_preloaded_libraries_and_bad_config() -> None:
         "text_libraries": [{"name": "pre", "kind": "term", "list_type": "blacklist", "items": ["x&y"]}],
     }
     app = create_app(make_settings(**{"alibaba.accounts": [account]}))
-    (lib,) = app[BACKEND].states["1"].text_libraries.libraries
+    (lib,) = app[ALIBABA_BACKEND].states["1"].text_libraries.libraries
     assert lib.name == "pre" and list(lib.items) == ["x&y"]
     bad = {
         **account,

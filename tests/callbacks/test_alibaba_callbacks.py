@@ -14,7 +14,7 @@ import pytest
 from emulator import ManualClock, RunningServer, serve, serve_in_thread
 from emulator.core.callbacks import OutboundFault, OutboundInfo
 from emulator.keys import DISPATCHER
-from emulator.providers.alibaba.routes import BACKEND
+from emulator.providers.alibaba.routes import ALIBABA_BACKEND
 from emulator.testing import EmulatorClient
 from emulator.testing.client import AdminError
 
@@ -76,7 +76,7 @@ async def test_review_notifies_and_the_receiver_verifies_the_checksum(
         "auditResult": {"suggestion": "block", "labels": ["porn"]},
     }
     # The review joined the feedback-based library.
-    entry = server.app[BACKEND].states[UID].image_library["http://example.com/1.jpg"]
+    entry = server.app[ALIBABA_BACKEND].states[UID].image_library["http://example.com/1.jpg"]
     assert (entry.kind, entry.label) == ("blacklist", "porn")
 
 
@@ -243,7 +243,7 @@ async def test_callback_setting_keeps_the_seed_and_reset_restores_the_config(
     await emu.wait_for_delivery()
     assert receiver.received[0].checksum_ok(UID, "s2")
     await emu.reset()
-    state = server.app[BACKEND].states[UID]
+    state = server.app[ALIBABA_BACKEND].states[UID]
     assert (state.callback_url, state.callback_seed) == (None, SEED)
     assert await emu.deliveries() == []
     assert (await review(emu))["delivery"] is None  # no URL configured: nothing to notify

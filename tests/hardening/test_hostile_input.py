@@ -13,9 +13,9 @@ import pytest
 
 from emulator import RunningServer, serve
 from emulator.keys import JOURNAL
-from emulator.providers.alibaba.routes import BACKEND as ALIBABA
+from emulator.providers.alibaba.routes import ALIBABA_BACKEND as ALIBABA
 from emulator.providers.tencent import signing as cos
-from emulator.providers.tencent.routes import BACKEND as TENCENT
+from emulator.providers.tencent.routes import TENCENT_BACKEND as TENCENT
 
 from ..tencent.conftest import APPID, HOST, SECRET_ID, SECRET_KEY
 from ..tencent.conftest import TEXT_BODY as BADCASE_BODY

@@ -21,7 +21,7 @@ from aliyunsdkgreen.request.v20180509 import ImageScanFeedbackRequest, TextFeedb
 
 from emulator import ManualClock, RunningServer, serve_in_thread
 from emulator.keys import JOURNAL
-from emulator.providers.alibaba.routes import BACKEND
+from emulator.providers.alibaba.routes import ALIBABA_BACKEND
 
 from ..conftest import make_settings
 
@@ -104,7 +104,7 @@ def test_core_sdk_image_feedback_is_accepted_and_stored(threaded_server: Running
     rid = result["requestId"]
     assert rid == rid.upper() and len(rid) == 36 and rid.count("-") == 4
 
-    state = threaded_server.app[BACKEND].states[UID]
+    state = threaded_server.app[ALIBABA_BACKEND].states[UID]
     (fb,) = state.image_feedback
     assert (fb.task_id, fb.suggestion, fb.scenes, fb.label, fb.request_id) == (
         "img-task-1",
@@ -122,7 +122,7 @@ def test_core_sdk_text_feedback_is_accepted_and_stored(threaded_server: RunningS
         threaded_server, {"taskId": "txt-1", "dataId": "d1", "content": "buy now", "label": "normal"}
     )
     assert result["code"] == 200
-    state = threaded_server.app[BACKEND].states[UID]
+    state = threaded_server.app[ALIBABA_BACKEND].states[UID]
     assert [f.task_id for f in state.text_feedback] == ["txt-1"]
     assert state.text_library["buy now"].kind == "whitelist"
 
@@ -136,7 +136,7 @@ def test_core_sdk_gets_business_error_for_invalid_body(threaded_server: RunningS
 @pytest.mark.parametrize("algorithm", TEA_ALGORITHMS)
 def test_tea_sdk_empty_feedback_is_accepted(threaded_server: RunningServer, algorithm: str | None) -> None:
     assert tea_image_feedback(threaded_server, algorithm) == 200
-    (fb,) = threaded_server.app[BACKEND].states[UID].image_feedback
+    (fb,) = threaded_server.app[ALIBABA_BACKEND].states[UID].image_feedback
     assert fb.url is None and fb.suggestion is None
 
 
@@ -154,7 +154,7 @@ def test_tea_sdk_text_feedback_is_signed_right_but_cannot_carry_a_task_id(
     (entry,) = threaded_server.app[JOURNAL].select()
     answer = json.loads(entry.response_body)
     assert (answer["code"], answer["msg"]) == (400, "taskId is required")
-    assert threaded_server.app[BACKEND].states[UID].text_feedback == []
+    assert threaded_server.app[ALIBABA_BACKEND].states[UID].text_feedback == []
 
 
 # --- rejected ----------------------------------------------------------------------------------------

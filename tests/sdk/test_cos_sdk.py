@@ -17,7 +17,7 @@ from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_exception import CosServiceError
 
 from emulator import ManualClock, RunningServer
-from emulator.providers.tencent.routes import BACKEND
+from emulator.providers.tencent.routes import TENCENT_BACKEND
 
 SECRET_ID = "AKIDtestSecretId"
 SECRET_KEY = "testSecretKey"
@@ -75,7 +75,7 @@ def test_text_and_image_badcases(make_client: MakeClient, threaded_server: Runni
         JobId="si8263213daf3711eca0d1525400d88302",
         ModerationTime="2021-08-07T12:12:12+08:00",
     )
-    state = threaded_server.app[BACKEND].states[APPID]
+    state = threaded_server.app[TENCENT_BACKEND].states[APPID]
     text_case, image_case = state.badcases
     assert text_result == {"RequestId": text_case.request_id}
     assert image_result == {"RequestId": image_case.request_id}

@@ -14,7 +14,7 @@ from lxml import etree
 
 from emulator import ManualClock, RunningServer, serve
 from emulator.providers.tencent import errors, protocol, signing
-from emulator.providers.tencent.routes import BACKEND
+from emulator.providers.tencent.routes import TENCENT_BACKEND
 
 from ..conftest import make_settings
 from .conftest import APPID, HOST, PATH, SECRET_ID, SECRET_KEY, TEXT_BODY, signed_headers
@@ -102,7 +102,7 @@ async def expect_error(
     # ... and the server still serves, and stored nothing from the hostile body.
     status, fields, _ = await send(session, server, TEXT_BODY)
     assert status == 200, fields
-    assert len(server.app[BACKEND].states[APPID].badcases) == 1
+    assert len(server.app[TENCENT_BACKEND].states[APPID].badcases) == 1
     return raw
 
 

@@ -16,7 +16,7 @@ from lxml import etree
 from emulator import ManualClock, Settings, create_app
 from emulator.providers.tencent import errors, protocol
 from emulator.providers.tencent.models import UnknownBadcase
-from emulator.providers.tencent.routes import BACKEND, parse_host
+from emulator.providers.tencent.routes import TENCENT_BACKEND, parse_host
 
 from ..conftest import make_settings
 from .conftest import APPID, HOST, IMAGE_BODY, PATH, SECRET_ID, TEXT_BODY, b64, request_xml, signed_headers
@@ -60,7 +60,7 @@ async def error_of(response: ClientResponse) -> dict[str, str]:
 
 def state(client: Client) -> Any:
     assert client.app is not None
-    return client.app[BACKEND].states[APPID]
+    return client.app[TENCENT_BACKEND].states[APPID]
 
 
 async def test_text_badcase_is_accepted_and_stored(client: Client) -> None:
@@ -122,7 +122,7 @@ async def test_badcases_are_confirmed_later(client: Client, clock: ManualClock) 
     with pytest.raises(UnknownBadcase):
         account.confirm("nope", at=0)
     assert client.app is not None
-    client.app[BACKEND].reset()
+    client.app[TENCENT_BACKEND].reset()
     assert state(client).badcases == []
 
 

@@ -14,7 +14,7 @@ from emulator import ManualClock
 from emulator.core.journal import Filter
 from emulator.keys import FAULTS, JOURNAL
 from emulator.providers.tencent import protocol
-from emulator.providers.tencent.routes import BACKEND, CREATE_AUDITING_TEXT_JOB
+from emulator.providers.tencent.routes import CREATE_AUDITING_TEXT_JOB, TENCENT_BACKEND
 
 from .conftest import (
     APPID,
@@ -111,7 +111,7 @@ async def test_a_badcase_changes_the_verdict_only_once_confirmed_by_time(
     # Only the same text is affected.
     assert (await audit(client, clock, text_auditing_xml(TEXT + "!")))["Label"] == "Normal"
     assert client.app is not None
-    (badcase,) = client.app[BACKEND].states[APPID].badcases
+    (badcase,) = client.app[TENCENT_BACKEND].states[APPID].badcases
     assert (badcase.state, badcase.confirmed_at) == ("confirmed", NOW + 3600)
 
 
@@ -120,7 +120,7 @@ async def test_the_verdict_scene_is_reported_even_when_not_asked_for(
 ) -> None:
     request_id = await report(client, clock, TEXT, "Normal", "Politics")
     assert client.app is not None
-    client.app[BACKEND].states[APPID].confirm(request_id, at=clock.time())
+    client.app[TENCENT_BACKEND].states[APPID].confirm(request_id, at=clock.time())
     result = await audit(client, clock, text_auditing_xml(TEXT, conf="<DetectType>Porn</DetectType>"))
     assert result["Label"] == "Politics"
     assert result["scenes"] == {"PornInfo": "0", "PoliticsInfo": "1"}

@@ -13,7 +13,7 @@ from emulator import ManualClock
 from emulator.core.journal import Filter
 from emulator.keys import FAULTS, JOURNAL
 from emulator.providers.tencent import models, protocol
-from emulator.providers.tencent.routes import BACKEND, DESCRIBE_AUDITING_TEXT_JOB
+from emulator.providers.tencent.routes import DESCRIBE_AUDITING_TEXT_JOB, TENCENT_BACKEND
 
 from .conftest import (
     APPID,
@@ -139,7 +139,7 @@ async def test_the_newest_jobs_are_kept(
     monkeypatch.setattr(models, "MAX_TEXT_JOBS", 2)
     ids = [(await submit(client, clock, f"text {i}")).findtext("JobId") for i in range(3)]
     assert client.app is not None
-    assert list(client.app[BACKEND].states[APPID].text_jobs) == ids[1:]
+    assert list(client.app[TENCENT_BACKEND].states[APPID].text_jobs) == ids[1:]
     assert (await query(client, clock, str(ids[0]))).status == 400
     assert (await queried(client, clock, str(ids[2]))).findtext("Content") == b64("text 2")
 

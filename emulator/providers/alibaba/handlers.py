@@ -18,7 +18,7 @@ from .models import (
     IMAGE_LABELS,
     IMAGE_SCENES,
     TEXT_LABELS,
-    AccountState,
+    AlibabaState,
     ImageFeedback,
     TextFeedback,
 )
@@ -38,7 +38,7 @@ class Call:
     """What a handler knows about the call it serves."""
 
     account: AlibabaAccount
-    state: AccountState
+    state: AlibabaState
     request_id: str
     received_at: float
     query: Mapping[str, str]

@@ -1,7 +1,7 @@
 """Alibaba Green state: what each account fed back, and the feedback-based libraries it builds.
 
 Plain typed classes, keyed by account uid; no HTTP here. Later parts (callbacks, scans that honour
-feedback) read :class:`AccountState`.
+feedback) read :class:`AlibabaState`.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def image_list_kind(fb: ImageFeedback) -> ListKind | None:
 
 
 @dataclass
-class AccountState:
+class AlibabaState:
     account: AlibabaAccount
     image_feedback: list[ImageFeedback] = field(default_factory=list)
     text_feedback: list[TextFeedback] = field(default_factory=list)
@@ -211,14 +211,14 @@ class AlibabaBackend:
         self._similarity = similarity
         self._by_key = {a.access_key_id: a for a in accounts}
         self._by_uid = {a.uid: a for a in accounts}
-        self.states: dict[str, AccountState] = {}
+        self.states: dict[str, AlibabaState] = {}
         self.reset()
 
     def reset(self, uids: set[str] | None = None) -> None:
         """Back to the start config: every account, or those in ``uids``."""
         for a in self._accounts:
             if uids is None or a.uid in uids:
-                self.states[a.uid] = AccountState(a, similarity=self._similarity)
+                self.states[a.uid] = AlibabaState(a, similarity=self._similarity)
 
     @property
     def accounts(self) -> tuple[AlibabaAccount, ...]:
@@ -231,5 +231,5 @@ class AlibabaBackend:
         """An account by AccessKeyId or uid."""
         return self._by_key.get(key) or self._by_uid.get(key)
 
-    def state(self, account: AlibabaAccount) -> AccountState:
+    def state(self, account: AlibabaAccount) -> AlibabaState:
         return self.states[account.uid]

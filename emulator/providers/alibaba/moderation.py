@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...config import Verdict
-from .models import BLOCK_LABELS, IMAGE_SCENES, TEXT_LABELS, AccountState
+from .models import BLOCK_LABELS, IMAGE_SCENES, TEXT_LABELS, AlibabaState
 from .textlib import Hit, mask
 
 #: The confidence of a verdict the emulator is sure of (library hits, defaults). The provider answers
@@ -96,12 +96,12 @@ class Verdicts:
 
 
 def image_results(
-    state: AccountState, verdicts: Verdicts, url: str, scenes: Sequence[str]
+    state: AlibabaState, verdicts: Verdicts, url: str, scenes: Sequence[str]
 ) -> list[dict[str, Any]]:
     return [_image_scene(state, verdicts, url, scene) for scene in scenes]
 
 
-def _image_scene(state: AccountState, verdicts: Verdicts, url: str, scene: str) -> dict[str, Any]:
+def _image_scene(state: AlibabaState, verdicts: Verdicts, url: str, scene: str) -> dict[str, Any]:
     entry = state.image_library.get(url)
     if entry is not None and (not entry.scenes or scene in entry.scenes):
         if entry.kind == "whitelist":
@@ -134,7 +134,7 @@ def _details(hits: Sequence[Hit], label: str) -> list[dict[str, Any]]:
     return [{"label": label, "contexts": contexts}]
 
 
-def text_result(state: AccountState, verdicts: Verdicts, content: str) -> tuple[dict[str, Any], str | None]:
+def text_result(state: AlibabaState, verdicts: Verdicts, content: str) -> tuple[dict[str, Any], str | None]:
     """(the antispam result, filteredContent or None)."""
     entry = state.text_library.get(content)
     if entry is not None:

@@ -15,7 +15,7 @@ from . import protocol
 from .models import (
     BLOCK_LABELS,
     IMAGE_SCENES,
-    AccountState,
+    AlibabaState,
     ImageFeedback,
     Review,
     TextFeedback,
@@ -54,7 +54,7 @@ def _task(code_fields: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 def notify_review(
     dispatcher: Dispatcher,
-    state: AccountState,
+    state: AlibabaState,
     review: Review,
     *,
     namespace: str | None,
@@ -99,7 +99,7 @@ def text_feedback_notification(fb: TextFeedback) -> tuple[dict[str, Any], dict[s
 
 def notify_feedback(
     dispatcher: Dispatcher,
-    state: AccountState,
+    state: AlibabaState,
     request_id: str,
     *,
     namespace: str | None,
@@ -136,7 +136,7 @@ def _latest(records: list[R], request_id: str) -> list[R]:
 
 def _submit(
     dispatcher: Dispatcher,
-    state: AccountState,
+    state: AlibabaState,
     action: str,
     scan: dict[str, Any],
     audit: dict[str, Any],
@@ -178,7 +178,7 @@ ASYNC_SCAN_ACTION = "ImageAsyncScanCallback"
 
 def notify_scan(
     dispatcher: Dispatcher,
-    state: AccountState,
+    state: AlibabaState,
     url: str,
     seed: str,
     result: dict[str, Any],

@@ -23,10 +23,10 @@ from .errors import (
     throttled,
 )
 from .faults import AlibabaFaults
-from .models import AccountState, AlibabaBackend
+from .models import AlibabaBackend, AlibabaState
 from .textlib import LibraryError, TextLibraries
 
-BACKEND = web.AppKey("alibaba_backend", AlibabaBackend)
+ALIBABA_BACKEND = web.AppKey("alibaba_backend", AlibabaBackend)
 VERDICTS = web.AppKey("alibaba_verdicts", moderation.Verdicts)
 
 Handler = Callable[[handlers.Call, Any], Any]
@@ -64,7 +64,9 @@ def _check_config(settings: Settings) -> moderation.Verdicts:
 def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[VERDICTS] = _check_config(settings)
-    backend = app[BACKEND] = AlibabaBackend(settings.alibaba.accounts, settings.alibaba.pattern_similarity)
+    backend = app[ALIBABA_BACKEND] = AlibabaBackend(
+        settings.alibaba.accounts, settings.alibaba.pattern_similarity
+    )
     for path, (action, handler) in ACTIONS.items():
         app.router.add_post(path, _endpoint(action, handler))
     # Anything else under /green/ (another API, another method) is what the gateway does not know.
@@ -94,12 +96,12 @@ def _endpoint(action: str, handler: Handler) -> Callable[[web.Request], Any]:
                 body = await read_body(request, settings.server.max_body_bytes)
             except BodyTooLarge as exc:
                 raise BusinessError(589, f"TOO_LARGE: {exc}") from None
-            account = _authenticate(request, body, cfg, app[BACKEND], app[CLOCK].time())
+            account = _authenticate(request, body, cfg, app[ALIBABA_BACKEND], app[CLOCK].time())
             exchange.account = account.uid
             if exchange.namespace is None:
                 exchange.namespace = account.namespace
             _throttle(app, account, action, cfg)
-            state = app[BACKEND].state(account)
+            state = app[ALIBABA_BACKEND].state(account)
             call = handlers.Call(
                 account=account,
                 state=state,
@@ -132,7 +134,7 @@ async def _not_found(request: web.Request) -> web.StreamResponse:
 
 
 def _scan_notifier(
-    app: web.Application, state: AccountState, exchange: Exchange, request_id: str
+    app: web.Application, state: AlibabaState, exchange: Exchange, request_id: str
 ) -> handlers.ScanNotifier:
     def notify(url: str, seed: str, result: dict[str, Any]) -> None:
         # The scan call and the callbacks it causes share one correlation id in the journal.

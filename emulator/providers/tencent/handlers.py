@@ -18,11 +18,11 @@ from .models import (
     CONTENT_TEXT,
     KNOWN_LABELS,
     MAX_TEXT_JOBS,
-    AccountState,
     Badcase,
     ImageAudit,
     ImageSource,
     SceneResult,
+    TencentState,
     TextAudit,
 )
 
@@ -53,7 +53,7 @@ class Call:
     """What a handler knows about the call it serves."""
 
     account: TencentAccount
-    state: AccountState
+    state: TencentState
     request_id: str
     received_at: float
     #: From the Host header; empty when the client addressed the server by IP or a custom domain.

@@ -2,8 +2,8 @@
 
 Plain typed classes, keyed by APPID; no HTTP here. A reported badcase "takes effect in subsequent
 moderation jobs after confirmation on the backend" (CI documentation), so each one starts as
-``reported`` and moves to ``confirmed`` through :meth:`AccountState.confirm` (the admin action) or
-once ``tencent.confirm_after_seconds`` have passed (:meth:`AccountState.confirm_due`); moderation
+``reported`` and moves to ``confirmed`` through :meth:`TencentState.confirm` (the admin action) or
+once ``tencent.confirm_after_seconds`` have passed (:meth:`TencentState.confirm_due`); moderation
 results read only confirmed ones.
 """
 
@@ -57,7 +57,7 @@ class Badcase:
 
 
 @dataclass
-class AccountState:
+class TencentState:
     account: TencentAccount
     badcases: list[Badcase] = field(default_factory=list)
     #: JobId -> the audit as answered, oldest first (dicts keep insertion order).
@@ -177,14 +177,14 @@ class TencentBackend:
         self._accounts = accounts
         self._by_secret_id = {a.secret_id: a for a in accounts}
         self._by_appid = {a.appid: a for a in accounts}
-        self.states: dict[str, AccountState] = {}
+        self.states: dict[str, TencentState] = {}
         self.reset()
 
     def reset(self, appids: set[str] | None = None) -> None:
         """Back to the start config: every account, or those in ``appids``."""
         for a in self._accounts:
             if appids is None or a.appid in appids:
-                self.states[a.appid] = AccountState(a)
+                self.states[a.appid] = TencentState(a)
 
     @property
     def accounts(self) -> tuple[TencentAccount, ...]:
@@ -196,5 +196,5 @@ class TencentBackend:
     def by_appid(self, appid: str) -> TencentAccount | None:
         return self._by_appid.get(appid)
 
-    def state(self, account: TencentAccount) -> AccountState:
+    def state(self, account: TencentAccount) -> TencentState:
         return self.states[account.appid]

@@ -28,7 +28,7 @@ from .errors import (
 from .faults import TencentFaults
 from .models import TencentBackend
 
-BACKEND = web.AppKey("tencent_backend", TencentBackend)
+TENCENT_BACKEND = web.AppKey("tencent_backend", TencentBackend)
 
 REPORT_BADCASE_PATH = "/report/badcase"
 REPORT_BADCASE = "ReportBadcase"
@@ -89,7 +89,7 @@ def parse_host(host: str) -> Target | None:
 
 
 def setup(app: web.Application) -> None:
-    backend = app[BACKEND] = TencentBackend(app[SETTINGS].tencent.accounts)
+    backend = app[TENCENT_BACKEND] = TencentBackend(app[SETTINGS].tencent.accounts)
     app.router.add_post(REPORT_BADCASE_PATH, report_badcase)
     app.router.add_post(TEXT_AUDITING_PATH, create_auditing_text_job)
     app.router.add_post(IMAGE_AUDITING_PATH, batch_image_auditing)
@@ -178,7 +178,7 @@ async def _gateway(request: web.Request, action: str, serve: Serve) -> web.Strea
     exchange.provider, exchange.action = "tencent", action
     try:
         target = parse_host(request.host)
-        account = _authenticate(request, target, cfg, app[BACKEND], now)
+        account = _authenticate(request, target, cfg, app[TENCENT_BACKEND], now)
         exchange.account = account.appid
         if exchange.namespace is None:
             exchange.namespace = account.namespace
@@ -190,7 +190,7 @@ async def _gateway(request: web.Request, action: str, serve: Serve) -> web.Strea
             raise XMLSizeLimit(f"{XMLSizeLimit.message} ({exc})") from None
         call = handlers.Call(
             account=account,
-            state=app[BACKEND].state(account),
+            state=app[TENCENT_BACKEND].state(account),
             request_id=request_id,
             received_at=now,
             bucket=target.bucket if target else "",
