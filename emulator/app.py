@@ -8,13 +8,13 @@ from . import admin
 from .config import Settings, load
 from .core.callbacks import Dispatcher
 from .core.clock import Clock, RealClock
-from .core.fault_actions import fault_middleware, outbound_faults
+from .core.fault_actions import inbound_checker, outbound_faults
 from .core.faults import FaultEngine, RuleError
+from .core.gateway import Gateway
 from .core.journal import Journal
-from .core.recording import journal_middleware
 from .core.scenarios import ScenarioError, load_scenario
 from .core.throttle import SlidingWindowLimiter
-from .keys import CLOCK, DISPATCHER, FAULTS, JOURNAL, LIMITER, RESET_HOOKS, SETTINGS
+from .keys import CLOCK, DISPATCHER, FAULTS, GATEWAY, JOURNAL, LIMITER, RESET_HOOKS, SETTINGS
 from .providers.alibaba import routes as alibaba_routes
 from .providers.tencent import routes as tencent_routes
 
@@ -24,30 +24,30 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     ``EMULATOR_*`` variables); ``clock`` to the system clocks (pass a ManualClock in tests)."""
     settings = settings if settings is not None else load()
     clock = clock if clock is not None else RealClock()
-    # Providers read bodies themselves, bounded by server.max_body_bytes, so that an oversized body
-    # gets the provider's own error; aiohttp's own limit stays as a backstop.
     journal = Journal(capacity=settings.journal.capacity)
     faults = FaultEngine(clock)
-    app = web.Application(
-        client_max_size=settings.server.max_body_bytes + 1,
-        # The journal is outermost so it records what the fault rules did to each exchange.
-        middlewares=[
-            journal_middleware(journal, clock, skip_prefix=admin.PREFIX),
-            fault_middleware(faults, skip_prefix=admin.PREFIX, max_body=settings.server.max_body_bytes),
-        ],
-    )
+    faults.action_checkers["in"] = inbound_checker(faults)
+    limiter = SlidingWindowLimiter(clock)
+    # Providers read bodies themselves, bounded by server.max_body_bytes, so that an oversized body
+    # gets the provider's own error; aiohttp's own limit stays as a backstop.
+    app = web.Application(client_max_size=settings.server.max_body_bytes + 1)
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[JOURNAL] = journal
     app[FAULTS] = faults
-    app[LIMITER] = SlidingWindowLimiter(clock)
+    app[LIMITER] = limiter
     app[RESET_HOOKS] = []
+    gateway = app[GATEWAY] = Gateway(journal, clock, limiter, faults, reserved_prefixes=(admin.PREFIX,))
     _setup_callbacks(app, settings, journal, clock)
     # Callback deliveries ask the same engine, for rules with "direction": "out".
     app[DISPATCHER].fault_source = outbound_faults(faults)
     admin.setup(app)
     alibaba_routes.setup(app)
     tencent_routes.setup(app)
+    # The app owns every path no provider action serves (core/gateway.py says who answers it).
+    gateway.route_rest(app)
+    for provider in gateway.providers.values():
+        app[RESET_HOOKS].append(provider.reset)
     app[RESET_HOOKS].append(faults.reset)
     for ref in settings.scenarios:
         scenario = load_scenario(ref)

@@ -10,6 +10,7 @@ from .config import Settings
 from .core.callbacks import Dispatcher
 from .core.clock import Clock
 from .core.faults import FaultEngine
+from .core.gateway import Gateway
 from .core.journal import Journal
 from .core.throttle import SlidingWindowLimiter
 
@@ -24,3 +25,5 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 #: keeps state registers one.
 RESET_HOOKS = web.AppKey("reset_hooks", list[Callable[[str | None], None]])
 FAULTS = web.AppKey("faults", FaultEngine)
+#: The pipeline both providers plug their action tables into.
+GATEWAY = web.AppKey("gateway", Gateway)

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
 from .. import __version__
-from ..core.recording import Handler
 from ..keys import SETTINGS
 from . import alibaba, callbacks, faults, journal, tencent
 
 PREFIX = "/_emulator"
 OPENAPI = Path(__file__).with_name("openapi.json")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def health(request: web.Request) -> web.Response:

@@ -19,9 +19,9 @@ from dataclasses import replace
 
 from aiohttp import web
 
+from ..core.call import NAMESPACE_HEADER, Call
 from ..core.callbacks import CallbackURLError, DeliveryFilter, DeliveryTimeout, check_url, new_correlation_id
-from ..core.exchange import Exchange
-from ..core.recording import NAMESPACE_HEADER, record_exchange
+from ..core.recording import record_call
 from ..keys import CLOCK, DISPATCHER, JOURNAL
 from ..providers.alibaba import notifications
 from ..providers.alibaba.models import IMAGE_LABELS, Review
@@ -163,16 +163,17 @@ async def post_alibaba_review(request: web.Request) -> web.Response:
         }
     )
     # Admin calls are not journaled, but a review is the cause its notification links back to.
-    exchange = Exchange(
+    call = Call(
         provider="alibaba",
         action=REVIEW_ACTION,
         account=account.uid,
         namespace=namespace,
-        request_body=json.dumps(body, ensure_ascii=False).encode(),
+        received_at=started,
+        body=json.dumps(body, ensure_ascii=False).encode(),
         parsed=body,
         correlation_id=correlation_id,
     )
-    record_exchange(request.app[JOURNAL], request, exchange, started, time.perf_counter() - t0, response)
+    record_call(request.app[JOURNAL], request, call, time.perf_counter() - t0, response)
     return response
 
 

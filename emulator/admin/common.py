@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ..config import AlibabaAccount
-from ..core.recording import NAMESPACE_HEADER
+from ..core.call import NAMESPACE_HEADER
 from ..providers.alibaba.routes import ALIBABA_BACKEND
 
 #: The longest a long-poll may be asked to wait, in seconds.

@@ -27,18 +27,15 @@ import math
 import random
 import socket
 import struct
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from yarl import URL
 
+from .call import Call
 from .callbacks import FaultSource, OutboundFault, OutboundInfo
-from .exchange import exchange_of
-from .faults import CallView, FaultEngine, ProviderAdapter, Rule, RuleError
-from .http import BodyTooLarge, read_body
-from .recording import NAMESPACE_HEADER, Handler
+from .faults import CallView, FaultEngine, Rule, RuleError
 
 HANG_MAX = 600.0
 LATENCY_CAP = 60.0
@@ -76,10 +73,23 @@ def _only(action: Mapping[str, Any], allowed: set[str], where: str) -> None:
         )
 
 
-def check_action(engine: FaultEngine, action: Mapping[str, Any], where: str) -> None:
+def inbound_checker(engine: FaultEngine) -> Callable[[Mapping[str, Any], str], None]:
+    """The engine's validation of inbound actions (``error`` codes checked against the provider's
+    catalogue, as registered with the engine)."""
+
+    def check(action: Mapping[str, Any], where: str) -> None:
+        check_action(engine.error_checkers, action, where)
+
+    return check
+
+
+def check_action(
+    error_checkers: Mapping[str, Callable[[Mapping[str, Any], str], None]],
+    action: Mapping[str, Any],
+    where: str,
+) -> None:
     kind = action["type"]
     if kind == "error":
-        adapter = engine.adapters[action["provider"]]
         _only(action, {"provider", "code", "status", "message", "retryAfter"}, where)
         if "status" in action:
             _number(action, "status", where, low=100, high=599)
@@ -87,7 +97,7 @@ def check_action(engine: FaultEngine, action: Mapping[str, Any], where: str) -> 
             _number(action, "retryAfter", where)
         if "message" in action and not isinstance(action["message"], str):
             raise RuleError(f"{where}.message", "must be a string")
-        adapter.check_error(action, where)
+        error_checkers[action["provider"]](action, where)
     elif kind in ("throttle", "reset", "empty", "corrupt"):
         _only(action, {"provider"}, where)
     elif kind == "latency":
@@ -144,6 +154,18 @@ def check_action(engine: FaultEngine, action: Mapping[str, Any], where: str) -> 
         )
 
 
+class FaultRenderer(Protocol):
+    """What a provider renders for the rules that answer in its name."""
+
+    def fault_response(self, spec: Mapping[str, Any], request: web.Request, call: Call) -> web.StreamResponse:
+        """The provider error of an ``error`` action, or its throttling answer for ``throttle``."""
+        ...
+
+    def modify_body(self, body: bytes, edit: Mapping[str, Any]) -> bytes:
+        """A success body with fields removed or set (``{"remove": [...], "set": {...}}``)."""
+        ...
+
+
 class _Latency:
     """Delay draws, seeded per rule so a scenario replays the same delays."""
 
@@ -164,9 +186,9 @@ class _Latency:
         return min(delay, float(action.get("cap", LATENCY_CAP)))
 
 
-def _cut(request: web.Request, how: str) -> None:
+def _cut(request: web.Request, call: Call, how: str) -> None:
     transport = request.transport
-    exchange_of(request).extra["cut"] = how
+    call.cut = how
     if transport is None:
         return
     if how == "reset":
@@ -183,28 +205,29 @@ class ConnectionCut(asyncio.CancelledError):
     """Raised after a fault closed the connection: aiohttp then ends the request silently."""
 
 
-async def _stream(request: web.Request, response: web.Response, rule: Rule) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, call: Call, response: web.Response, rule: Rule
+) -> web.StreamResponse:
     body = response.body if isinstance(response.body, bytes) else b""
     kind = rule.action["type"]
     out = web.StreamResponse(status=response.status, reason=response.reason)
     for name, value in response.headers.items():
         if name.lower() not in ("content-length", "transfer-encoding"):
             out.headers.add(name, value)
-    exchange = exchange_of(request)
     if kind == "truncate":
         keep = int(rule.action.get("bytes", len(body) // 2))
         out.content_length = len(body)
         await out.prepare(request)
         await out.write(body[:keep])
-        exchange.extra["sent_body"] = body[:keep]
-        _cut(request, "truncated")
+        call.sent_body = body[:keep]
+        _cut(request, call, "truncated")
         return out
     if kind == "corrupt":
         garbled = bytes((b ^ 0xA5) for b in body) or b"\xa5"
         out.content_length = len(garbled)
         await out.prepare(request)
         await out.write(garbled)
-        exchange.extra["sent_body"] = garbled
+        call.sent_body = garbled
         return out
     # drip
     chunks = max(1, int(rule.action.get("chunks", 10)))
@@ -215,76 +238,49 @@ async def _stream(request: web.Request, response: web.Response, rule: Rule) -> w
     for i in range(chunks):
         await asyncio.sleep(pause)
         await out.write(body[i * size : (i + 1) * size])
-    exchange.extra["sent_body"] = body
+    call.sent_body = body
     return out
 
 
-def fault_middleware(engine: FaultEngine, skip_prefix: str, max_body: int) -> Middleware:
-    latency = _Latency()
+class FaultApplier:
+    """Carries out the inbound rule the engine picked for a call (the gateway asks it)."""
 
-    @web.middleware
-    async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not engine.has_rules("in") or request.path.startswith(skip_prefix):
-            return await handler(request)
-        adapter, action = _route(engine, request)
-        exchange = exchange_of(request)
-        account, account_ns = adapter.account_for(request) if adapter else (None, None)
-        namespace = request.headers.get(NAMESPACE_HEADER) or account_ns
-        loader = None
-        if adapter is not None and engine.needs_body("in"):
-            try:
-                body = await read_body(request, max_body)
-            except BodyTooLarge:
-                body = None  # the handler answers it; body matchers see nothing
-            loader = (lambda: adapter.parse_body(body)) if body is not None else None
-        view = CallView(
-            direction="in",
-            provider=adapter.name if adapter else None,
-            action=action,
-            method=request.method,
-            path=request.path,
-            account=account,
-            namespace=namespace,
-            headers=request.headers,
-            body_loader=loader,
-        )
-        rule = engine.pick(view)
-        if rule is None:
-            return await handler(request)
-        exchange.fault = rule.label
-        if view.loaded:
-            exchange.parsed = view.parsed  # the handler may never run to parse it
-        exchange.provider = exchange.provider or view.provider
-        exchange.action = exchange.action or action
-        exchange.account = exchange.account or account
+    def __init__(self) -> None:
+        self._latency = _Latency()
+
+    async def apply(
+        self,
+        rule: Rule,
+        request: web.Request,
+        call: Call,
+        provider: FaultRenderer | None,
+        answer: Callable[[], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """The answer ``rule`` makes of the call; ``answer`` runs the call as it would have gone."""
         kind = rule.action["type"]
         if kind == "latency":
-            await asyncio.sleep(latency.draw(rule))
-            return await handler(request)
+            await asyncio.sleep(self._latency.draw(rule))
+            return await answer()
         if kind in ("reset", "empty"):
-            _cut(request, kind)
+            _cut(request, call, kind)
             raise ConnectionCut()
         if kind == "hang":
             await _hang(request, float(rule.action.get("max", 30.0)))
-            _cut(request, "hang")
+            _cut(request, call, "hang")
             raise ConnectionCut()
-        if adapter is None:
+        if provider is None:
             # Not a provider path: provider-shaped actions cannot apply; let it through.
-            return await handler(request)
-        if kind == "error":
-            return adapter.render_error(rule.action, request)
-        if kind == "throttle":
-            return adapter.render_throttled(request)
-        response = await handler(request)
+            return await answer()
+        if kind in ("error", "throttle"):
+            return provider.fault_response(rule.action, request, call)
+        response = await answer()
         if not isinstance(response, web.Response):
             return response
         if kind == "modify":
             if response.status == 200 and isinstance(response.body, bytes):
-                response.body = adapter.modify_body(response.body, rule.action)
+                response.body = provider.modify_body(response.body, rule.action)
             return response
-        return await _stream(request, response, rule)
-
-    return faults
+        return await _stream(request, call, response, rule)
 
 
 async def _hang(request: web.Request, limit: float) -> None:
@@ -296,14 +292,6 @@ async def _hang(request: web.Request, limit: float) -> None:
         if transport is None or transport.is_closing():
             return
         await asyncio.sleep(min(0.05, remaining))
-
-
-def _route(engine: FaultEngine, request: web.Request) -> tuple[ProviderAdapter | None, str | None]:
-    for adapter in engine.adapters.values():
-        action = adapter.action_for(request)
-        if action is not None:
-            return adapter, action
-    return None, None
 
 
 def check_outbound(action: Mapping[str, Any], where: str) -> None:

@@ -22,7 +22,7 @@ Rules are evaluated in descending ``priority``, then in the order they were adde
 whose matcher and schedule both say yes fires, and later rules do not see the call. Which actions
 exist, and what they do on the wire, is for the providers (error codes) and fault_actions.py.
 
-Nothing here names a provider: providers register a :class:`ProviderAdapter`.
+Nothing here names a provider: providers register the check of their error codes.
 """
 
 from __future__ import annotations
@@ -32,9 +32,7 @@ import random
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from aiohttp import web
+from typing import Any
 
 from .clock import Clock
 from .paths import MISSING, lookup, text_forms
@@ -344,71 +342,27 @@ class Rule:
         }
 
 
-class ProviderAdapter(Protocol):
-    """What a provider tells the fault engine about itself."""
-
-    name: str
-
-    def action_for(self, request: web.Request) -> str | None:
-        """The API action this request is for, or None when the path is not this provider's."""
-        ...
-
-    def account_for(self, request: web.Request) -> tuple[str | None, str | None]:
-        """(account, the account's namespace) as far as the request alone tells, cheaply."""
-        ...
-
-    def parse_body(self, body: bytes) -> Any:
-        """The body as the journal shows it (None when it cannot be parsed)."""
-        ...
-
-    def check_error(self, action: Mapping[str, Any], where: str) -> None:
-        """Raise RuleError unless ``action`` names an error of this provider's catalogue."""
-        ...
-
-    def render_error(self, action: Mapping[str, Any], request: web.Request) -> web.StreamResponse:
-        """The provider error of an ``error`` action, in the provider's own shape."""
-        ...
-
-    def render_throttled(self, request: web.Request) -> web.StreamResponse:
-        """What the provider answers to an account over its quota."""
-        ...
-
-    def modify_body(self, body: bytes, edit: Mapping[str, Any]) -> bytes:
-        """A success body with fields removed or set (``{"remove": [...], "set": {...}}``)."""
-        ...
-
-
-INBOUND_ACTIONS = (
-    "error",
-    "throttle",
-    "latency",
-    "hang",
-    "reset",
-    "empty",
-    "truncate",
-    "corrupt",
-    "drip",
-    "modify",
-)
+#: Raises RuleError unless an ``error`` action names an error of the provider's catalogue.
+ErrorChecker = Callable[[Mapping[str, Any], str], None]
 
 
 class FaultEngine:
-    """The rules in force, in priority order, and the adapters that render them."""
+    """The rules in force, in priority order."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._rules: list[Rule] = []
         self._ids = itertools.count(1)
-        self.adapters: dict[str, ProviderAdapter] = {}
-        #: Extra validation of actions by direction (the callbacks part registers "out").
-        self.action_checkers: dict[str, Callable[[Mapping[str, Any], str], None]] = {
-            "in": self._check_inbound,
-        }
+        #: Each provider's check of the error codes its rules may inject, by provider name.
+        self.error_checkers: dict[str, ErrorChecker] = {}
+        #: Validation of actions by direction: the app registers "in" (core/fault_actions.py) and
+        #: the callbacks part "out".
+        self.action_checkers: dict[str, Callable[[Mapping[str, Any], str], None]] = {}
         #: Rules loaded at start (scenarios), restored by reset.
         self._initial: list[tuple[dict[str, Any], str | None]] = []
 
-    def register(self, adapter: ProviderAdapter) -> None:
-        self.adapters[adapter.name] = adapter
+    def register(self, provider: str, check_error: ErrorChecker) -> None:
+        self.error_checkers[provider] = check_error
 
     # -- rule management ---------------------------------------------------------------------
 
@@ -432,8 +386,8 @@ class FaultEngine:
         match_spec = spec.get("match", {})
         matcher = parse_matcher(match_spec, f"{where}.match")
         provider = match_spec.get("provider") if isinstance(match_spec.get("provider"), str) else None
-        if provider is not None and provider not in self.adapters:
-            raise RuleError(f"{where}.match.provider", f"unknown provider ({', '.join(self.adapters)})")
+        if provider is not None and provider not in self.error_checkers:
+            raise RuleError(f"{where}.match.provider", f"unknown provider ({', '.join(self.error_checkers)})")
         action = spec.get("action")
         if not isinstance(action, dict) or not isinstance(action.get("type"), str):
             raise RuleError(f"{where}.action", 'is required: an object with a "type"')
@@ -446,8 +400,9 @@ class FaultEngine:
                     f"an {action['type']!r} action needs the provider, as match.provider or action.provider",
                 )
             provider = action_provider
-        if provider is not None and provider not in self.adapters:
-            raise RuleError(f"{where}.action.provider", f"unknown provider ({', '.join(self.adapters)})")
+        if provider is not None and provider not in self.error_checkers:
+            known = ", ".join(self.error_checkers)
+            raise RuleError(f"{where}.action.provider", f"unknown provider ({known})")
         if provider is not None and "provider" not in action:
             action["provider"] = provider
         self.action_checkers[direction](action, f"{where}.action")
@@ -466,11 +421,6 @@ class FaultEngine:
             provider=provider,
             added_at=self._clock.monotonic(),
         )
-
-    def _check_inbound(self, action: Mapping[str, Any], where: str) -> None:
-        from .fault_actions import check_action  # the wire side lives there
-
-        check_action(self, action, where)
 
     def add(self, spec: Any, namespace: str | None = None, where: str = "rule") -> Rule:
         rule = self.parse(spec, namespace, where)

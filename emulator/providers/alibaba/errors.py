@@ -25,7 +25,11 @@ SignatureNonceUsed, ContentMD5NotMatched) are the POP gateway's codes for those 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from ...core.catalogue import by_code
+from ...core.faults import RuleError
 
 #: Business codes (HTTP 200 envelope) and their ``msg`` words, from the reference sheet.
 BUSINESS_CODES: dict[int, str] = {
@@ -182,3 +186,24 @@ def throttled(response: str, retry_after: float = 0.0) -> AlibabaError:
     if response == "588":
         return BusinessError(588, "EXCEED_QUOTA: request rate is over the quota")
     return ThrottlingUser(status=int(response), retry_after=retry_after)
+
+
+#: Every gateway error class by its code, for fault rules.
+GATEWAY_CODES: Mapping[str, type[GatewayError]] = by_code(GatewayError)
+
+
+def check_fault_code(spec: Mapping[str, Any], where: str) -> None:
+    """Raise RuleError unless an ``error`` fault rule names a business code (an integer) or a
+    gateway code of this catalogue."""
+    code = spec.get("code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        if code == 200 or code not in BUSINESS_CODES:
+            known = ", ".join(str(c) for c in BUSINESS_CODES if c != 200)
+            raise RuleError(f"{where}.code", f"{code} is not an Alibaba business error code ({known})")
+        return
+    if code not in GATEWAY_CODES:
+        raise RuleError(
+            f"{where}.code",
+            f"{code!r} is not in the Alibaba catalogue: a gateway code "
+            f"({', '.join(sorted(GATEWAY_CODES))}) or a business code (an integer, e.g. 500)",
+        )

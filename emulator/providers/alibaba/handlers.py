@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,10 +31,12 @@ MAX_RESULT_IDS = 1_000
 
 #: Sends an asynchronous scan's result to a callback URL: (url, seed, task result).
 ScanNotifier = Callable[[str, str, dict[str, Any]], None]
+#: Notifies the console's callback URL of the feedback a call stored (alibaba.notify_on_feedback).
+FeedbackNotifier = Callable[[Sequence[ImageFeedback | TextFeedback]], None]
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
+class AlibabaContext:
     """What a handler knows about the call it serves."""
 
     account: AlibabaAccount
@@ -44,9 +46,11 @@ class Call:
     query: Mapping[str, str]
     verdicts: moderation.Verdicts = field(default_factory=moderation.Verdicts)
     notify_scan: ScanNotifier | None = None
+    #: None unless alibaba.notify_on_feedback is on.
+    notify_feedback: FeedbackNotifier | None = None
 
 
-def image_scan_feedback(call: Call, body: Any) -> None:
+def image_scan_feedback(call: AlibabaContext, body: Any) -> None:
     """ImageScanFeedback: every field optional; ``suggestion`` needs ``scenes``."""
     _check_client_info(call.query)
     obj = _object(body, "")
@@ -72,21 +76,22 @@ def image_scan_feedback(call: Call, body: Any) -> None:
         if label not in allowed:
             where = f"scenes {', '.join(scenes)}" if scenes else "any scene"
             raise bad_request(f"label {label!r} is not a label of {where}")
-    call.state.add_image_feedback(
-        ImageFeedback(
-            request_id=call.request_id,
-            received_at=call.received_at,
-            task_id=task_id,
-            suggestion=suggestion,
-            url=url,
-            scenes=scenes,
-            label=label,
-            note=note,
-        )
+    fb = ImageFeedback(
+        request_id=call.request_id,
+        received_at=call.received_at,
+        task_id=task_id,
+        suggestion=suggestion,
+        url=url,
+        scenes=scenes,
+        label=label,
+        note=note,
     )
+    call.state.add_image_feedback(fb)
+    if call.notify_feedback is not None:
+        call.notify_feedback([fb])
 
 
-def text_feedback(call: Call, body: Any) -> None:
+def text_feedback(call: AlibabaContext, body: Any) -> None:
     """TextFeedback: ``taskId`` required. The docs say "JSON array" and show one object: both work."""
     _check_client_info(call.query)
     items = body if isinstance(body, list) else [body]
@@ -117,6 +122,8 @@ def text_feedback(call: Call, body: Any) -> None:
         )
     for fb in parsed:
         call.state.add_text_feedback(fb)
+    if call.notify_feedback is not None:
+        call.notify_feedback(parsed)
 
 
 def _check_client_info(query: Mapping[str, str]) -> None:
@@ -195,7 +202,9 @@ def _task_error(task: Any, msg: str) -> dict[str, Any]:
     return out
 
 
-def _image_task(call: Call, task: Any, i: int, scenes: tuple[str, ...]) -> tuple[dict[str, Any], bool]:
+def _image_task(
+    call: AlibabaContext, task: Any, i: int, scenes: tuple[str, ...]
+) -> tuple[dict[str, Any], bool]:
     """(the task's answer, whether it is a real task)."""
     if not isinstance(task, dict):
         return _task_error(task, f"tasks[{i}] must be a JSON object"), False
@@ -214,13 +223,13 @@ def _image_task(call: Call, task: Any, i: int, scenes: tuple[str, ...]) -> tuple
     return out, True
 
 
-def image_sync_scan(call: Call, body: Any) -> list[dict[str, Any]]:
+def image_sync_scan(call: AlibabaContext, body: Any) -> list[dict[str, Any]]:
     """ImageSyncScan: one result per task, each scene judged (feedback library first)."""
     scenes, tasks = _scan_body(body, tuple(IMAGE_SCENES))
     return [_image_task(call, task, i, scenes)[0] for i, task in enumerate(tasks)]
 
 
-def image_async_scan(call: Call, body: Any) -> list[dict[str, Any]]:
+def image_async_scan(call: AlibabaContext, body: Any) -> list[dict[str, Any]]:
     """ImageAsyncScan: accepted tasks answer with their taskId; the result is kept for
     ImageAsyncScanResults and, with ``callback``, sent there signed with ``seed``."""
     obj = _object(body, "")
@@ -245,7 +254,7 @@ def image_async_scan(call: Call, body: Any) -> list[dict[str, Any]]:
     return answers
 
 
-def image_async_scan_results(call: Call, body: Any) -> list[dict[str, Any]]:
+def image_async_scan_results(call: AlibabaContext, body: Any) -> list[dict[str, Any]]:
     """ImageAsyncScanResults: the body is a JSON array of taskIds."""
     if not isinstance(body, list) or not body:
         raise bad_request("request body must be a non-empty JSON array of taskIds")
@@ -261,7 +270,7 @@ def image_async_scan_results(call: Call, body: Any) -> list[dict[str, Any]]:
     return out
 
 
-def text_scan(call: Call, body: Any) -> list[dict[str, Any]]:
+def text_scan(call: AlibabaContext, body: Any) -> list[dict[str, Any]]:
     """TextScan: scene antispam; feedback library, custom libraries, verdicts, then normal."""
     _, tasks = _scan_body(body, (moderation.TEXT_SCENE,))
     answers: list[dict[str, Any]] = []

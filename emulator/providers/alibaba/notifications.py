@@ -8,7 +8,8 @@ journal, faults) from core/callbacks.py.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from ...core.callbacks import Delivery, Dispatcher, OutboundFault, OutboundInfo, Payload, PayloadBuilder
 from . import protocol
@@ -100,38 +101,22 @@ def text_feedback_notification(fb: TextFeedback) -> tuple[dict[str, Any], dict[s
 def notify_feedback(
     dispatcher: Dispatcher,
     state: AlibabaState,
-    request_id: str,
+    stored: Sequence[ImageFeedback | TextFeedback],
     *,
     namespace: str | None,
     correlation_id: str,
 ) -> list[Delivery]:
-    """Notify about what the feedback call ``request_id`` stored (one delivery per verdict)."""
+    """Notify about the feedback records a call stored (one delivery per verdict)."""
     deliveries: list[Delivery] = []
-    for ifb in _latest(state.image_feedback, request_id):
-        if pair := image_feedback_notification(ifb):
-            d = _submit(dispatcher, state, IMAGE_ACTION, *pair, namespace, correlation_id)
-            deliveries += [d] if d else []
-    for tfb in _latest(state.text_feedback, request_id):
-        if pair := text_feedback_notification(tfb):
-            d = _submit(dispatcher, state, TEXT_ACTION, *pair, namespace, correlation_id)
+    for fb in stored:
+        if isinstance(fb, ImageFeedback):
+            action, pair = IMAGE_ACTION, image_feedback_notification(fb)
+        else:
+            action, pair = TEXT_ACTION, text_feedback_notification(fb)
+        if pair is not None:
+            d = _submit(dispatcher, state, action, *pair, namespace, correlation_id)
             deliveries += [d] if d else []
     return deliveries
-
-
-R = TypeVar("R", ImageFeedback, TextFeedback)
-
-
-def _latest(records: list[R], request_id: str) -> list[R]:
-    """The records the call ``request_id`` just appended: the tail of the list, in order (a handler
-    runs to completion before the next call's, so they are contiguous). Reading only the tail keeps
-    a call's cost flat however many records the account holds."""
-    tail: list[R] = []
-    for record in reversed(records):
-        if record.request_id != request_id:
-            break
-        tail.append(record)
-    tail.reverse()
-    return tail
 
 
 def _submit(

@@ -9,13 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from ...core.call import Call
 from ...core.callbacks import Payload
-from .errors import BusinessError, GatewayError, ThrottlingUser
+from ...core.faults import edit_tree
+from .errors import GATEWAY_CODES, AlibabaError, BusinessError, GatewayError, ThrottlingUser
 
 JSON_CONTENT_TYPE = "application/json;charset=utf-8"
 NOTIFICATION_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=UTF-8"
@@ -45,6 +48,17 @@ def success(request_id: str, data: Any = None) -> web.Response:
     return _json_response(200, payload, request_id)
 
 
+def success_with(result: Any, call: Call) -> web.Response:
+    """An action's answer: its result as ``data``."""
+    return success(call.request_id, result)
+
+
+def acknowledged(result: object, call: Call) -> web.Response:
+    """The answer of an action that returns no data (the feedback APIs)."""
+    del result
+    return success(call.request_id)
+
+
 def business_error(err: BusinessError, request_id: str) -> web.Response:
     return _json_response(200, {"code": err.code, "msg": err.msg, "requestId": request_id}, request_id)
 
@@ -66,14 +80,6 @@ def gateway_error(err: GatewayError, request_id: str, host_id: str) -> web.Respo
     return response
 
 
-class BodyError(Exception):
-    """The body is not a JSON document the API can read; ``business`` is the answer to give."""
-
-    def __init__(self, business: BusinessError) -> None:
-        self.business = business
-        super().__init__(business.msg)
-
-
 def decode_json(body: bytes) -> Any:
     """Parse a request body. An empty body is an empty object (the Tea SDK sends none)."""
     if not body.strip():
@@ -81,17 +87,54 @@ def decode_json(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BodyError(BusinessError(400, f"request body is not valid UTF-8 (byte {exc.start})")) from None
+        raise BusinessError(400, f"request body is not valid UTF-8 (byte {exc.start})") from None
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except (json.JSONDecodeError, ValueError) as exc:
-        raise BodyError(BusinessError(400, f"request body is not valid JSON: {exc}")) from None
+        raise BusinessError(400, f"request body is not valid JSON: {exc}") from None
     except RecursionError:
-        raise BodyError(BusinessError(400, "request body is nested too deeply")) from None
+        raise BusinessError(400, "request body is nested too deeply") from None
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+def error(err: AlibabaError, request_id: str, host_id: str) -> web.Response:
+    """Either family of error in its own shape."""
+    if isinstance(err, BusinessError):
+        return business_error(err, request_id)
+    assert isinstance(err, GatewayError)
+    return gateway_error(err, request_id, host_id)
+
+
+def fault_error(spec: Mapping[str, Any], request_id: str, host_id: str) -> web.Response:
+    """The error an ``error`` fault rule injects: a business code (an integer) or a gateway code,
+    with the status, message and retry hint the rule gives."""
+    code = spec["code"]
+    status = spec.get("status")
+    if isinstance(code, int):
+        response = business_error(BusinessError(code, spec.get("message")), request_id)
+        if status is not None:
+            response.set_status(int(status))
+        return response
+    err = GATEWAY_CODES[code](spec.get("message"), status=None if status is None else int(status))
+    if isinstance(err, ThrottlingUser):
+        err.retry_after = float(spec.get("retryAfter", 0))
+    response = gateway_error(err, request_id, host_id)
+    if "retryAfter" in spec and "x-acs-retry-after" not in response.headers:
+        response.headers["x-acs-retry-after"] = str(max(1, round(float(spec["retryAfter"]) * 1000)))
+    return response
+
+
+def modify_body(body: bytes, edit: Mapping[str, Any]) -> bytes:
+    """A success body with fields removed or set, for contract-drift rules."""
+    try:
+        tree = json.loads(body)
+    except ValueError:
+        return body
+    edited = edit_tree(tree, edit.get("remove", []), edit.get("set", {}))
+    return json.dumps(edited, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def notification_checksum(uid: str, seed: str, content: str) -> str:

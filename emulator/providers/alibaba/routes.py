@@ -1,45 +1,216 @@
-"""Which path goes to which Alibaba handler, and the gateway steps every call goes through:
-body (bounded) -> signature -> throttle -> JSON -> handler -> protocol."""
+"""Alibaba Green in the gateway: its action table, and how its calls are identified, authenticated,
+throttled, read and answered (core/gateway.py runs the steps in order)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
 
 from ...config import AlibabaAccount, AlibabaSettings, Settings
-from ...core.exchange import Exchange, exchange_of
-from ...core.http import BodyTooLarge, read_body
-from ...core.throttle import windows_of
+from ...core.call import BodyTooLarge, Call
+from ...core.gateway import Action, Identity
+from ...core.throttle import SlidingWindowLimiter, windows_of
 from ...errors import ConfigError
-from ...keys import CLOCK, DISPATCHER, FAULTS, LIMITER, RESET_HOOKS, SETTINGS
+from ...keys import DISPATCHER, GATEWAY, LIMITER, SETTINGS
 from . import handlers, moderation, notifications, protocol, signing
 from .errors import (
+    AlibabaError,
     BusinessError,
     GatewayError,
     InvalidAccessKeyIdNotFound,
     InvalidActionNotFound,
+    check_fault_code,
     throttled,
 )
-from .faults import AlibabaFaults
-from .models import AlibabaBackend, AlibabaState
+from .handlers import AlibabaContext
+from .models import AlibabaBackend, ImageFeedback, TextFeedback
 from .textlib import LibraryError, TextLibraries
 
 ALIBABA_BACKEND = web.AppKey("alibaba_backend", AlibabaBackend)
 VERDICTS = web.AppKey("alibaba_verdicts", moderation.Verdicts)
 
-Handler = Callable[[handlers.Call, Any], Any]
+#: Every path under it is Alibaba's: one no action serves is InvalidAction.NotFound.
+PATH_PREFIX = "/green/"
 
-#: path -> (API action, handler)
-ACTIONS: dict[str, tuple[str, Handler]] = {
-    "/green/image/feedback": ("ImageScanFeedback", handlers.image_scan_feedback),
-    "/green/text/feedback": ("TextFeedback", handlers.text_feedback),
-    "/green/image/scan": ("ImageSyncScan", handlers.image_sync_scan),
-    "/green/image/asyncscan": ("ImageAsyncScan", handlers.image_async_scan),
-    "/green/image/results": ("ImageAsyncScanResults", handlers.image_async_scan_results),
-    "/green/text/scan": ("TextScan", handlers.text_scan),
-}
+
+def _json(tree: Any, params: Mapping[str, str]) -> Any:
+    # The handlers validate the JSON themselves: each field's error names it.
+    del params
+    return tree
+
+
+def _action(name: str, path: str, handle: Any, encode: Any = protocol.success_with) -> Action:
+    return Action(name=name, method="POST", path=path, decode=_json, handle=handle, encode=encode)
+
+
+#: The actions served; paths from aliyunsdkcore's request classes (aliyunsdkgreen, 2018-05-09).
+ACTIONS: tuple[Action, ...] = (
+    _action(
+        "ImageScanFeedback", "/green/image/feedback", handlers.image_scan_feedback, protocol.acknowledged
+    ),
+    _action("TextFeedback", "/green/text/feedback", handlers.text_feedback, protocol.acknowledged),
+    _action("ImageSyncScan", "/green/image/scan", handlers.image_sync_scan),
+    _action("ImageAsyncScan", "/green/image/asyncscan", handlers.image_async_scan),
+    _action("ImageAsyncScanResults", "/green/image/results", handlers.image_async_scan_results),
+    _action("TextScan", "/green/text/scan", handlers.text_scan),
+)
+#: The action names, for the config's rate limits.
+ACTION_NAMES = frozenset(a.name for a in ACTIONS)
+
+
+class Alibaba:
+    """The Alibaba Green provider (core/gateway.py, Provider)."""
+
+    name = "alibaba"
+    wire_error: type[Exception] = AlibabaError
+
+    def __init__(self, app: web.Application, settings: Settings, backend: AlibabaBackend) -> None:
+        self._app = app
+        self._settings = settings
+        self._cfg: AlibabaSettings = settings.alibaba
+        self._backend = backend
+        self._limiter: SlidingWindowLimiter = app[LIMITER]
+
+    def actions(self) -> Sequence[Action]:
+        return ACTIONS
+
+    def new_request_id(self, now: float) -> str:
+        return protocol.new_request_id()
+
+    def identify(self, request: web.Request) -> Identity:
+        try:
+            key = signing.parse_authorization(request.headers.get("Authorization")).access_key_id
+        except GatewayError:
+            key = ""
+        account = self._backend.by_access_key(key)
+        if account is None and not self._cfg.verify_signatures:
+            # Relaxed: any signature goes; an unknown key id is the first account's.
+            account = self._backend.accounts[0] if self._backend.accounts else None
+        if account is None:
+            return Identity(None, None, None)
+        return Identity(account, account.uid, account.namespace)
+
+    def body_limit(self) -> int:
+        return self._settings.server.max_body_bytes
+
+    def body_too_large(self, exc: BodyTooLarge) -> Exception:
+        return BusinessError(589, f"TOO_LARGE: {exc}")
+
+    async def authenticate(self, request: web.Request, call: Call, who: Identity) -> Identity:
+        # The signature covers the body (ACS3's payload hash, Content-MD5): read it first.
+        body = await call.read_body(request)
+        if not self._cfg.verify_signatures:
+            if who.account is None:
+                raise InvalidAccessKeyIdNotFound()
+            return who
+        headers: dict[str, list[str]] = {}
+        for name, value in request.headers.items():
+            headers.setdefault(name.lower(), []).append(value)
+        signed = signing.SignedRequest(
+            method=request.method,
+            raw_path=request.raw_path.partition("?")[0],
+            query=list(request.query.items()),
+            headers=headers,
+            body=body,
+        )
+        backend = self._backend
+        key = signing.authenticate(
+            signed,
+            lambda key: a.access_key_secret if (a := backend.by_access_key(key)) else None,
+            now=call.received_at,
+            max_skew=self._cfg.max_clock_skew_seconds,
+        )
+        account = backend.by_access_key(key)
+        assert account is not None  # authenticate() found its secret
+        return Identity(account, account.uid, account.namespace)
+
+    def rate_limit(self, who: Identity, action: str) -> int | None:
+        account: AlibabaAccount = who.account
+        return account.rate_limit(action)
+
+    def throttled(self, retry_after: float) -> Exception:
+        return throttled(
+            self._cfg.throttle_response, retry_after if self._cfg.throttle_retry_after_header else 0
+        )
+
+    def parse(self, body: bytes) -> Any:
+        return protocol.decode_json(body)
+
+    def view(self, tree: Any) -> Any:
+        return tree
+
+    def context(self, request: web.Request, call: Call, who: Identity) -> AlibabaContext:
+        account: AlibabaAccount = who.account
+        state = self._backend.state(account)
+        dispatcher = self._app[DISPATCHER]
+
+        def notify_scan(url: str, seed: str, result: dict[str, Any]) -> None:
+            # The scan call and the callbacks it causes share one correlation id in the journal.
+            call.correlation_id = call.correlation_id or call.request_id
+            notifications.notify_scan(
+                dispatcher,
+                state,
+                url,
+                seed,
+                result,
+                namespace=call.namespace,
+                correlation_id=call.correlation_id,
+            )
+
+        def notify_feedback(stored: Sequence[ImageFeedback | TextFeedback]) -> None:
+            # The feedback call and the notifications it causes share one correlation id.
+            correlation_id = call.correlation_id or call.request_id
+            sent = notifications.notify_feedback(
+                dispatcher, state, stored, namespace=call.namespace, correlation_id=correlation_id
+            )
+            if sent:
+                call.correlation_id = correlation_id
+
+        return AlibabaContext(
+            account=account,
+            state=state,
+            request_id=call.request_id,
+            received_at=call.received_at,
+            query=request.query,
+            verdicts=self._app[VERDICTS],
+            notify_scan=notify_scan,
+            notify_feedback=notify_feedback if self._cfg.notify_on_feedback else None,
+        )
+
+    def render_error(self, err: Exception, request: web.Request, call: Call) -> web.StreamResponse:
+        assert isinstance(err, AlibabaError)
+        return protocol.error(err, call.request_id, self._cfg.host_id)
+
+    def claims(self, request: web.Request) -> bool:
+        return request.path.startswith(PATH_PREFIX)
+
+    def not_found(self, request: web.Request) -> Exception:
+        return InvalidActionNotFound()
+
+    def method_not_allowed(self, request: web.Request, action: Action) -> tuple[Exception, str | None]:
+        # The POP gateway knows an API by path and method together: another method is no API.
+        return InvalidActionNotFound(), None
+
+    def check_fault_error(self, spec: Mapping[str, Any], where: str) -> None:
+        check_fault_code(spec, where)
+
+    def fault_response(self, spec: Mapping[str, Any], request: web.Request, call: Call) -> web.StreamResponse:
+        if spec["type"] == "throttle":
+            return self.render_error(throttled(self._cfg.throttle_response), request, call)
+        return protocol.fault_error(spec, call.request_id, self._cfg.host_id)
+
+    def modify_body(self, body: bytes, edit: Mapping[str, Any]) -> bytes:
+        return protocol.modify_body(body, edit)
+
+    def health(self) -> dict[str, Any]:
+        return {"accounts": len(self._backend.accounts)}
+
+    def reset(self, namespace: str | None) -> None:
+        uids = {a.uid for a in self._backend.accounts if namespace is None or a.namespace == namespace}
+        self._backend.reset(uids)
+        self._limiter.reset(windows_of(self.name, uids))
 
 
 def _check_config(settings: Settings) -> moderation.Verdicts:
@@ -67,146 +238,4 @@ def setup(app: web.Application) -> None:
     backend = app[ALIBABA_BACKEND] = AlibabaBackend(
         settings.alibaba.accounts, settings.alibaba.pattern_similarity
     )
-    for path, (action, handler) in ACTIONS.items():
-        app.router.add_post(path, _endpoint(action, handler))
-    # Anything else under /green/ (another API, another method) is what the gateway does not know.
-    app.router.add_route("*", "/green/{tail:.*}", _not_found)
-
-    def reset(namespace: str | None) -> None:
-        uids = {a.uid for a in backend.accounts if namespace is None or a.namespace == namespace}
-        backend.reset(uids)
-        app[LIMITER].reset(windows_of("alibaba", uids))
-
-    app[RESET_HOOKS].append(reset)
-    app[FAULTS].register(
-        AlibabaFaults({path: action for path, (action, _) in ACTIONS.items()}, backend, app[SETTINGS].alibaba)
-    )
-
-
-def _endpoint(action: str, handler: Handler) -> Callable[[web.Request], Any]:
-    async def endpoint(request: web.Request) -> web.StreamResponse:
-        app = request.app
-        settings = app[SETTINGS]
-        cfg = settings.alibaba
-        request_id = protocol.new_request_id()
-        exchange = exchange_of(request)
-        exchange.provider, exchange.action = "alibaba", action
-        try:
-            try:
-                body = await read_body(request, settings.server.max_body_bytes)
-            except BodyTooLarge as exc:
-                raise BusinessError(589, f"TOO_LARGE: {exc}") from None
-            account = _authenticate(request, body, cfg, app[ALIBABA_BACKEND], app[CLOCK].time())
-            exchange.account = account.uid
-            if exchange.namespace is None:
-                exchange.namespace = account.namespace
-            _throttle(app, account, action, cfg)
-            state = app[ALIBABA_BACKEND].state(account)
-            call = handlers.Call(
-                account=account,
-                state=state,
-                request_id=request_id,
-                received_at=app[CLOCK].time(),
-                query=request.query,
-                verdicts=app[VERDICTS],
-                notify_scan=_scan_notifier(app, state, exchange, request_id),
-            )
-            exchange.parsed = parsed = protocol.decode_json(body)
-            result = handler(call, parsed)
-            if cfg.notify_on_feedback:
-                _notify(app, call, exchange)
-        except GatewayError as exc:
-            return protocol.gateway_error(exc, request_id, cfg.host_id)
-        except BusinessError as exc:
-            return protocol.business_error(exc, request_id)
-        except protocol.BodyError as exc:
-            return protocol.business_error(exc.business, request_id)
-        return protocol.success(request_id, result)
-
-    endpoint.__name__ = action
-    return endpoint
-
-
-async def _not_found(request: web.Request) -> web.StreamResponse:
-    exchange_of(request).provider = "alibaba"
-    err = InvalidActionNotFound()
-    return protocol.gateway_error(err, protocol.new_request_id(), request.app[SETTINGS].alibaba.host_id)
-
-
-def _scan_notifier(
-    app: web.Application, state: AlibabaState, exchange: Exchange, request_id: str
-) -> handlers.ScanNotifier:
-    def notify(url: str, seed: str, result: dict[str, Any]) -> None:
-        # The scan call and the callbacks it causes share one correlation id in the journal.
-        exchange.correlation_id = exchange.correlation_id or request_id
-        notifications.notify_scan(
-            app[DISPATCHER],
-            state,
-            url,
-            seed,
-            result,
-            namespace=exchange.namespace,
-            correlation_id=exchange.correlation_id,
-        )
-
-    return notify
-
-
-def _notify(app: web.Application, call: handlers.Call, exchange: Exchange) -> None:
-    # The feedback call and the notifications it causes share one correlation id in the journal.
-    correlation_id = exchange.correlation_id or call.request_id
-    sent = notifications.notify_feedback(
-        app[DISPATCHER],
-        call.state,
-        call.request_id,
-        namespace=exchange.namespace,
-        correlation_id=correlation_id,
-    )
-    if sent:
-        exchange.correlation_id = correlation_id
-
-
-def _authenticate(
-    request: web.Request, body: bytes, cfg: AlibabaSettings, backend: AlibabaBackend, now: float
-) -> AlibabaAccount:
-    headers: dict[str, list[str]] = {}
-    for name, value in request.headers.items():
-        headers.setdefault(name.lower(), []).append(value)
-    signed = signing.SignedRequest(
-        method=request.method,
-        raw_path=request.raw_path.partition("?")[0],
-        query=list(request.query.items()),
-        headers=headers,
-        body=body,
-    )
-    if cfg.verify_signatures:
-        ak = signing.authenticate(
-            signed,
-            lambda key: a.access_key_secret if (a := backend.by_access_key(key)) else None,
-            now=now,
-            max_skew=cfg.max_clock_skew_seconds,
-        )
-        account = backend.by_access_key(ak)
-        assert account is not None  # authenticate() found its secret
-        return account
-    # Relaxed: any signature is accepted; a known key id picks its account, else the first one.
-    try:
-        key = signing.parse_authorization(signed.header("authorization")).access_key_id
-    except GatewayError:
-        key = ""
-    account = backend.by_access_key(key) or (backend.accounts[0] if backend.accounts else None)
-    if account is None:
-        raise InvalidAccessKeyIdNotFound()
-    return account
-
-
-def _throttle(app: web.Application, account: AlibabaAccount, action: str, cfg: AlibabaSettings) -> None:
-    limit = account.rate_limit(action)
-    if limit is None:
-        return
-    limiter = app[LIMITER]
-    key = ("alibaba", account.uid, action)
-    if limiter.try_acquire(key, limit):
-        return
-    retry_after = limiter.retry_after(key, limit) if cfg.throttle_retry_after_header else 0.0
-    raise throttled(cfg.throttle_response, retry_after)
+    app[GATEWAY].register(app, Alibaba(app, settings, backend))

@@ -28,7 +28,11 @@ sheet); the messages are COS's wording where known.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from ...core.catalogue import by_code
+from ...core.faults import RuleError
 
 
 class TencentError(Exception):
@@ -166,3 +170,14 @@ class ServiceUnavailable(TencentError):
     code = "ServiceUnavailable"
     status = 503
     message = "Service is unavailable now. Please retry later."
+
+
+#: Every error class by its code, for fault rules.
+ERROR_CODES: Mapping[str, type[TencentError]] = by_code(TencentError)
+
+
+def check_fault_code(spec: Mapping[str, Any], where: str) -> None:
+    """Raise RuleError unless an ``error`` fault rule names a code of this catalogue."""
+    if spec.get("code") not in ERROR_CODES:
+        known = ", ".join(sorted(ERROR_CODES))
+        raise RuleError(f"{where}.code", f"{spec.get('code')!r} is not in the Tencent CI catalogue ({known})")

@@ -49,7 +49,7 @@ IMAGE_SOURCES: tuple[ImageSource, ...] = ("Content", "Object", "Url")
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
+class TencentContext:
     """What a handler knows about the call it serves."""
 
     account: TencentAccount
@@ -65,7 +65,7 @@ class Call:
     text_labels: Mapping[str, str] = field(default_factory=dict)
 
 
-def report_badcase(call: Call, fields: Mapping[str, str]) -> None:
+def report_badcase(call: TencentContext, fields: Mapping[str, str]) -> None:
     """POST /report/badcase: record one reported moderation mistake."""
     content_type = int(fields["ContentType"])
     text: str | None = None
@@ -118,7 +118,7 @@ def _decode_text(raw: str) -> str:
         raise InvalidArgument.field("Text", "must be base64 of UTF-8 text") from None
 
 
-def create_auditing_text_job(call: Call, request: Mapping[str, Any]) -> TextAudit:
+def create_auditing_text_job(call: TencentContext, request: Mapping[str, Any]) -> TextAudit:
     """POST /text/auditing with Input.Content: audit the text now and answer with the result.
 
     The verdict: a confirmed badcase for the same text (its SuggestedLabel), else the first
@@ -179,7 +179,7 @@ def create_auditing_text_job(call: Call, request: Mapping[str, Any]) -> TextAudi
     return audit
 
 
-def describe_auditing_text_job(call: Call, job_id: str) -> TextAudit:
+def describe_auditing_text_job(call: TencentContext, job_id: str) -> TextAudit:
     """GET /text/auditing/<jobId>: the job's result as it was answered when submitted."""
     audit = call.state.text_job(job_id)
     if audit is None:
@@ -193,7 +193,7 @@ def describe_auditing_text_job(call: Call, job_id: str) -> TextAudit:
     return audit
 
 
-def batch_image_auditing(call: Call, request: Mapping[str, Any]) -> list[ImageAudit]:
+def batch_image_auditing(call: TencentContext, request: Mapping[str, Any]) -> list[ImageAudit]:
     """POST /image/auditing: audit each ``Input`` now and answer one result per image, in order.
 
     The emulator never looks at an image: a confirmed badcase (ContentType 2) for the same ``Url``

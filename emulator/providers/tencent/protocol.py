@@ -20,16 +20,18 @@ import functools
 import itertools
 import secrets
 import threading
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import xmlschema
 from aiohttp import web
 from lxml import etree
 
 from .errors import (
+    ERROR_CODES,
     InvalidArgument,
     MalformedXML,
     MissingRequestBodyError,
@@ -37,6 +39,9 @@ from .errors import (
     TencentError,
 )
 from .models import ImageAudit, TextAudit
+
+if TYPE_CHECKING:
+    from ...core.call import Call
 
 XML_CONTENT_TYPE = "application/xml"
 SERVER = "tencent-ci"
@@ -164,9 +169,8 @@ def _libxml2_valid(schema: Path, root: etree._Element) -> bool:
     return validator.validate(root)
 
 
-def decode_request(body: bytes) -> dict[str, str]:
+def decode_request(root: etree._Element) -> dict[str, str]:
     """The fields of a ``<Request>`` body that validates against the published schema."""
-    root = parse_xml(body)
     if not _libxml2_valid(REQUEST_SCHEMA, root):
         # xmlschema has the last word, and the error message.
         error = next(iter(schema("report-badcase-request").iter_errors(root)), None)
@@ -192,10 +196,9 @@ def element_tree(root: etree._Element) -> dict[str, Any]:
     return {root.tag: inner(root)}
 
 
-def decode_text_auditing(body: bytes) -> dict[str, Any]:
+def decode_text_auditing(root: etree._Element) -> dict[str, Any]:
     """The ``<Request>`` of a text audit as nested dicts (``{"Input": {...}, "Conf": ...}``), after
     validating it against the schema. An empty container (the SDK's ``<Conf></Conf>``) is ``""``."""
-    root = parse_xml(body)
     error = next(iter(schema("text-auditing-request").iter_errors(root)), None)
     if error is not None:
         raise _nested_schema_error(root, error)
@@ -203,10 +206,9 @@ def decode_text_auditing(body: bytes) -> dict[str, Any]:
     return request
 
 
-def decode_image_auditing(body: bytes) -> dict[str, Any]:
+def decode_image_auditing(root: etree._Element) -> dict[str, Any]:
     """The ``<Request>`` of a batch image audit, validated, with ``Input`` always a list (one entry
     per image, in order; an empty ``<Input/>`` is ``""``) and ``Conf`` a dict or absent."""
-    root = parse_xml(body)
     error = next(iter(schema("image-auditing-request").iter_errors(root)), None)
     if error is not None:
         raise _nested_schema_error(root, error)
@@ -296,10 +298,12 @@ def _response(status: int, body: bytes, request_id: str, now: float) -> web.Resp
     )
 
 
-def success(request_id: str, now: float) -> web.Response:
+def success(result: object, call: Call) -> web.Response:
+    """``<Response><RequestId/></Response>``: a badcase was recorded."""
+    del result
     root = etree.Element("Response")
-    etree.SubElement(root, "RequestId").text = request_id
-    return _response(200, _xml(root), request_id, now)
+    etree.SubElement(root, "RequestId").text = call.request_id
+    return _response(200, _xml(root), call.request_id, call.received_at)
 
 
 #: CI's job times, e.g. ``2019-07-07T12:12:12+0800`` (the query API's documented sample); the
@@ -311,7 +315,8 @@ def job_time(at: float) -> str:
     return datetime.fromtimestamp(at, _JOB_TZ).strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def text_auditing_success(audit: TextAudit, request_id: str, now: float) -> web.Response:
+def text_auditing_success(audit: TextAudit, call: Call) -> web.Response:
+    request_id = call.request_id
     root = etree.Element("Response")
     detail = etree.SubElement(root, "JobsDetail")
 
@@ -353,15 +358,16 @@ def text_auditing_success(audit: TextAudit, request_id: str, now: float) -> web.
         for name, value in audit.user_info.items():
             put(user, name, value)
     put(root, "RequestId", request_id)
-    return _response(200, _xml(root), request_id, now)
+    return _response(200, _xml(root), request_id, call.received_at)
 
 
-def image_auditing_success(audits: list[ImageAudit], request_id: str, now: float) -> web.Response:
+def image_auditing_success(audits: list[ImageAudit], call: Call) -> web.Response:
     """One ``JobsDetail`` per image, in the order of the request's ``Input`` elements; the SDK makes
     them a list (cos_client.py, ci_auditing_image_batch: ``format_dict(data, ['JobsDetail'])``).
     Fields and their order follow cos-go-sdk-v5's ImageAuditingResult (ci.go) and the image query
     API's documented body; OCR text, Category and SubLabel are left out, since the emulator reads no
     image (UNCONFIRMED whether CI sends them empty)."""
+    request_id = call.request_id
     root = etree.Element("Response")
 
     def put(parent: etree._Element, name: str, value: object) -> None:
@@ -395,7 +401,7 @@ def image_auditing_success(audits: list[ImageAudit], request_id: str, now: float
             for name, value in audit.user_info.items():
                 put(user, name, value)
     put(root, "RequestId", request_id)
-    return _response(200, _xml(root), request_id, now)
+    return _response(200, _xml(root), request_id, call.received_at)
 
 
 def error(err: TencentError, *, request_id: str, resource: str, now: float) -> web.Response:
@@ -415,3 +421,52 @@ def error(err: TencentError, *, request_id: str, resource: str, now: float) -> w
     response = _response(err.status, _ERROR_PROLOG + _xml(root), request_id, now)
     response.headers["x-ci-trace-id"] = trace_id
     return response
+
+
+def fault_error(spec: Mapping[str, Any], *, request_id: str, resource: str, now: float) -> web.Response:
+    """The CI error an ``error`` fault rule injects, with the status and retry hint it gives."""
+    cls = ERROR_CODES[spec["code"]]
+    # The signature error carries what the server computed; an injected one has nothing to show.
+    err = SignatureDoesNotMatch("", "") if cls is SignatureDoesNotMatch else cls(spec.get("message"))
+    response = error(err, request_id=request_id, resource=resource, now=now)
+    if spec.get("status") is not None:
+        response.set_status(int(spec["status"]))
+    if "retryAfter" in spec:
+        response.headers["Retry-After"] = str(max(1, round(float(spec["retryAfter"]))))
+    return response
+
+
+def modify_body(body: bytes, edit: Mapping[str, Any]) -> bytes:
+    """A success body with elements removed or set (dotted paths), for contract-drift rules."""
+    try:
+        # Our own success bodies only, but parsed with the same care as anything else.
+        root = etree.fromstring(
+            body, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+        )
+    except etree.XMLSyntaxError:
+        return body
+    for path in edit.get("remove", []):
+        for el in _find(root, path):
+            parent = el.getparent()
+            if parent is not None:
+                parent.remove(el)
+    for path, value in edit.get("set", {}).items():
+        found = _find(root, path)
+        if not found:
+            parent_path, _, leaf = path.rpartition(".")
+            parents = _find(root, parent_path) if parent_path else [root]
+            found = [etree.SubElement(p, leaf) for p in parents[:1]]
+        for el in found:
+            el.text = str(value)
+    return etree.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _find(root: etree._Element, path: str) -> list[etree._Element]:
+    """Elements at a dotted path below the root (``RequestId``) or from it (``Response.RequestId``)."""
+    parts = path.split(".")
+    if parts and parts[0] == root.tag:
+        parts = parts[1:]
+    nodes = [root]
+    for part in parts:
+        nodes = [c for n in nodes for c in n if c.tag == part]
+    return nodes

@@ -20,10 +20,6 @@ from urllib.parse import quote
 
 from . import errors
 
-#: Headers that carry a temporary credential's token. The SDK sends ``x-ci-security-token`` to CI
-#: (``cos_client.py``, ``send_request(ci_request=True)``); COS tools send ``x-cos-security-token``.
-SECURITY_TOKEN_HEADERS = ("x-ci-security-token", "x-cos-security-token")
-
 
 @dataclass(frozen=True, slots=True)
 class SignedRequest:

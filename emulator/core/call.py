@@ -1,0 +1,123 @@
+"""The one typed record of a call: who it is, what happened to it, and its body, read and parsed once.
+
+The gateway makes one :class:`Call` per request from the request's head (the provider's
+``identify``); fault matching, throttling, the handler's context and the journal all read that same
+record. Provider-neutral: the values are plain strings and bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from ..errors import EmulatorError
+
+#: Scopes a call (and what it records or changes) to a namespace instead of its account's.
+NAMESPACE_HEADER = "X-Emulator-Namespace"
+
+
+class BodyTooLarge(EmulatorError):
+    """The request body is over the configured limit; it was not read in full."""
+
+    def __init__(self, limit: int, declared: int | None) -> None:
+        self.limit = limit
+        self.declared = declared
+        size = f"{declared} bytes" if declared is not None else "more"
+        super().__init__(f"request body is {size}, over the limit of {limit} bytes")
+
+
+class Parser(Protocol):
+    """The part of a provider that reads bodies (see core/gateway.py, Provider)."""
+
+    def parse(self, body: bytes) -> Any: ...
+
+    def view(self, tree: Any) -> Any: ...
+
+
+_UNSET: Any = object()
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    provider: str | None = None
+    action: str | None = None
+    account: str | None = None
+    namespace: str | None = None
+    correlation_id: str | None = None
+    request_id: str = ""
+    #: On the injected clock.
+    received_at: float = 0.0
+    #: The most bytes of body read (0: no limit is applied).
+    body_limit: int = 0
+    #: Turns an oversized body into the provider's own error (the gateway sets it).
+    too_large: Callable[[BodyTooLarge], Exception] | None = None
+    #: The body as read; the parsed body as the journal shows it, once parsed.
+    body: bytes = b""
+    parsed: Any = None
+    #: The fault rule that shaped the answer, if one did; how it closed the connection; and the
+    #: bytes it let through when it sent only part of, or a garbled, answer.
+    fault: str | None = None
+    cut: str | None = None
+    sent_body: bytes | None = None
+    _read: bool = False
+    _body_error: Exception | None = None
+    _tree: Any = _UNSET
+    _tree_error: Exception | None = None
+
+    async def read_body(self, request: web.Request) -> bytes:
+        """The whole body, read once: refused early (by Content-Length, else while reading) past
+        :attr:`body_limit`. A second reader gets the same bytes, or the same error."""
+        if self._read:
+            if self._body_error is not None:
+                raise self._body_error
+            return self.body
+        self._read = True
+        try:
+            self.body = await _read(request, self.body_limit)
+        except BodyTooLarge as exc:
+            err = self.too_large(exc) if self.too_large is not None else exc
+            self._body_error = err
+            raise err from None
+        return self.body
+
+    def tree(self, parser: Parser) -> Any:
+        """The body parsed, once (the body must have been read); the provider's error otherwise,
+        the same each time it is asked."""
+        if self._tree is _UNSET and self._tree_error is None:
+            try:
+                self._tree = parser.parse(self.body)
+            except Exception as exc:
+                self._tree_error = exc
+                raise
+            self.parsed = parser.view(self._tree)
+        if self._tree_error is not None:
+            raise self._tree_error
+        return self._tree
+
+    def view(self, parser: Parser) -> Any:
+        """The parsed body as matchers read it, None when it does not parse."""
+        try:
+            self.tree(parser)
+        except Exception:
+            return None
+        return self.parsed
+
+
+async def _read(request: web.Request, limit: int) -> bytes:
+    declared = request.content_length
+    if limit and declared is not None and declared > limit:
+        raise BodyTooLarge(limit, declared)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.readany()
+        if not chunk:
+            break
+        size += len(chunk)
+        if limit and size > limit:
+            raise BodyTooLarge(limit, declared)
+        chunks.append(chunk)
+    return b"".join(chunks)

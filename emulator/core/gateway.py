@@ -1,0 +1,344 @@
+"""The one pipeline every provider call goes through, whichever provider serves it.
+
+Each provider declares its actions as one table of :class:`Action` rows and implements
+:class:`Provider`; the gateway turns every row into a route and runs each call the same way::
+
+    identify ---------------------------------------- one Call record (provider, action, account,
+       |                                              namespace, correlation id), read by all below
+       +-- fault rules (inbound) -- may answer instead, or shape the answer later
+       |
+    authenticate -> throttle -> read body (bounded, once) -> parse (once) -> decode -> handle -> encode
+       |                                                                                 |
+       +-- any wire error: the provider renders it in its own shape <--------------------+
+       |
+    journal (one entry per call, whatever happened)
+
+Paths no action serves go through the same steps up to the answer: the provider that claims the
+path or host answers with its own "no such API" error, any other path gets aiohttp's plain 404.
+
+Nothing here names a provider. Bytes are made only by the providers' ``protocol.py`` functions the
+table points at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from .call import NAMESPACE_HEADER, BodyTooLarge, Call
+from .clock import Clock
+from .fault_actions import FaultApplier
+from .faults import CallView, FaultEngine, Rule
+from .journal import Journal
+from .recording import record_call
+from .throttle import SlidingWindowLimiter
+
+__all__ = ["Action", "Gateway", "Identity", "Provider"]
+
+Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a call is from, as far as the request's head tells before anything is verified: the
+    provider's account object (opaque here), its id as the journal shows it, and its namespace."""
+
+    account: Any
+    account_id: str | None
+    namespace: str | None
+    #: Whatever else the provider read from the head and wants back in its later steps.
+    extra: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One row of a provider's action table.
+
+    ``decode`` turns the parsed body (None when ``parses_body`` is false) and the request's path
+    parameters into the handler's input and may raise the provider's wire errors; ``handle`` takes the
+    provider's context and that input and returns a plain result; ``encode`` turns the result into
+    the answer (the provider's protocol.py)."""
+
+    name: str
+    method: str
+    path: str
+    decode: Callable[[Any, Mapping[str, str]], Any]
+    handle: Callable[[Any, Any], Any]
+    encode: Callable[[Any, Call], web.StreamResponse]
+    #: Whether the body is parsed (a GET of a stored result reads none).
+    parses_body: bool = True
+
+
+class Provider(Protocol):
+    """What a provider tells the gateway. Every method may raise only ``wire_error`` subclasses,
+    which :meth:`render_error` turns into the provider's own answer."""
+
+    name: str
+    wire_error: type[Exception]
+
+    def actions(self) -> Sequence[Action]: ...
+
+    def new_request_id(self, now: float) -> str: ...
+
+    def identify(self, request: web.Request) -> Identity:
+        """The caller as the request's head names it, cheaply and without verifying anything."""
+        ...
+
+    def body_limit(self) -> int: ...
+
+    def body_too_large(self, exc: BodyTooLarge) -> Exception: ...
+
+    async def authenticate(self, request: web.Request, call: Call, who: Identity) -> Identity:
+        """Verify the request (reading the body through ``call.read_body`` if the scheme signs it);
+        returns the verified identity. Raises the provider's error when refused."""
+        ...
+
+    def rate_limit(self, who: Identity, action: str) -> int | None: ...
+
+    def throttled(self, retry_after: float) -> Exception: ...
+
+    def parse(self, body: bytes) -> Any:
+        """Request bytes to a tree (JSON value, XML element); raises the provider's error."""
+        ...
+
+    def view(self, tree: Any) -> Any:
+        """The tree as the journal shows it and body matchers read it (nested dicts and lists)."""
+        ...
+
+    def context(self, request: web.Request, call: Call, who: Identity) -> Any:
+        """What the handlers of this provider receive besides their input."""
+        ...
+
+    def render_error(self, err: Exception, request: web.Request, call: Call) -> web.StreamResponse: ...
+
+    def claims(self, request: web.Request) -> bool:
+        """Whether a path no action serves is this provider's to refuse (by path or by host)."""
+        ...
+
+    def not_found(self, request: web.Request) -> Exception: ...
+
+    def method_not_allowed(self, request: web.Request, action: Action) -> tuple[Exception, str | None]:
+        """The error for a served path asked with another method, and the action to journal."""
+        ...
+
+    # -- fault rules ---------------------------------------------------------------------------
+
+    def check_fault_error(self, spec: Mapping[str, Any], where: str) -> None: ...
+
+    def fault_response(
+        self, spec: Mapping[str, Any], request: web.Request, call: Call
+    ) -> web.StreamResponse: ...
+
+    def modify_body(self, body: bytes, edit: Mapping[str, Any]) -> bytes: ...
+
+    # -- the rest of the app -----------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]: ...
+
+    def reset(self, namespace: str | None) -> None: ...
+
+
+class Gateway:
+    """Routes every provider's action table and runs each call through the pipeline above."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        clock: Clock,
+        limiter: SlidingWindowLimiter,
+        faults: FaultEngine,
+        reserved_prefixes: Sequence[str],
+    ) -> None:
+        self._journal = journal
+        self._clock = clock
+        self._limiter = limiter
+        self._faults = faults
+        self._reserved = tuple(reserved_prefixes)
+        self._fault_applier = FaultApplier()
+        self.providers: dict[str, Provider] = {}
+
+    def register(self, app: web.Application, provider: Provider) -> None:
+        """Route ``provider``'s actions; the fault engine learns its error catalogue."""
+        self.providers[provider.name] = provider
+        self._faults.register(provider.name, provider.check_fault_error)
+        paths: dict[str, list[Action]] = {}
+        for action in provider.actions():
+            app.router.add_route(action.method, action.path, self._endpoint(provider, action), name=None)
+            paths.setdefault(action.path, []).append(action)
+        for path, actions in paths.items():
+            # Another method on a served path: the provider's own refusal, not aiohttp's 405.
+            app.router.add_route("*", path, self._wrong_method(provider, actions[0]))
+
+    def route_rest(self, app: web.Application) -> None:
+        """The catch-all, added last: aiohttp tries it after every route with a longer fixed prefix
+        (reserved prefixes such as the admin API's are a sub-application and never reach it)."""
+        app.router.add_route("*", "/{tail:.*}", self._unrouted)
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    def _endpoint(self, provider: Provider, action: Action) -> Endpoint:
+        async def endpoint(request: web.Request) -> web.StreamResponse:
+            return await self._serve(
+                request,
+                provider,
+                action.name,
+                lambda call, who: self._run(request, provider, action, call, who),
+            )
+
+        endpoint.__name__ = action.name
+        return endpoint
+
+    def _wrong_method(self, provider: Provider, action: Action) -> Endpoint:
+        async def wrong_method(request: web.Request) -> web.StreamResponse:
+            err, journaled = provider.method_not_allowed(request, action)
+            return await self._serve(request, provider, journaled, self._refuse(request, provider, err))
+
+        return wrong_method
+
+    async def _unrouted(self, request: web.Request) -> web.StreamResponse:
+        if request.path.startswith(self._reserved):
+            raise await _without_catch_all(request)
+        for provider in self.providers.values():
+            if provider.claims(request):
+                err = provider.not_found(request)
+                return await self._serve(request, provider, None, self._refuse(request, provider, err))
+
+        async def not_found(call: Call, who: Identity | None) -> web.StreamResponse:
+            raise web.HTTPNotFound()
+
+        return await self._serve(request, None, None, not_found)
+
+    @staticmethod
+    def _refuse(
+        request: web.Request, provider: Provider, err: Exception
+    ) -> Callable[[Call, Identity | None], Awaitable[web.StreamResponse]]:
+        async def refuse(call: Call, who: Identity | None) -> web.StreamResponse:
+            return provider.render_error(err, request, call)
+
+        return refuse
+
+    # -- the pipeline ------------------------------------------------------------------------
+
+    async def _serve(
+        self,
+        request: web.Request,
+        provider: Provider | None,
+        action: str | None,
+        answer: Callable[[Call, Any], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """Identify, apply the fault rules, answer, and journal whatever happened."""
+        started = self._clock.time()
+        t0 = time.perf_counter()
+        call = Call(
+            provider=provider.name if provider is not None else None,
+            action=action,
+            namespace=request.headers.get(NAMESPACE_HEADER),
+            received_at=started,
+            body_limit=provider.body_limit() if provider is not None else 0,
+            too_large=provider.body_too_large if provider is not None else None,
+        )
+        response: web.StreamResponse | None = None
+        try:
+            who = None
+            if provider is not None:
+                call.request_id = provider.new_request_id(started)
+                try:
+                    who = provider.identify(request)
+                except provider.wire_error:
+                    who = None
+                if who is not None:
+                    call.account = who.account_id
+                    if call.namespace is None:
+                        call.namespace = who.namespace
+            rule = await self._pick_rule(request, provider, call) if self._faults.has_rules("in") else None
+            if rule is None:
+                response = await answer(call, who)
+            else:
+                response = await self._fault_applier.apply(
+                    rule, request, call, provider, lambda: answer(call, who)
+                )
+        except web.HTTPException as exc:
+            self._record(request, call, t0, exc)
+            raise
+        except asyncio.CancelledError:
+            # A fault cut the connection, or the client went away mid-request: no response.
+            self._record(request, call, t0, None)
+            raise
+        except Exception as exc:
+            # Not swallowed: recorded as the 500 aiohttp will send, then re-raised so it surfaces.
+            self._record(request, call, t0, web.Response(status=500, text=f"{type(exc).__name__}: {exc}"))
+            raise
+        self._record(request, call, t0, response)
+        return response
+
+    def _record(
+        self, request: web.Request, call: Call, t0: float, response: web.StreamResponse | None
+    ) -> None:
+        record_call(self._journal, request, call, time.perf_counter() - t0, response)
+
+    async def _pick_rule(self, request: web.Request, provider: Provider | None, call: Call) -> Rule | None:
+        loader = None
+        if provider is not None and self._faults.needs_body("in"):
+            try:
+                await call.read_body(request)
+            except Exception:
+                pass
+            else:
+                loader = lambda: call.view(provider)  # noqa: E731
+        view = CallView(
+            direction="in",
+            provider=call.provider,
+            action=call.action,
+            method=request.method,
+            path=request.path,
+            account=call.account,
+            namespace=call.namespace,
+            headers=request.headers,
+            body_loader=loader,
+        )
+        rule = self._faults.pick(view)
+        if rule is not None:
+            call.fault = rule.label
+        return rule
+
+    async def _run(
+        self, request: web.Request, provider: Provider, action: Action, call: Call, who: Identity | None
+    ) -> web.StreamResponse:
+        """authenticate -> throttle -> body -> parse -> decode -> handle -> encode."""
+        try:
+            if who is None:
+                who = provider.identify(request)
+            who = await provider.authenticate(request, call, who)
+            call.account = who.account_id
+            if request.headers.get(NAMESPACE_HEADER) is None:
+                call.namespace = who.namespace
+            limit = provider.rate_limit(who, action.name)
+            if limit is not None:
+                key = (provider.name, who.account_id, action.name)
+                if not self._limiter.try_acquire(key, limit):
+                    raise provider.throttled(self._limiter.retry_after(key, limit))
+            await call.read_body(request)
+            tree = call.tree(provider) if action.parses_body else None
+            data = action.decode(tree, request.match_info)
+            result = action.handle(provider.context(request, call, who), data)
+            return action.encode(result, call)
+        except provider.wire_error as err:
+            return provider.render_error(err, request, call)
+
+
+async def _without_catch_all(request: web.Request) -> web.HTTPException:
+    """What aiohttp answers when no route matches: 405 naming the methods another route allows for
+    this path (the catch-all took the call from them), else 404."""
+    allowed: set[str] = set()
+    own = request.match_info.route.resource
+    for resource in request.app.router.resources():
+        if resource is not own:
+            allowed |= (await resource.resolve(request))[1]
+    if allowed:
+        return web.HTTPMethodNotAllowed(request.method, allowed)
+    return web.HTTPNotFound()
