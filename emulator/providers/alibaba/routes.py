@@ -11,6 +11,7 @@ from aiohttp import web
 from ...config import AlibabaAccount, AlibabaSettings, Settings
 from ...core.call import BodyTooLarge, Call
 from ...core.gateway import Action, Identity
+from ...core.headers import HeaderLists
 from ...core.throttle import SlidingWindowLimiter, windows_of
 from ...errors import ConfigError
 from ...keys import DISPATCHER, GATEWAY, LIMITER, SETTINGS
@@ -81,16 +82,18 @@ class Alibaba:
 
     def identify(self, request: web.Request) -> Identity:
         try:
-            key = signing.parse_authorization(request.headers.get("Authorization")).access_key_id
+            auth: signing.Authorization | None = signing.parse_authorization(
+                request.headers.get("Authorization")
+            )
         except GatewayError:
-            key = ""
-        account = self._backend.by_access_key(key)
+            auth = None
+        account = self._backend.by_access_key(auth.access_key_id) if auth is not None else None
         if account is None and not self._cfg.verify_signatures:
             # Relaxed: any signature goes; an unknown key id is the first account's.
             account = self._backend.accounts[0] if self._backend.accounts else None
         if account is None:
-            return Identity(None, None, None)
-        return Identity(account, account.uid, account.namespace)
+            return Identity(None, None, None, auth)
+        return Identity(account, account.uid, account.namespace, auth)
 
     def body_limit(self) -> int:
         return self._settings.server.max_body_bytes
@@ -105,14 +108,11 @@ class Alibaba:
             if who.account is None:
                 raise InvalidAccessKeyIdNotFound()
             return who
-        headers: dict[str, list[str]] = {}
-        for name, value in request.headers.items():
-            headers.setdefault(name.lower(), []).append(value)
         signed = signing.SignedRequest(
             method=request.method,
             raw_path=request.raw_path.partition("?")[0],
             query=list(request.query.items()),
-            headers=headers,
+            headers=HeaderLists(request.headers),
             body=body,
         )
         backend = self._backend
@@ -121,6 +121,7 @@ class Alibaba:
             lambda key: a.access_key_secret if (a := backend.by_access_key(key)) else None,
             now=call.received_at,
             max_skew=self._cfg.max_clock_skew_seconds,
+            auth=who.extra,
         )
         account = backend.by_access_key(key)
         assert account is not None  # authenticate() found its secret

@@ -196,9 +196,12 @@ def authenticate(
     *,
     now: float,
     max_skew: float,
+    auth: Authorization | None = None,
 ) -> str:
-    """Check the request's signature; return the AccessKeyId it was signed with."""
-    auth = parse_authorization(req.header("authorization"))
+    """Check the request's signature; return the AccessKeyId it was signed with. ``auth``: its
+    Authorization header already parsed, if it was."""
+    if auth is None:
+        auth = parse_authorization(req.header("authorization"))
     secret = secret_for(auth.access_key_id)
     if secret is None:
         raise errors.InvalidAccessKeyIdNotFound()

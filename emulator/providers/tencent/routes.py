@@ -13,6 +13,7 @@ from aiohttp import web
 from ...config import Settings, TencentAccount, TencentSettings
 from ...core.call import BodyTooLarge, Call
 from ...core.gateway import Action, Identity
+from ...core.headers import HeaderLists
 from ...core.throttle import SlidingWindowLimiter, windows_of
 from ...keys import GATEWAY, LIMITER, SETTINGS
 from . import handlers, protocol, signing
@@ -255,13 +256,10 @@ def _resource(request: web.Request) -> str:
 
 
 def _signed_request(request: web.Request) -> signing.SignedRequest:
-    headers: dict[str, list[str]] = {}
-    for name, value in request.headers.items():
-        headers.setdefault(name.lower(), []).append(value)
     return signing.SignedRequest(
         method=request.method,
         # Decoded, as signed; for a proxy's absolute-form target this is still only the path.
         path=request.path,
         query=list(request.query.items()),
-        headers=headers,
+        headers=HeaderLists(request.headers),
     )

@@ -1,0 +1,33 @@
+"""Request headers as the signature checks read them, without copying them first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+from multidict import CIMultiDictProxy
+
+
+class HeaderLists(Mapping[str, Sequence[str]]):
+    """A request's headers as lower-case name -> every value sent under it, read through to the
+    request's own (case-insensitive) headers: building a dict of lists on every call cost more than
+    a signature's arithmetic (bench/RESULTS.md, profile)."""
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, headers: CIMultiDictProxy[str]) -> None:
+        self._headers = headers
+
+    def __getitem__(self, name: str) -> Sequence[str]:
+        values = self._headers.getall(name, None)
+        if values is None:
+            raise KeyError(name)
+        return values
+
+    def get(self, name: str, default: Sequence[str] | None = None) -> Sequence[str] | None:  # type: ignore[override]
+        return self._headers.getall(name, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(k.lower() for k in self._headers))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys(k.lower() for k in self._headers))
