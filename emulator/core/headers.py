@@ -26,6 +26,10 @@ class HeaderLists(Mapping[str, Sequence[str]]):
     def get(self, name: str, default: Sequence[str] | None = None) -> Sequence[str] | None:  # type: ignore[override]
         return self._headers.getall(name, default)
 
+    def first_values(self) -> Iterator[tuple[str, str]]:
+        """(name as sent, value) pairs; a repeated name comes once per value, first value first."""
+        return iter(self._headers.items())
+
     def __iter__(self) -> Iterator[str]:
         return iter(dict.fromkeys(k.lower() for k in self._headers))
 

@@ -11,6 +11,7 @@ captured SDK vectors and a pinned clock.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping, Sequence
@@ -52,6 +53,12 @@ ACS3 = "ACS3-HMAC-SHA256"
 def parse_authorization(value: str | None) -> Authorization:
     if value is None or not value.strip():
         raise errors.MissingAccessKeyId()
+    return _parse_authorization(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_authorization(value: str) -> Authorization:
+    # Cached: the result is immutable, and identical headers recur (retries, load tests).
     scheme, _, rest = value.strip().partition(" ")
     rest = rest.strip()
     if scheme == "acs":

@@ -291,11 +291,17 @@ def _response(status: int, body: bytes, request_id: str, now: float) -> web.Resp
         body=body,
         headers={
             "Content-Type": XML_CONTENT_TYPE,
-            "Date": formatdate(now, usegmt=True),
+            "Date": _http_date(int(now)),
             "Server": SERVER,
             "x-ci-request-id": request_id,
         },
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _http_date(second: int) -> str:
+    # Formatted once a second, not once a call.
+    return formatdate(second, usegmt=True)
 
 
 def success(result: object, call: Call) -> web.Response:

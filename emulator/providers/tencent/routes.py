@@ -3,6 +3,7 @@ region), authenticated, throttled, read and answered (core/gateway.py runs the s
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -100,6 +101,7 @@ class Target:
     region: str
 
 
+@functools.lru_cache(maxsize=256)
 def parse_host(host: str) -> Target | None:
     """Bucket, APPID and region from a CI/COS host name, or None for an IP or custom domain."""
     match = _HOST.match(host.strip())

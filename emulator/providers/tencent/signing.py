@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from ...core.headers import HeaderLists
 from . import errors
 
 
@@ -62,6 +63,13 @@ def _key(name: str) -> str:
 def parse_authorization(value: str | None) -> Authorization:
     if value is None or not value.strip():
         raise errors.AccessDenied()
+    return _parse_authorization(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_authorization(value: str) -> Authorization:
+    # Cached: a client sends the same header for every call it signs in one second (the SDK's
+    # q-sign-time starts at the current second), and the result is immutable.
     fields: dict[str, str] = {}
     for item in value.strip().split("&"):
         key, _, val = item.partition("=")
@@ -98,8 +106,13 @@ def _list(raw: str) -> tuple[str, ...]:
 def format_string(req: SignedRequest, auth: Authorization, *, host: str | None = None) -> str:
     """The HttpString: method, path, signed params, signed headers (``host`` overrides Host)."""
     params = _pairs(req.query, auth.url_param_list)
+    pairs = (
+        req.headers.first_values()
+        if isinstance(req.headers, HeaderLists)
+        else ((name, values[0] if values else "") for name, values in req.headers.items())
+    )
     headers = _pairs(
-        ((name, values[0] if values else "") for name, values in req.headers.items()),
+        pairs,
         auth.header_list,
         overrides={"host": host} if host is not None else {},
     )
@@ -129,9 +142,14 @@ def string_to_sign(key_time: str, http_string: str) -> str:
 
 
 def signature(secret_key: str, key_time: str, string: str) -> str:
-    # The signing key is used as its hex string, not its raw digest.
-    sign_key = hmac.new(secret_key.encode(), key_time.encode(), hashlib.sha1).hexdigest()
-    return hmac.new(sign_key.encode(), string.encode("utf-8"), hashlib.sha1).hexdigest()
+    return hmac.new(_sign_key(secret_key, key_time), string.encode("utf-8"), hashlib.sha1).hexdigest()
+
+
+@functools.lru_cache(maxsize=1024)
+def _sign_key(secret_key: str, key_time: str) -> bytes:
+    # The signing key is used as its hex string, not its raw digest. It depends on the key and the
+    # key's validity only, the same for every call signed in that span.
+    return hmac.new(secret_key.encode(), key_time.encode(), hashlib.sha1).hexdigest().encode()
 
 
 def check_time(auth: Authorization, *, now: float, max_skew: float) -> None:
