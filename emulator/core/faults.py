@@ -1,9 +1,9 @@
 """Fault rules: matcher + action + schedule, kept in priority order by a :class:`FaultEngine`.
 
-A rule is written as JSON (scenario files, the admin API, Python dicts)::
+A rule is written as JSON (scenario files, the admin API, Python dicts; the README has real ones)::
 
     {"name": "first call fails", "priority": 10,
-     "match": {"provider": "alibaba", "action": "ImageScanFeedback"},
+     "match": {"provider": "<provider>", "action": "<action>"},
      "action": {"type": "error", "code": "ServiceUnavailable"},
      "schedule": {"first": 1}}
 
