@@ -47,11 +47,6 @@ XML_CONTENT_TYPE = "application/xml"
 SERVER = "tencent-ci"
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 REQUEST_SCHEMA = SCHEMAS / "report-badcase-request.xsd"
-RESPONSE_SCHEMA = SCHEMAS / "report-badcase-response.xsd"
-TEXT_AUDITING_REQUEST_SCHEMA = SCHEMAS / "text-auditing-request.xsd"
-TEXT_AUDITING_RESPONSE_SCHEMA = SCHEMAS / "text-auditing-response.xsd"
-IMAGE_AUDITING_REQUEST_SCHEMA = SCHEMAS / "image-auditing-request.xsd"
-IMAGE_AUDITING_RESPONSE_SCHEMA = SCHEMAS / "image-auditing-response.xsd"
 #: A badcase is two levels deep; anything much deeper is an attack on the parser, refused while
 #: parsing rather than after building the whole tree.
 MAX_DEPTH = 16
