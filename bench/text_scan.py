@@ -76,7 +76,7 @@ def main(n_texts: int = 2_000, n_naive: int = 20) -> None:
     built = time.perf_counter() - started
 
     t0 = time.perf_counter()
-    flagged = sum(moderation.text_result(state, verdicts, text)[0]["suggestion"] != "pass" for text in corpus)
+    flagged = sum(moderation.text_result(state, verdicts, text)[0].suggestion != "pass" for text in corpus)
     automaton = n_texts / (time.perf_counter() - t0)
 
     t0 = time.perf_counter()

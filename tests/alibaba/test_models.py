@@ -6,7 +6,7 @@ import pytest
 
 from emulator.config import AlibabaAccount
 from emulator.providers.alibaba import models
-from emulator.providers.alibaba.models import AlibabaState, ImageFeedback
+from emulator.providers.alibaba.models import AlibabaState, ImageFeedback, TaskResult
 
 
 def test_records_keep_the_newest_and_libraries_keep_everything(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -16,7 +16,7 @@ def test_records_keep_the_newest_and_libraries_keep_everything(monkeypatch: pyte
         state.add_image_feedback(
             ImageFeedback(request_id=f"r{i}", received_at=0.0, url=f"http://a/{i}.jpg", suggestion="pass")
         )
-        state.add_scan_task({"taskId": f"t{i}"})
+        state.add_scan_task(TaskResult(code=200, msg="OK", task_id=f"t{i}"))
         assert len(state.image_feedback) <= 11  # trimmed in batches of a tenth
         assert len(state.scan_tasks) <= 10
     assert state.image_feedback[-1].request_id == "r24"

@@ -7,7 +7,7 @@ import json
 import secrets
 import string
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +20,7 @@ from .models import (
     TEXT_LABELS,
     AlibabaState,
     ImageFeedback,
+    TaskResult,
     TextFeedback,
 )
 
@@ -30,7 +31,7 @@ MAX_TASKS = 100
 MAX_RESULT_IDS = 1_000
 
 #: Sends an asynchronous scan's result to a callback URL: (url, seed, task result).
-ScanNotifier = Callable[[str, str, dict[str, Any]], None]
+ScanNotifier = Callable[[str, str, TaskResult], None]
 #: Notifies the console's callback URL of the feedback a call stored (alibaba.notify_on_feedback).
 FeedbackNotifier = Callable[[Sequence[ImageFeedback | TextFeedback]], None]
 
@@ -195,16 +196,14 @@ def _scan_body(
     return tuple(dict.fromkeys(scenes_raw)), tasks
 
 
-def _task_error(task: Any, msg: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"code": 400, "msg": msg}
-    if isinstance(task, dict) and isinstance(task.get("dataId"), str):
-        out["dataId"] = task["dataId"]
-    return out
+def _task_error(task: Any, msg: str) -> TaskResult:
+    data_id = task.get("dataId") if isinstance(task, dict) else None
+    return TaskResult(code=400, msg=msg, data_id=data_id if isinstance(data_id, str) else None)
 
 
 def _image_task(
     call: AlibabaContext, task: Any, i: int, scenes: tuple[str, ...]
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[TaskResult, bool]:
     """(the task's answer, whether it is a real task)."""
     if not isinstance(task, dict):
         return _task_error(task, f"tasks[{i}] must be a JSON object"), False
@@ -214,22 +213,24 @@ def _image_task(
     data_id = task.get("dataId")
     if data_id is not None and not isinstance(data_id, str):
         return _task_error(task, f"tasks[{i}].dataId must be a string"), False
-    out: dict[str, Any] = {"code": 200, "msg": "OK"}
-    if data_id is not None:
-        out["dataId"] = data_id
-    out["taskId"] = new_task_id("img")
-    out["url"] = url
-    out["results"] = moderation.image_results(call.state, call.verdicts, url, scenes)
-    return out, True
+    result = TaskResult(
+        code=200,
+        msg="OK",
+        data_id=data_id,
+        task_id=new_task_id("img"),
+        url=url,
+        results=moderation.image_results(call.state, call.verdicts, url, scenes),
+    )
+    return result, True
 
 
-def image_sync_scan(call: AlibabaContext, body: Any) -> list[dict[str, Any]]:
+def image_sync_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
     """ImageSyncScan: one result per task, each scene judged (feedback library first)."""
     scenes, tasks = _scan_body(body, tuple(IMAGE_SCENES))
     return [_image_task(call, task, i, scenes)[0] for i, task in enumerate(tasks)]
 
 
-def image_async_scan(call: AlibabaContext, body: Any) -> list[dict[str, Any]]:
+def image_async_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
     """ImageAsyncScan: accepted tasks answer with their taskId; the result is kept for
     ImageAsyncScanResults and, with ``callback``, sent there signed with ``seed``."""
     obj = _object(body, "")
@@ -248,13 +249,14 @@ def image_async_scan(call: AlibabaContext, body: Any) -> list[dict[str, Any]]:
             answers.append(result)
             continue
         call.state.add_scan_task(result)
-        answers.append({k: v for k, v in result.items() if k != "results"})
+        # Accepted: the verdict comes later (ImageAsyncScanResults, the callback).
+        answers.append(replace(result, results=None))
         if callback is not None and seed is not None and call.notify_scan is not None:
             call.notify_scan(callback, seed, result)
     return answers
 
 
-def image_async_scan_results(call: AlibabaContext, body: Any) -> list[dict[str, Any]]:
+def image_async_scan_results(call: AlibabaContext, body: Any) -> list[TaskResult]:
     """ImageAsyncScanResults: the body is a JSON array of taskIds."""
     if not isinstance(body, list) or not body:
         raise bad_request("request body must be a non-empty JSON array of taskIds")
@@ -266,14 +268,14 @@ def image_async_scan_results(call: AlibabaContext, body: Any) -> list[dict[str, 
             raise bad_request(f"[{i}] must be a taskId string")
         result = call.state.scan_tasks.get(task_id)
         # UNCONFIRMED: the provider's answer for a taskId it does not know.
-        out.append(result if result is not None else {"code": 404, "msg": "NOT_FOUND", "taskId": task_id})
+        out.append(result if result is not None else TaskResult(code=404, msg="NOT_FOUND", task_id=task_id))
     return out
 
 
-def text_scan(call: AlibabaContext, body: Any) -> list[dict[str, Any]]:
+def text_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
     """TextScan: scene antispam; feedback library, custom libraries, verdicts, then normal."""
     _, tasks = _scan_body(body, (moderation.TEXT_SCENE,))
-    answers: list[dict[str, Any]] = []
+    answers: list[TaskResult] = []
     for i, task in enumerate(tasks):
         if not isinstance(task, dict):
             answers.append(_task_error(task, f"tasks[{i}] must be a JSON object"))
@@ -288,13 +290,16 @@ def text_scan(call: AlibabaContext, body: Any) -> list[dict[str, Any]]:
             )
             continue
         result, filtered = moderation.text_result(call.state, call.verdicts, content)
-        out: dict[str, Any] = {"code": 200, "msg": "OK"}
-        if isinstance(task.get("dataId"), str):
-            out["dataId"] = task["dataId"]
-        out["taskId"] = new_task_id("txt")
-        out["content"] = content
-        if filtered is not None:
-            out["filteredContent"] = filtered
-        out["results"] = [result]
-        answers.append(out)
+        data_id = task.get("dataId")
+        answers.append(
+            TaskResult(
+                code=200,
+                msg="OK",
+                data_id=data_id if isinstance(data_id, str) else None,
+                task_id=new_task_id("txt"),
+                content=content,
+                filtered_content=filtered,
+                results=(result,),
+            )
+        )
     return answers

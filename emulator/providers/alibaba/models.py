@@ -120,6 +120,58 @@ class Review:
 
 
 @dataclass(frozen=True, slots=True)
+class HitContext:
+    """Where a text hit a library: the words, and the library (absent for a default verdict)."""
+
+    context: str
+    lib_name: str | None = None
+    lib_code: str | None = None
+    #: UNCONFIRMED: the documents name the field, not its values.
+    rule_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    label: str
+    contexts: tuple[HitContext, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SceneResult:
+    """The verdict of one scene of a scanned task."""
+
+    scene: str
+    label: str
+    suggestion: str
+    rate: float
+    #: Text hits, for TextScan (None: no details).
+    details: tuple[Detail, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """One task of a scan's answer: judged (code 200, with results) or refused (its code and why).
+    Also the ``scanResult`` of a notification."""
+
+    code: int
+    msg: str
+    data_id: str | None = None
+    task_id: str | None = None
+    url: str | None = None
+    content: str | None = None
+    filtered_content: str | None = None
+    results: tuple[SceneResult, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditResult:
+    """A person's verdict, the ``auditResult`` of a notification."""
+
+    suggestion: str
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LibraryEntry:
     """One sample in a feedback-based library: how later scans must judge it."""
 
@@ -160,7 +212,7 @@ class AlibabaState:
     #: Custom text libraries, preloaded from the config.
     text_libraries: TextLibraries = field(init=False)
     #: Results of asynchronous image scans, by taskId, for ImageAsyncScanResults.
-    scan_tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scan_tasks: dict[str, TaskResult] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.callback_url = self.account.callback_url
@@ -170,9 +222,10 @@ class AlibabaState:
             lib = self.text_libraries.create(spec.name, spec.kind, spec.list_type)
             self.text_libraries.add(lib.code, spec.items)
 
-    def add_scan_task(self, result: dict[str, Any]) -> None:
+    def add_scan_task(self, result: TaskResult) -> None:
         """An asynchronous scan's result, for ImageAsyncScanResults (the newest MAX_RECORDS)."""
-        self.scan_tasks[result["taskId"]] = result
+        assert result.task_id is not None
+        self.scan_tasks[result.task_id] = result
         while len(self.scan_tasks) > MAX_RECORDS:
             del self.scan_tasks[next(iter(self.scan_tasks))]
 

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 from ...config import Verdict
-from .models import BLOCK_LABELS, IMAGE_SCENES, TEXT_LABELS, AlibabaState
+from .models import BLOCK_LABELS, IMAGE_SCENES, TEXT_LABELS, AlibabaState, Detail, HitContext, SceneResult
 from .textlib import Hit, mask
 
 #: The confidence of a verdict the emulator is sure of (library hits, defaults). The provider answers
@@ -27,8 +26,8 @@ SURE = 99.9
 TEXT_SCENE = "antispam"
 
 
-def _result(scene: str, label: str, suggestion: str, rate: float = SURE) -> dict[str, Any]:
-    return {"scene": scene, "label": label, "suggestion": suggestion, "rate": rate}
+def _result(scene: str, label: str, suggestion: str, rate: float = SURE) -> SceneResult:
+    return SceneResult(scene, label, suggestion, rate)
 
 
 def check_verdicts(verdicts: Sequence[Verdict]) -> None:
@@ -97,11 +96,11 @@ class Verdicts:
 
 def image_results(
     state: AlibabaState, verdicts: Verdicts, url: str, scenes: Sequence[str]
-) -> list[dict[str, Any]]:
-    return [_image_scene(state, verdicts, url, scene) for scene in scenes]
+) -> tuple[SceneResult, ...]:
+    return tuple(_image_scene(state, verdicts, url, scene) for scene in scenes)
 
 
-def _image_scene(state: AlibabaState, verdicts: Verdicts, url: str, scene: str) -> dict[str, Any]:
+def _image_scene(state: AlibabaState, verdicts: Verdicts, url: str, scene: str) -> SceneResult:
     entry = state.image_library.get(url)
     if entry is not None and (not entry.scenes or scene in entry.scenes):
         if entry.kind == "whitelist":
@@ -118,23 +117,22 @@ def _image_scene(state: AlibabaState, verdicts: Verdicts, url: str, scene: str) 
     return _result(scene, "normal", "pass")
 
 
-def _details(hits: Sequence[Hit], label: str) -> list[dict[str, Any]]:
-    contexts = []
-    for hit in hits:
-        for word in hit.words:
-            contexts.append(
-                {
-                    "context": word,
-                    "libName": hit.library.name,
-                    "libCode": hit.library.code,
-                    # UNCONFIRMED: the documents name the field, not its values.
-                    "ruleType": "keyword" if hit.library.kind == "term" else "similarText",
-                }
-            )
-    return [{"label": label, "contexts": contexts}]
+def _details(hits: Sequence[Hit], label: str) -> tuple[Detail, ...]:
+    contexts = tuple(
+        HitContext(
+            context=word,
+            lib_name=hit.library.name,
+            lib_code=hit.library.code,
+            # UNCONFIRMED: the documents name the field, not its values.
+            rule_type="keyword" if hit.library.kind == "term" else "similarText",
+        )
+        for hit in hits
+        for word in hit.words
+    )
+    return (Detail(label, contexts),)
 
 
-def text_result(state: AlibabaState, verdicts: Verdicts, content: str) -> tuple[dict[str, Any], str | None]:
+def text_result(state: AlibabaState, verdicts: Verdicts, content: str) -> tuple[SceneResult, str | None]:
     """(the antispam result, filteredContent or None)."""
     entry = state.text_library.get(content)
     if entry is not None:
@@ -149,15 +147,17 @@ def text_result(state: AlibabaState, verdicts: Verdicts, content: str) -> tuple[
         return _result(TEXT_SCENE, "normal", "pass"), None
     for list_type, suggestion in (("blacklist", "block"), ("review", "review")):
         if by_list[list_type]:
-            result = _result(TEXT_SCENE, "customized", suggestion)
-            result["details"] = _details(by_list[list_type], "customized")
+            result = replace(
+                _result(TEXT_SCENE, "customized", suggestion),
+                details=_details(by_list[list_type], "customized"),
+            )
             words = [w for h in by_list[list_type] if h.library.kind == "term" for w in h.words]
             return result, mask(content, words) if words else None
     verdict = verdicts.for_text(content)
     if verdict is not None:
         result = _result(TEXT_SCENE, verdict.label, verdict.suggestion, verdict.rate)
         if verdict.suggestion != "pass" and verdict.text:
-            result["details"] = [{"label": verdict.label, "contexts": [{"context": verdict.text}]}]
-            return result, mask(content, [verdict.text])
+            details = (Detail(verdict.label, (HitContext(verdict.text),)),)
+            return replace(result, details=details), mask(content, [verdict.text])
         return result, None
     return _result(TEXT_SCENE, "normal", "pass"), None

@@ -9,7 +9,6 @@ journal, faults) from core/callbacks.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from ...core.callbacks import Delivery, Dispatcher, OutboundFault, OutboundInfo, Payload, PayloadBuilder
 from . import protocol
@@ -17,8 +16,11 @@ from .models import (
     BLOCK_LABELS,
     IMAGE_SCENES,
     AlibabaState,
+    AuditResult,
     ImageFeedback,
     Review,
+    SceneResult,
+    TaskResult,
     TextFeedback,
     image_list_kind,
 )
@@ -34,23 +36,16 @@ def scene_of(label: str) -> str:
     return next((scene for scene, labels in IMAGE_SCENES.items() if label in labels), "porn")
 
 
-def review_results(review: Review) -> list[dict[str, Any]]:
+def review_results(review: Review) -> tuple[SceneResult, ...]:
     if review.labels:
-        return [_result(scene_of(label), label, review.suggestion) for label in review.labels]
+        return tuple(_result(scene_of(label), label, review.suggestion) for label in review.labels)
     if review.suggestion == "pass":
-        return [_result("porn", "normal", "pass")]
-    return [_result("porn", BLOCK_LABELS["porn"], "block")]
+        return (_result("porn", "normal", "pass"),)
+    return (_result("porn", BLOCK_LABELS["porn"], "block"),)
 
 
-def _result(scene: str, label: str, suggestion: str) -> dict[str, Any]:
-    return {"scene": scene, "label": label, "suggestion": suggestion, "rate": HUMAN_RATE}
-
-
-def _task(code_fields: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"code": 200, "msg": "OK"}
-    out.update({k: v for k, v in code_fields.items() if v is not None})
-    out.update(extra)
-    return out
+def _result(scene: str, label: str, suggestion: str) -> SceneResult:
+    return SceneResult(scene, label, suggestion, HUMAN_RATE)
 
 
 def notify_review(
@@ -63,39 +58,47 @@ def notify_review(
 ) -> Delivery | None:
     """Record the review and notify the account's callback URL (None when it has none)."""
     state.add_review(review)
-    scan = _task(
-        {"dataId": review.data_id, "taskId": review.task_id, "url": review.url},
+    scan = TaskResult(
+        code=200,
+        msg="OK",
+        data_id=review.data_id,
+        task_id=review.task_id,
+        url=review.url,
         results=review_results(review),
     )
-    audit = {"suggestion": review.suggestion, "labels": list(review.labels)}
+    audit = AuditResult(review.suggestion, review.labels)
     return _submit(dispatcher, state, IMAGE_ACTION, scan, audit, namespace, correlation_id)
 
 
-def image_feedback_notification(fb: ImageFeedback) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def image_feedback_notification(fb: ImageFeedback) -> tuple[TaskResult, AuditResult] | None:
     """(scanResult, auditResult) for an ImageScanFeedback, or None when it carries no verdict."""
     kind = image_list_kind(fb)
     if kind is None:
         return None
     suggestion = "pass" if kind == "whitelist" else "block"
     scenes = fb.scenes or ((scene_of(fb.label),) if fb.label else ("porn",))
-    results = [
+    results = tuple(
         _result(scene, fb.label or ("normal" if suggestion == "pass" else BLOCK_LABELS[scene]), suggestion)
         for scene in scenes
-    ]
-    scan = _task({"taskId": fb.task_id, "url": fb.url}, results=results)
-    return scan, {"suggestion": suggestion, "labels": [fb.label] if fb.label else []}
+    )
+    scan = TaskResult(code=200, msg="OK", task_id=fb.task_id, url=fb.url, results=results)
+    return scan, AuditResult(suggestion, (fb.label,) if fb.label else ())
 
 
-def text_feedback_notification(fb: TextFeedback) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def text_feedback_notification(fb: TextFeedback) -> tuple[TaskResult, AuditResult] | None:
     """(scanResult, auditResult) for one TextFeedback item, or None when it has no label."""
     if fb.label is None:
         return None
     suggestion = "pass" if fb.label == "normal" else "block"
-    scan = _task(
-        {"dataId": fb.data_id, "taskId": fb.task_id, "content": fb.content},
-        results=[{"scene": "antispam", "label": fb.label, "suggestion": suggestion, "rate": HUMAN_RATE}],
+    scan = TaskResult(
+        code=200,
+        msg="OK",
+        data_id=fb.data_id,
+        task_id=fb.task_id,
+        content=fb.content,
+        results=(SceneResult("antispam", fb.label, suggestion, HUMAN_RATE),),
     )
-    return scan, {"suggestion": suggestion, "labels": [fb.label]}
+    return scan, AuditResult(suggestion, (fb.label,))
 
 
 def notify_feedback(
@@ -123,8 +126,8 @@ def _submit(
     dispatcher: Dispatcher,
     state: AlibabaState,
     action: str,
-    scan: dict[str, Any],
-    audit: dict[str, Any],
+    scan: TaskResult,
+    audit: AuditResult,
     namespace: str | None,
     correlation_id: str,
 ) -> Delivery | None:
@@ -142,7 +145,7 @@ def _submit(
     return dispatcher.submit(info, _builder(state.account.uid, state.callback_seed, scan, audit))
 
 
-def _builder(uid: str, seed: str, scan: dict[str, Any], audit: dict[str, Any]) -> PayloadBuilder:
+def _builder(uid: str, seed: str, scan: TaskResult, audit: AuditResult) -> PayloadBuilder:
     # The seed is taken now: a notification is signed with the seed in force when it was raised.
     def build(fault: OutboundFault | None) -> Payload:
         kind = fault.kind if fault is not None else None
@@ -166,7 +169,7 @@ def notify_scan(
     state: AlibabaState,
     url: str,
     seed: str,
-    result: dict[str, Any],
+    result: TaskResult,
     *,
     namespace: str | None,
     correlation_id: str,
@@ -184,7 +187,10 @@ def notify_scan(
 
     def build(fault: OutboundFault | None) -> Payload:
         return protocol.signed_form(
-            uid, seed, result, wrong_checksum=fault is not None and fault.kind == "wrong_checksum"
+            uid,
+            seed,
+            protocol.task(result),
+            wrong_checksum=fault is not None and fault.kind == "wrong_checksum",
         )
 
     return dispatcher.submit(info, build)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -19,6 +19,7 @@ from ...core.call import Call
 from ...core.callbacks import Payload
 from ...core.faults import edit_tree
 from .errors import GATEWAY_CODES, AlibabaError, BusinessError, GatewayError, ThrottlingUser
+from .models import AuditResult, HitContext, SceneResult, TaskResult
 
 JSON_CONTENT_TYPE = "application/json;charset=utf-8"
 NOTIFICATION_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=UTF-8"
@@ -60,9 +61,43 @@ def success(request_id: str, data: Any = None) -> web.Response:
     return _json_response(200, payload, request_id)
 
 
-def success_with(result: Any, call: Call) -> web.Response:
-    """An action's answer: its result as ``data``."""
-    return success(call.request_id, result)
+def tasks(result: Sequence[TaskResult], call: Call) -> web.Response:
+    """A scan's answer: one entry of ``data`` per task, in order."""
+    return success(call.request_id, [task(t) for t in result])
+
+
+def task(t: TaskResult) -> dict[str, Any]:
+    """One task as the scan APIs (and a notification's ``scanResult``) show it."""
+    out: dict[str, Any] = {"code": t.code, "msg": t.msg}
+    for key, value in (
+        ("dataId", t.data_id),
+        ("taskId", t.task_id),
+        ("url", t.url),
+        ("content", t.content),
+        ("filteredContent", t.filtered_content),
+    ):
+        if value is not None:
+            out[key] = value
+    if t.results is not None:
+        out["results"] = [_scene(r) for r in t.results]
+    return out
+
+
+def _scene(r: SceneResult) -> dict[str, Any]:
+    out: dict[str, Any] = {"scene": r.scene, "label": r.label, "suggestion": r.suggestion, "rate": r.rate}
+    if r.details is not None:
+        out["details"] = [
+            {"label": d.label, "contexts": [_context(c) for c in d.contexts]} for d in r.details
+        ]
+    return out
+
+
+def _context(c: HitContext) -> dict[str, Any]:
+    out: dict[str, Any] = {"context": c.context}
+    for key, value in (("libName", c.lib_name), ("libCode", c.lib_code), ("ruleType", c.rule_type)):
+        if value is not None:
+            out[key] = value
+    return out
 
 
 def acknowledged(result: object, call: Call) -> web.Response:
@@ -157,8 +192,8 @@ def notification_checksum(uid: str, seed: str, content: str) -> str:
 def notification(
     uid: str,
     seed: str,
-    scan_result: dict[str, Any],
-    audit_result: dict[str, Any],
+    scan_result: TaskResult,
+    audit_result: AuditResult,
     *,
     wrong_checksum: bool = False,
     audit_key: str = "auditResult",
@@ -167,7 +202,8 @@ def notification(
 
     ``audit_key`` exists for the seed document's sample, which spells it ``auditReult``.
     """
-    return signed_form(uid, seed, {"scanResult": scan_result, audit_key: audit_result}, wrong_checksum)
+    audit = {"suggestion": audit_result.suggestion, "labels": list(audit_result.labels)}
+    return signed_form(uid, seed, {"scanResult": task(scan_result), audit_key: audit}, wrong_checksum)
 
 
 def signed_form(uid: str, seed: str, content_value: Any, wrong_checksum: bool = False) -> Payload:

@@ -26,7 +26,7 @@ from .errors import (
     throttled,
 )
 from .handlers import AlibabaContext
-from .models import AlibabaBackend, ImageFeedback, TextFeedback
+from .models import AlibabaBackend, ImageFeedback, TaskResult, TextFeedback
 from .textlib import LibraryError, TextLibraries
 
 ALIBABA_BACKEND = web.AppKey("alibaba_backend", AlibabaBackend)
@@ -42,7 +42,7 @@ def _json(tree: Any, params: Mapping[str, str]) -> Any:
     return tree
 
 
-def _action(name: str, path: str, handle: Any, encode: Any = protocol.success_with) -> Action:
+def _action(name: str, path: str, handle: Any, encode: Any = protocol.tasks) -> Action:
     return Action(name=name, method="POST", path=path, decode=_json, handle=handle, encode=encode)
 
 
@@ -147,7 +147,7 @@ class Alibaba:
         state = self._backend.state(account)
         dispatcher = self._app[DISPATCHER]
 
-        def notify_scan(url: str, seed: str, result: dict[str, Any]) -> None:
+        def notify_scan(url: str, seed: str, result: TaskResult) -> None:
             # The scan call and the callbacks it causes share one correlation id in the journal.
             call.correlation_id = call.correlation_id or call.request_id
             notifications.notify_scan(
