@@ -26,23 +26,6 @@ from typing import Any, Literal, TypeVar
 from .documents import DocumentError, read_document
 from .errors import ConfigError
 
-#: Provider defaults for the per-account, per-API limits (calls per second). The reference sheet:
-#: ImageScanFeedback and TextFeedback are documented at 20 calls per second per account.
-ALIBABA_DEFAULT_RATE_LIMITS: Mapping[str, int] = types.MappingProxyType(
-    {"ImageScanFeedback": 20, "TextFeedback": 20, "TextScan": 100}
-)
-#: Every Alibaba API action served; those without a documented limit are unlimited unless configured.
-ALIBABA_ACTIONS = frozenset(
-    {
-        "ImageScanFeedback",
-        "TextFeedback",
-        "ImageSyncScan",
-        "ImageAsyncScan",
-        "ImageAsyncScanResults",
-        "TextScan",
-    }
-)
-
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -125,12 +108,6 @@ class AlibabaAccount:
     namespace: str | None = None
     #: Custom text libraries the account starts with (the console's "custom libraries").
     text_libraries: tuple[TextLibrarySpec, ...] = ()
-
-    def rate_limit(self, action: str) -> int | None:
-        """The limit for ``action``, or ``None`` when it is not limited."""
-        if action in self.rate_limits:
-            return self.rate_limits[action]
-        return ALIBABA_DEFAULT_RATE_LIMITS.get(action)
 
 
 @dataclass(frozen=True)
@@ -376,14 +353,6 @@ def _check(settings: Settings) -> None:
             raise ConfigError(
                 src, f"alibaba.accounts[{i}].callback_url", "must be an http:// or https:// URL"
             )
-        for action in acc.rate_limits:
-            if action not in ALIBABA_ACTIONS:
-                known = ", ".join(sorted(ALIBABA_ACTIONS))
-                raise ConfigError(
-                    src,
-                    f"alibaba.accounts[{i}].rate_limits.{action}",
-                    f"unknown API action (known: {known})",
-                )
     for i, verdict in enumerate(settings.alibaba.verdicts):
         key = f"alibaba.verdicts[{i}]"
         chosen = [k for k in ("url", "url_pattern", "text") if getattr(verdict, k) is not None]

@@ -72,6 +72,9 @@ class Action:
     encode: Callable[[Any, Call], web.StreamResponse]
     #: Whether the body is parsed (a GET of a stored result reads none).
     parses_body: bool = True
+    #: The provider's default limit in calls per second per account (None: unlimited), which an
+    #: account's configuration may override.
+    limit: int | None = None
 
 
 class Provider(Protocol):
@@ -98,7 +101,7 @@ class Provider(Protocol):
         returns the verified identity. Raises the provider's error when refused."""
         ...
 
-    def rate_limit(self, who: Identity, action: str) -> int | None: ...
+    def rate_limit(self, who: Identity, action: Action) -> int | None: ...
 
     def throttled(self, retry_after: float) -> Exception: ...
 
@@ -317,7 +320,7 @@ class Gateway:
             call.account = who.account_id
             if request.headers.get(NAMESPACE_HEADER) is None:
                 call.namespace = who.namespace
-            limit = provider.rate_limit(who, action.name)
+            limit = provider.rate_limit(who, action)
             if limit is not None:
                 key = (provider.name, who.account_id, action.name)
                 if not self._limiter.try_acquire(key, limit):

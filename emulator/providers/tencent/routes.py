@@ -176,7 +176,7 @@ class Tencent:
             raise AccessDenied(f"{AccessDenied.message} The key does not belong to APPID {owner.appid}.")
         return Identity(account, account.appid, account.namespace, target)
 
-    def rate_limit(self, who: Identity, action: str) -> int | None:
+    def rate_limit(self, who: Identity, action: Action) -> int | None:
         account: TencentAccount = who.account
         return account.rate_limit
 
