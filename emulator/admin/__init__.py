@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .. import __version__
+from .._version import __version__
 from ..core.recording import Handler
 from ..keys import SETTINGS
 from . import alibaba, callbacks, faults, journal, tencent

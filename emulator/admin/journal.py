@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from .. import __version__
+from .._version import __version__
 from ..core.export import to_har, to_ndjson
 from ..core.journal import Filter, FilterError, WaitTimeout
 from ..keys import JOURNAL, LIMITER, RESET_HOOKS
