@@ -36,11 +36,12 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from ..errors import InvalidInput
 from .clock import Clock
 from .paths import MISSING, lookup, text_forms
 
 
-class RuleError(ValueError):
+class RuleError(InvalidInput):
     """A rule is not valid; the message names the bad field as a dotted path."""
 
     def __init__(self, where: str, problem: str) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..errors import InvalidInput
 from .exchange import exchange_of
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(InvalidInput):
     """The request body is over the configured limit; it was not read in full."""
 
     def __init__(self, limit: int, declared: int | None) -> None:

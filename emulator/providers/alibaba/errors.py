@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ...errors import WireError
+
 #: Business codes (HTTP 200 envelope) and their ``msg`` words, from the reference sheet.
 BUSINESS_CODES: dict[int, str] = {
     200: "OK",
@@ -54,7 +56,7 @@ BUSINESS_CODES: dict[int, str] = {
 }
 
 
-class AlibabaError(Exception):
+class AlibabaError(WireError):
     """An answer the provider gives instead of a success."""
 
 

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ...errors import WireError
 
-class TencentError(Exception):
+
+class TencentError(WireError):
     """An answer the provider gives instead of a success."""
 
     code: ClassVar[str]
