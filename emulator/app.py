@@ -14,7 +14,7 @@ from .core.journal import Journal
 from .core.recording import journal_middleware
 from .core.scenarios import ScenarioError, load_scenario
 from .core.throttle import SlidingWindowLimiter
-from .keys import CLOCK, DISPATCHER, FAULTS, JOURNAL, LIMITER, RESET_HOOKS, SETTINGS
+from .keys import CLOCK, DISPATCHER, FAULTS, HEALTH, JOURNAL, LIMITER, RESET_HOOKS, SETTINGS
 from .providers.alibaba import routes as alibaba_routes
 from .providers.tencent import routes as tencent_routes
 
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app[FAULTS] = faults
     app[LIMITER] = SlidingWindowLimiter(clock)
     app[RESET_HOOKS] = []
+    app[HEALTH] = {}
     _setup_callbacks(app, settings, journal, clock)
     # Callback deliveries ask the same engine, for rules with "direction": "out".
     app[DISPATCHER].fault_source = outbound_faults(faults)

@@ -17,7 +17,7 @@ from aiohttp import web
 from .._version import __version__
 from ..core.recording import Handler
 from ..errors import AdminError
-from ..keys import SETTINGS
+from ..keys import HEALTH, SETTINGS
 from . import alibaba, callbacks, faults, journal, tencent
 from .problems import problem_middleware
 
@@ -26,15 +26,12 @@ OPENAPI = Path(__file__).with_name("openapi.json")
 
 
 async def health(request: web.Request) -> web.Response:
-    settings = request.config_dict[SETTINGS]
+    facts = request.config_dict[HEALTH]
     return web.json_response(
         {
             "status": "ok",
             "version": __version__,
-            "providers": {
-                "alibaba": {"accounts": len(settings.alibaba.accounts)},
-                "tencent": {"accounts": len(settings.tencent.accounts)},
-            },
+            "providers": {name: fact() for name, fact in facts.items()},
         }
     )
 

@@ -13,7 +13,7 @@ from ...core.exchange import Exchange, exchange_of
 from ...core.http import BodyTooLarge, read_body
 from ...core.throttle import windows_of
 from ...errors import ConfigError
-from ...keys import CLOCK, DISPATCHER, FAULTS, LIMITER, RESET_HOOKS, SETTINGS
+from ...keys import CLOCK, DISPATCHER, FAULTS, HEALTH, LIMITER, RESET_HOOKS, SETTINGS
 from . import handlers, moderation, notifications, protocol, signing
 from .errors import (
     BusinessError,
@@ -81,6 +81,7 @@ def setup(app: web.Application) -> None:
     app[FAULTS].register(
         AlibabaFaults({path: action for path, (action, _) in ACTIONS.items()}, backend, app[SETTINGS].alibaba)
     )
+    app[HEALTH]["alibaba"] = lambda: {"accounts": len(backend.accounts)}
 
 
 def _endpoint(action: str, handler: Handler) -> Callable[[web.Request], Any]:

@@ -13,7 +13,7 @@ from ...config import TencentAccount, TencentSettings
 from ...core.exchange import Exchange, exchange_of
 from ...core.http import BodyTooLarge, read_body
 from ...core.throttle import windows_of
-from ...keys import CLOCK, FAULTS, LIMITER, RESET_HOOKS, SETTINGS
+from ...keys import CLOCK, FAULTS, HEALTH, LIMITER, RESET_HOOKS, SETTINGS
 from . import handlers, protocol, signing
 from .errors import (
     AccessDenied,
@@ -118,6 +118,7 @@ def setup(app: web.Application) -> None:
             lambda host: target.appid if (target := parse_host(host)) else None,
         )
     )
+    app[HEALTH]["tencent"] = lambda: {"accounts": len(backend.accounts)}
 
 
 #: What an action does once the gateway steps passed: decode the body, run the handler, answer.
