@@ -81,7 +81,7 @@ class ConfigError(InvalidInput):
 
 
 class NotFound(EmulatorError, LookupError):
-    """What was asked for (a badcase, a rule, an account, ...) does not exist."""
+    """What was asked for does not exist (e.g. a badcase under a RequestId no one reported)."""
 
 
 class Timeout(EmulatorError, AssertionError):
