@@ -3,8 +3,7 @@ feedback APIs."""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .app import create_app
 from .config import Settings, load
 from .core.clock import ManualClock, RealClock

@@ -14,7 +14,7 @@ from .core.gateway import Gateway
 from .core.journal import Journal
 from .core.scenarios import ScenarioError, load_scenario
 from .core.throttle import SlidingWindowLimiter
-from .keys import CLOCK, DISPATCHER, FAULTS, GATEWAY, JOURNAL, LIMITER, RESET_HOOKS, SETTINGS
+from .keys import CLOCK, DISPATCHER, FAULTS, GATEWAY, HEALTH, JOURNAL, LIMITER, RESET_HOOKS, SETTINGS
 from .providers.alibaba import routes as alibaba_routes
 from .providers.tencent import routes as tencent_routes
 
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app[LIMITER] = limiter
     app[RESET_HOOKS] = []
     gateway = app[GATEWAY] = Gateway(journal, clock, limiter, faults, reserved_prefixes=(admin.PREFIX,))
+    app[HEALTH] = {}
     _setup_callbacks(app, settings, journal, clock)
     # Callback deliveries ask the same engine, for rules with "direction": "out".
     app[DISPATCHER].fault_source = outbound_faults(faults)
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     gateway.route_rest(app)
     for provider in gateway.providers.values():
         app[RESET_HOOKS].append(provider.reset)
+        app[HEALTH][provider.name] = provider.health
     app[RESET_HOOKS].append(faults.reset)
     for ref in settings.scenarios:
         scenario = load_scenario(ref)

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 from .config import default_config_path, load
 from .core import scenarios
 from .errors import EmulatorError

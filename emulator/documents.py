@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .errors import InvalidInput
+
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-class DocumentError(ValueError):
+class DocumentError(InvalidInput):
     """The file cannot be read or parsed; the message says why, with the line where known."""
 
 

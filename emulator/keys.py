@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -27,3 +28,6 @@ RESET_HOOKS = web.AppKey("reset_hooks", list[Callable[[str | None], None]])
 FAULTS = web.AppKey("faults", FaultEngine)
 #: The pipeline both providers plug their action tables into.
 GATEWAY = web.AppKey("gateway", Gateway)
+#: What GET /_emulator/health reports under "providers": each provider registers a function giving its
+#: facts (e.g. how many accounts it serves), so the admin API names no provider.
+HEALTH = web.AppKey("health", dict[str, Callable[[], dict[str, Any]]])

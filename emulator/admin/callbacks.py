@@ -20,89 +20,59 @@ from dataclasses import replace
 from aiohttp import web
 
 from ..core.call import NAMESPACE_HEADER, Call
-from ..core.callbacks import CallbackURLError, DeliveryFilter, DeliveryTimeout, check_url, new_correlation_id
+from ..core.callbacks import DeliveryFilter, DeliveryTimeout, check_url, new_correlation_id
 from ..core.recording import record_call
+from ..errors import AdminError
 from ..keys import CLOCK, DISPATCHER, JOURNAL
 from ..providers.alibaba import notifications
 from ..providers.alibaba.models import IMAGE_LABELS, Review
 from ..providers.alibaba.routes import ALIBABA_BACKEND
-from .common import (
-    AdminProblem,
-    alibaba_account,
-    json_object,
-    namespace_of,
-    problem,
-    string_field,
-    wait_params,
-)
+from .common import alibaba_account, bad_request, json_object, namespace_of, string_field, wait_params
 
 REVIEW_ACTION = "ConsoleReview"
 
 
 def _filter(request: web.Request, ignore: tuple[str, ...] = ()) -> DeliveryFilter:
-    try:
-        flt = DeliveryFilter.from_params(request.query, ignore=ignore)
-    except ValueError as exc:
-        raise AdminProblem(400, "bad_request", str(exc)) from None
+    flt = DeliveryFilter.from_params(request.query, ignore=ignore)
     ns = namespace_of(request)
     return replace(flt, namespace=ns) if ns is not None else flt
 
 
 async def list_callbacks(request: web.Request) -> web.Response:
-    try:
-        flt = _filter(request)
-    except AdminProblem as exc:
-        return problem(exc)
-    found = request.app[DISPATCHER].deliveries(flt)
+    found = request.config_dict[DISPATCHER].deliveries(_filter(request))
     return web.json_response({"deliveries": [d.to_dict() for d in found], "count": len(found)})
 
 
 async def wait_callbacks(request: web.Request) -> web.Response:
+    flt = _filter(request, ignore=("count", "timeout"))
+    count, timeout = wait_params(request)
     try:
-        flt = _filter(request, ignore=("count", "timeout"))
-        try:
-            count, timeout = wait_params(request)
-        except ValueError as exc:
-            raise AdminProblem(400, "bad_request", str(exc)) from None
-    except AdminProblem as exc:
-        return problem(exc)
-    try:
-        found = await request.app[DISPATCHER].wait_for(flt, count, timeout)
+        found = await request.config_dict[DISPATCHER].wait_for(flt, count, timeout)
     except DeliveryTimeout as exc:
-        return web.json_response(
-            {
-                "error": "timeout",
-                "message": str(exc),
-                "matched": [d.to_dict() for d in exc.got],
-                "deliveries": [d.to_dict() for d in exc.known],
-            },
-            status=408,
-        )
+        raise AdminError(
+            408,
+            "timeout",
+            str(exc),
+            matched=[d.to_dict() for d in exc.got],
+            deliveries=[d.to_dict() for d in exc.known],
+        ) from exc
     return web.json_response({"deliveries": [d.to_dict() for d in found], "count": len(found)})
 
 
 async def put_alibaba_callback(request: web.Request) -> web.Response:
     """The console's setting: one callback URL per account, and the seed checksums are made with."""
-    try:
-        body = await json_object(request)
-        unknown = sorted(set(body) - {"account", "url", "seed"})
-        if unknown:
-            raise AdminProblem(
-                400, "bad_request", f"unknown field {unknown[0]!r} (known: account, url, seed)"
-            )
-        account = alibaba_account(request, body)
-        if "url" not in body:
-            raise AdminProblem(400, "bad_request", "url is required (null turns notifications off)")
-        url = string_field(body, "url")
-        if url is not None:
-            try:
-                check_url(url)
-            except CallbackURLError as exc:
-                raise AdminProblem(400, "bad_request", str(exc)) from None
-        seed = string_field(body, "seed")
-    except AdminProblem as exc:
-        return problem(exc)
-    state = request.app[ALIBABA_BACKEND].state(account)
+    body = await json_object(request)
+    unknown = sorted(set(body) - {"account", "url", "seed"})
+    if unknown:
+        raise bad_request(f"unknown field {unknown[0]!r} (known: account, url, seed)")
+    account = alibaba_account(request, body)
+    if "url" not in body:
+        raise bad_request("url is required (null turns notifications off)")
+    url = string_field(body, "url")
+    if url is not None:
+        check_url(url)  # CallbackURLError: 400 bad_request
+    seed = string_field(body, "seed")
+    state = request.config_dict[ALIBABA_BACKEND].state(account)
     state.callback_url = url
     if seed is not None:
         state.callback_seed = seed
@@ -111,40 +81,35 @@ async def put_alibaba_callback(request: web.Request) -> web.Response:
 
 async def post_alibaba_review(request: web.Request) -> web.Response:
     """A person labels a sample in the console: the library learns it and the callback URL hears it."""
-    app = request.app
+    app = request.config_dict
     started = app[CLOCK].time()
     t0 = time.perf_counter()
-    try:
-        body = await json_object(request)
-        unknown = sorted(set(body) - {"account", "taskId", "dataId", "url", "suggestion", "labels"})
-        if unknown:
-            known = "account, taskId, dataId, url, suggestion, labels"
-            raise AdminProblem(400, "bad_request", f"unknown field {unknown[0]!r} (known: {known})")
-        account = alibaba_account(request, body)
-        task_id = string_field(body, "taskId", required=True)
-        assert task_id is not None
-        suggestion = body.get("suggestion")
-        if suggestion not in ("block", "pass"):
-            raise AdminProblem(
-                400, "bad_request", f"suggestion must be 'block' or 'pass', not {suggestion!r}"
-            )
-        labels = body.get("labels", [])
-        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-            raise AdminProblem(400, "bad_request", "labels must be an array of strings")
-        for i, label in enumerate(labels):
-            if label not in IMAGE_LABELS:
-                raise AdminProblem(400, "bad_request", f"labels[{i}]: {label!r} is not an image label")
-        review = Review(
-            review_id=str(uuid.uuid4()).upper(),
-            received_at=started,
-            task_id=task_id,
-            suggestion=suggestion,
-            labels=tuple(labels),
-            url=string_field(body, "url"),
-            data_id=string_field(body, "dataId"),
-        )
-    except AdminProblem as exc:
-        return problem(exc)
+    body = await json_object(request)
+    unknown = sorted(set(body) - {"account", "taskId", "dataId", "url", "suggestion", "labels"})
+    if unknown:
+        known = "account, taskId, dataId, url, suggestion, labels"
+        raise bad_request(f"unknown field {unknown[0]!r} (known: {known})")
+    account = alibaba_account(request, body)
+    task_id = string_field(body, "taskId", required=True)
+    assert task_id is not None
+    suggestion = body.get("suggestion")
+    if suggestion not in ("block", "pass"):
+        raise bad_request(f"suggestion must be 'block' or 'pass', not {suggestion!r}")
+    labels = body.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise bad_request("labels must be an array of strings")
+    for i, label in enumerate(labels):
+        if label not in IMAGE_LABELS:
+            raise bad_request(f"labels[{i}]: {label!r} is not an image label")
+    review = Review(
+        review_id=str(uuid.uuid4()).upper(),
+        received_at=started,
+        task_id=task_id,
+        suggestion=suggestion,
+        labels=tuple(labels),
+        url=string_field(body, "url"),
+        data_id=string_field(body, "dataId"),
+    )
     namespace = request.headers.get(NAMESPACE_HEADER) or account.namespace
     correlation_id = new_correlation_id()
     delivery = notifications.notify_review(
@@ -173,12 +138,12 @@ async def post_alibaba_review(request: web.Request) -> web.Response:
         parsed=body,
         correlation_id=correlation_id,
     )
-    record_call(request.app[JOURNAL], request, call, time.perf_counter() - t0, response)
+    record_call(app[JOURNAL], request, call, time.perf_counter() - t0, response)
     return response
 
 
-def setup(app: web.Application, prefix: str) -> None:
-    app.router.add_get(f"{prefix}/callbacks", list_callbacks)
-    app.router.add_get(f"{prefix}/callbacks/wait", wait_callbacks)
-    app.router.add_put(f"{prefix}/alibaba/callback", put_alibaba_callback)
-    app.router.add_post(f"{prefix}/alibaba/reviews", post_alibaba_review)
+def setup(admin: web.Application) -> None:
+    admin.router.add_get("/callbacks", list_callbacks)
+    admin.router.add_get("/callbacks/wait", wait_callbacks)
+    admin.router.add_put("/alibaba/callback", put_alibaba_callback)
+    admin.router.add_post("/alibaba/reviews", post_alibaba_review)

@@ -1,5 +1,5 @@
 """What admin routes share: the namespace a call is scoped to, wait parameters, JSON bodies and the
-``{"error", "message"}`` answer for what they refuse."""
+account a console call is about. What they refuse they raise as AdminError (rendered by .problems)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ..config import AlibabaAccount
 from ..core.call import NAMESPACE_HEADER
+from ..errors import AdminError
 from ..providers.alibaba.routes import ALIBABA_BACKEND
 
 #: The longest a long-poll may be asked to wait, in seconds.
@@ -22,37 +23,28 @@ def namespace_of(request: web.Request) -> str | None:
 
 
 def wait_params(request: web.Request) -> tuple[int, float]:
-    """(count, timeout) of a long-poll; ValueError with the message to answer when they are wrong."""
+    """(count, timeout) of a long-poll; AdminError (400) when they are wrong."""
     try:
         count = int(request.query.get("count", "1"))
         timeout = float(request.query.get("timeout", "5"))
     except ValueError:
-        raise ValueError("count must be an integer and timeout a number of seconds") from None
+        raise bad_request("count must be an integer and timeout a number of seconds") from None
     if count < 1 or not 0 <= timeout <= WAIT_TIMEOUT_MAX:
-        raise ValueError(f"count must be >= 1 and timeout within 0..{WAIT_TIMEOUT_MAX:g} seconds")
+        raise bad_request(f"count must be >= 1 and timeout within 0..{WAIT_TIMEOUT_MAX:g} seconds")
     return count, timeout
 
 
-class AdminProblem(Exception):
-    """An admin call refused: HTTP ``status``, an error ``kind`` and the message to show."""
-
-    def __init__(self, status: int, kind: str, message: str) -> None:
-        self.status = status
-        self.kind = kind
-        super().__init__(message)
-
-
-def problem(exc: AdminProblem) -> web.Response:
-    return web.json_response({"error": exc.kind, "message": str(exc)}, status=exc.status)
+def bad_request(message: str, **extra: Any) -> AdminError:
+    return AdminError(400, "bad_request", message, **extra)
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.read() or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise AdminProblem(400, "bad_request", f"the body is not valid JSON: {exc}") from None
+        raise bad_request(f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise AdminProblem(400, "bad_request", "the body must be a JSON object")
+        raise bad_request("the body must be a JSON object")
     return body
 
 
@@ -60,26 +52,24 @@ def string_field(body: dict[str, Any], name: str, *, required: bool = False) -> 
     value = body.get(name)
     if value is None:
         if required:
-            raise AdminProblem(400, "bad_request", f"{name} is required")
+            raise bad_request(f"{name} is required")
         return None
     if not isinstance(value, str):
-        raise AdminProblem(400, "bad_request", f"{name} must be a string")
+        raise bad_request(f"{name} must be a string")
     return value
 
 
 def alibaba_account(request: web.Request, body: dict[str, Any]) -> AlibabaAccount:
-    backend = request.app[ALIBABA_BACKEND]
+    backend = request.config_dict[ALIBABA_BACKEND]
     key = string_field(body, "account")
     if key is None:
         if len(backend.accounts) != 1:
-            raise AdminProblem(
-                400,
-                "bad_request",
+            raise bad_request(
                 f"account (uid or AccessKeyId) is required: {len(backend.accounts)} Alibaba accounts "
                 "are configured",
             )
         return backend.accounts[0]
     account = backend.find(key)
     if account is None:
-        raise AdminProblem(404, "not_found", f"no Alibaba account has the uid or AccessKeyId {key!r}")
+        raise AdminError(404, "not_found", f"no Alibaba account has the uid or AccessKeyId {key!r}")
     return account

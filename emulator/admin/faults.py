@@ -9,16 +9,17 @@ from aiohttp import web
 
 from ..core.faults import RuleError
 from ..core.scenarios import ScenarioError, load_scenario, parse_scenario
+from ..errors import AdminError
 from ..keys import FAULTS
 from .common import namespace_of
 
 
-def _bad(message: str) -> web.Response:
-    return web.json_response({"error": "bad_rule", "message": message}, status=400)
+def _bad_rule(message: str) -> AdminError:
+    return AdminError(400, "bad_rule", message)
 
 
 async def list_faults(request: web.Request) -> web.Response:
-    rules = request.app[FAULTS].rules(namespace_of(request))
+    rules = request.config_dict[FAULTS].rules(namespace_of(request))
     return web.json_response({"rules": [r.to_dict() for r in rules]})
 
 
@@ -27,8 +28,8 @@ async def add_faults(request: web.Request) -> web.Response:
     try:
         data: Any = json.loads(await request.read() or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
-        return _bad(f"the body is not JSON: {exc}")
-    engine = request.app[FAULTS]
+        raise _bad_rule(f"the body is not JSON: {exc}") from None
+    engine = request.config_dict[FAULTS]
     ns = namespace_of(request)
     try:
         if isinstance(data, dict) and "scenario" in data:
@@ -37,28 +38,29 @@ async def add_faults(request: web.Request) -> web.Response:
             rules = engine.add_all(scenario.rules, ns, "scenario.rules")
         elif isinstance(data, dict) and "rules" in data:
             if not isinstance(data["rules"], list):
-                return _bad("rules: must be a list of rules")
+                raise _bad_rule("rules: must be a list of rules")
             rules = engine.add_all(data["rules"], ns, "rules")
         else:
             rules = [engine.add(data, ns)]
     except (RuleError, ScenarioError) as exc:
-        return _bad(str(exc))
+        # Not the generic bad_request: clients tell a wrong rule from a wrong call by this kind.
+        raise _bad_rule(str(exc)) from exc
     return web.json_response({"rules": [r.to_dict() for r in rules]}, status=201)
 
 
 async def delete_fault(request: web.Request) -> web.Response:
     rule_id = request.match_info["id"]
-    if not request.app[FAULTS].remove(rule_id, namespace_of(request)):
-        return web.json_response({"error": "not_found", "message": f"no fault rule {rule_id!r}"}, status=404)
+    if not request.config_dict[FAULTS].remove(rule_id, namespace_of(request)):
+        raise AdminError(404, "not_found", f"no fault rule {rule_id!r}")
     return web.json_response({"deleted": rule_id})
 
 
 async def delete_faults(request: web.Request) -> web.Response:
-    return web.json_response({"deleted": request.app[FAULTS].clear(namespace_of(request))})
+    return web.json_response({"deleted": request.config_dict[FAULTS].clear(namespace_of(request))})
 
 
-def setup(app: web.Application, prefix: str) -> None:
-    app.router.add_get(f"{prefix}/faults", list_faults)
-    app.router.add_post(f"{prefix}/faults", add_faults)
-    app.router.add_delete(f"{prefix}/faults", delete_faults)
-    app.router.add_delete(f"{prefix}/faults/{{id}}", delete_fault)
+def setup(admin: web.Application) -> None:
+    admin.router.add_get("/faults", list_faults)
+    admin.router.add_post("/faults", add_faults)
+    admin.router.add_delete("/faults", delete_faults)
+    admin.router.add_delete("/faults/{id}", delete_fault)

@@ -13,10 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
+from ..errors import AdminError
 from ..keys import CLOCK, SETTINGS
 from ..providers.tencent.models import Badcase, TencentState, UnknownBadcase
 from ..providers.tencent.routes import TENCENT_BACKEND
-from .common import namespace_of
+from .common import bad_request, namespace_of
 
 STATES = ("reported", "confirmed")
 
@@ -43,7 +44,7 @@ def _badcase(state: TencentState, badcase: Badcase) -> dict[str, Any]:
 
 def _states(request: web.Request) -> list[TencentState]:
     """Every account's state, with the badcases whose review time has passed confirmed."""
-    app = request.app
+    app = request.config_dict
     now = app[CLOCK].time()
     after = app[SETTINGS].tencent.confirm_after_seconds
     states = list(app[TENCENT_BACKEND].states.values())
@@ -55,10 +56,7 @@ def _states(request: web.Request) -> list[TencentState]:
 async def list_badcases(request: web.Request) -> web.Response:
     wanted = request.query.get("state")
     if wanted is not None and wanted not in STATES:
-        return web.json_response(
-            {"error": "bad_request", "message": f"state must be one of {', '.join(STATES)}, not {wanted!r}"},
-            status=400,
-        )
+        raise bad_request(f"state must be one of {', '.join(STATES)}, not {wanted!r}")
     appid = request.query.get("appid")
     namespace = namespace_of(request)
     found = [
@@ -75,19 +73,16 @@ async def list_badcases(request: web.Request) -> web.Response:
 
 async def confirm_badcase(request: web.Request) -> web.Response:
     request_id = request.match_info["requestId"]
-    now = request.app[CLOCK].time()
+    now = request.config_dict[CLOCK].time()
     for state in _states(request):
         try:
             badcase = state.confirm(request_id, at=now)
         except UnknownBadcase:
             continue
         return web.json_response(_badcase(state, badcase))
-    return web.json_response(
-        {"error": "not_found", "message": f"no badcase was reported with RequestId {request_id!r}"},
-        status=404,
-    )
+    raise AdminError(404, "not_found", f"no badcase was reported with RequestId {request_id!r}")
 
 
-def setup(app: web.Application, prefix: str) -> None:
-    app.router.add_get(f"{prefix}/tencent/badcases", list_badcases)
-    app.router.add_post(f"{prefix}/tencent/badcases/{{requestId}}/confirm", confirm_badcase)
+def setup(admin: web.Application) -> None:
+    admin.router.add_get("/tencent/badcases", list_badcases)
+    admin.router.add_post("/tencent/badcases/{requestId}/confirm", confirm_badcase)

@@ -13,13 +13,13 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from ..errors import EmulatorError
+from ..errors import InvalidInput
 
 #: Scopes a call (and what it records or changes) to a namespace instead of its account's.
 NAMESPACE_HEADER = "X-Emulator-Namespace"
 
 
-class BodyTooLarge(EmulatorError):
+class BodyTooLarge(InvalidInput):
     """The request body is over the configured limit; it was not read in full."""
 
     def __init__(self, limit: int, declared: int | None) -> None:

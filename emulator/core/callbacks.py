@@ -37,8 +37,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 
+from ..errors import InvalidInput, Timeout
 from .clock import Clock
-from .journal import Entry, Journal
+from .journal import Entry, FilterError, Journal
 
 log = logging.getLogger("emulator.callbacks")
 
@@ -121,7 +122,7 @@ PayloadBuilder = Callable[[OutboundFault | None], Payload]
 FaultSource = Callable[[OutboundInfo], OutboundFault | None]
 
 
-class CallbackURLError(ValueError):
+class CallbackURLError(InvalidInput):
     """A receiver URL the emulator will not call."""
 
 
@@ -257,9 +258,9 @@ class DeliveryFilter:
             if key in ignore:
                 continue
             if key not in cls.PARAMS:
-                raise ValueError(f"unknown filter {key!r} (known: {', '.join(cls.PARAMS)})")
+                raise FilterError(f"unknown filter {key!r} (known: {', '.join(cls.PARAMS)})")
             if key == "state" and raw not in DELIVERY_STATES:
-                raise ValueError(f"state must be one of {', '.join(DELIVERY_STATES)}, not {raw!r}")
+                raise FilterError(f"state must be one of {', '.join(DELIVERY_STATES)}, not {raw!r}")
             values["correlation_id" if key == "correlationId" else key] = raw
         return cls(**values)
 
@@ -280,7 +281,7 @@ class DeliveryFilter:
         return ", ".join(parts) or "any delivery"
 
 
-class DeliveryTimeout(AssertionError):
+class DeliveryTimeout(Timeout):
     """Fewer deliveries than awaited reached the wanted state in time; the message lists them all."""
 
     def __init__(
@@ -298,10 +299,6 @@ class DeliveryTimeout(AssertionError):
         else:
             lines.append("no deliveries were made at all")
         super().__init__("\n".join(lines))
-
-
-class _AttemptTimedOut(Exception):
-    pass
 
 
 T = TypeVar("T")

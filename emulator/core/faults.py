@@ -34,11 +34,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import InvalidInput
 from .clock import Clock
 from .paths import MISSING, lookup, text_forms
 
 
-class RuleError(ValueError):
+class RuleError(InvalidInput):
     """A rule is not valid; the message names the bad field as a dotted path."""
 
     def __init__(self, where: str, problem: str) -> None:

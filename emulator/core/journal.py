@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from ..errors import InvalidInput, Timeout
 from .paths import MISSING, lookup, text_forms
 
 Direction = Literal["in", "out"]
@@ -96,11 +97,8 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class FilterError(ValueError):
+class FilterError(InvalidInput):
     """A filter parameter is not understood; the message says which and why."""
-
-
-_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -232,7 +230,7 @@ def _body_field_equals(parsed: Any, path: str, want: str) -> bool:
     return node is not MISSING and want in text_forms(node)
 
 
-class WaitTimeout(AssertionError):
+class WaitTimeout(Timeout):
     """Fewer entries than awaited arrived in time; ``closest`` holds the nearest misses."""
 
     def __init__(

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ..documents import YAML_SUFFIXES, DocumentError, read_document
-from ..errors import EmulatorError
+from ..errors import InvalidInput
 
 
-class ScenarioError(EmulatorError):
+class ScenarioError(InvalidInput):
     """A scenario cannot be found or read, or one of its rules is wrong."""
 
 

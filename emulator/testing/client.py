@@ -24,15 +24,11 @@ from urllib.parse import quote
 
 import aiohttp
 
+# AdminError is re-exported: the client raises the admin API's own error type again.
+from ..errors import AdminError as AdminError
+from ..errors import InvalidInput, Timeout
+
 NAMESPACE_HEADER = "X-Emulator-Namespace"
-
-
-class AdminError(Exception):
-    """The admin API refused a call (bad filter, bad token, ...)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        super().__init__(f"HTTP {status}: {message}")
 
 
 @dataclass(frozen=True)
@@ -116,6 +112,21 @@ def _params(filters: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+#: Admin answers are JSON; its errors are problem details (RFC 9457) in JSON.
+JSON_TYPES = ("application/json", "application/problem+json")
+#: Members of a problem document that are not extension members.
+_PROBLEM_MEMBERS = ("type", "title", "status", "detail", "instance", "error", "message")
+
+
+def _admin_error(status: int, data: Any) -> AdminError:
+    """The AdminError an admin error answer stands for; its extension members become ``extra``."""
+    if not isinstance(data, dict):
+        return AdminError(status, "http_error", str(data))
+    message = data.get("message", data.get("detail", data))
+    extra = {k: v for k, v in data.items() if k not in _PROBLEM_MEMBERS}
+    return AdminError(status, str(data.get("error", "http_error")), str(message), **extra)
+
+
 def _describe(filters: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in filters.items() if v is not None) or "any request"
 
@@ -159,14 +170,9 @@ class EmulatorClient:
             self._session = aiohttp.ClientSession(headers=self._headers)
         url = f"{self.base_url}/_emulator{path}"
         async with self._session.request(method, url, params=params or {}, json=json) as response:
-            data = (
-                await response.json()
-                if response.content_type == "application/json"
-                else await response.text()
-            )
+            data = await response.json() if response.content_type in JSON_TYPES else await response.text()
             if response.status not in ok:
-                message = data.get("message", data) if isinstance(data, dict) else data
-                raise AdminError(response.status, str(message))
+                raise _admin_error(response.status, data)
             return response.status, data
 
     # --- queries ------------------------------------------------------------------------------
@@ -202,7 +208,7 @@ class EmulatorClient:
         params = {**_params(filters), "count": str(count), "timeout": str(timeout)}
         status, data = await self._call("GET", "/requests/wait", params, ok=(200, 408))
         if status == 408:
-            raise AssertionError(data["message"])
+            raise Timeout(data["message"])
         return [RecordedExchange(e) for e in data["entries"]]
 
     async def assert_called(self, *, count: int | None = None, **filters: Any) -> list[RecordedExchange]:
@@ -251,7 +257,7 @@ class EmulatorClient:
         """Add fault rules (or a scenario, by shipped name or inline) in this client's namespace;
         returns their ids. All or nothing: a bad rule raises AdminError naming the field."""
         if scenario is not None and rules:
-            raise ValueError("pass rules or a scenario, not both")
+            raise InvalidInput("pass rules or a scenario, not both")
         payload = {"scenario": scenario} if scenario is not None else {"rules": list(rules)}
         _, data = await self._call("POST", "/faults", json=payload, ok=(201,))
         return [r["id"] for r in data["rules"]]
@@ -323,11 +329,11 @@ class EmulatorClient:
         self, *, count: int = 1, timeout: float = 5.0, state: str | None = "delivered", **filters: Any
     ) -> list[dict[str, Any]]:
         """Wait (server-side long poll) until ``count`` deliveries match (by default: delivered);
-        AssertionError on timeout, listing the deliveries the emulator knows."""
+        on timeout Timeout (an AssertionError), listing the deliveries the emulator knows."""
         params = {**_params({**filters, "state": state}), "count": str(count), "timeout": str(timeout)}
         status, data = await self._call("GET", "/callbacks/wait", params, ok=(200, 408))
         if status == 408:
-            raise AssertionError(data["message"])
+            raise Timeout(data["message"])
         return list(data["deliveries"])
 
     async def set_callback(

@@ -46,8 +46,10 @@ async def admin(
     http: aiohttp.ClientSession, server: RunningServer, method: str, path: str, **params: str
 ) -> tuple[int, Any]:
     async with http.request(method, f"{server.url}/_emulator{path}", params=params) as response:
-        if response.content_type == "application/json":
-            return response.status, await response.json()
+        # Admin errors are problem details (RFC 9457); successes plain JSON.
+        want = "application/problem+json" if response.status >= 400 else "application/json"
+        if response.content_type == want:
+            return response.status, await response.json(content_type=want)
         return response.status, await response.text()
 
 

@@ -61,9 +61,11 @@ async def test_elsewhere_aiohttp_answers_as_before(client: Client, host: str) ->
 
 @pytest.mark.parametrize("host", [HOST, "127.0.0.1"])
 async def test_the_admin_api_and_alibaba_keep_their_answers(client: Client, host: str) -> None:
+    # The admin API's own answers (problem details), not the catch-all's NoSuchKey.
     response = await client.get("/_emulator/nowhere", headers={"Host": host})
-    assert (response.status, await response.text()) == (404, "404: Not Found")
-    # A route the catch-all would otherwise have taken for another method: still aiohttp's 405.
+    assert (response.status, response.content_type) == (404, "application/problem+json")
+    assert (await response.json(content_type=None))["error"] == "not_found"
+    # A route the catch-all would otherwise have taken for another method: still a 405.
     response = await client.get("/_emulator/reset", headers={"Host": host})
     assert response.status == 405
     assert "POST" in response.headers["Allow"]

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from emulator import RunningServer, serve
+from emulator.errors import Timeout
 from emulator.testing import EmulatorClient
 from emulator.testing.client import AdminError
 
@@ -50,16 +51,26 @@ async def test_wait_for_last_and_assert_called(server: RunningServer) -> None:
 async def test_wait_for_timeout_is_an_assertion_with_the_closest(server: RunningServer) -> None:
     await send(server, {})
     async with EmulatorClient(server.url) as emu:
-        with pytest.raises(AssertionError) as info:
+        with pytest.raises(Timeout) as info:
             await emu.wait_for(action="TextFeedback", timeout=0.05)
+    assert isinstance(info.value, AssertionError)
     assert "closest recorded entries:" in str(info.value)
     assert "action=ImageScanFeedback" in str(info.value)
 
 
 async def test_bad_filter_raises_admin_error(server: RunningServer) -> None:
     async with EmulatorClient(server.url) as emu:
-        with pytest.raises(AdminError, match="HTTP 400: status must be an integer"):
+        with pytest.raises(AdminError, match="HTTP 400: status must be an integer") as info:
             await emu.requests(status="teapot")
+    # The problem document's kind and extension members come back on the error.
+    assert (info.value.status, info.value.kind, info.value.extra) == (400, "bad_request", {})
+
+
+async def test_admin_error_carries_the_problems_extra_members(server: RunningServer) -> None:
+    async with EmulatorClient(server.url) as emu:
+        with pytest.raises(AdminError) as info:
+            await emu.add_library_items("no-such-library", ["term"])
+    assert (info.value.status, info.value.extra) == (404, {"code": "KeywordLibNotFound"})
 
 
 async def test_namespaced_client_sees_and_resets_only_its_namespace(server: RunningServer) -> None:

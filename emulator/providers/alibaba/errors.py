@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 from ...core.catalogue import by_code
 from ...core.faults import RuleError
+from ...errors import WireError
 
 #: Business codes (HTTP 200 envelope) and their ``msg`` words, from the reference sheet.
 BUSINESS_CODES: dict[int, str] = {
@@ -58,7 +59,7 @@ BUSINESS_CODES: dict[int, str] = {
 }
 
 
-class AlibabaError(Exception):
+class AlibabaError(WireError):
     """An answer the provider gives instead of a success."""
 
 

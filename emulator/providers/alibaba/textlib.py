@@ -25,6 +25,8 @@ from typing import Literal
 
 import ahocorasick
 
+from ...errors import InvalidInput
+
 LibKind = Literal["term", "pattern"]
 ListType = Literal["blacklist", "whitelist", "review"]
 
@@ -42,7 +44,7 @@ _FULL = "".join(chr(ord(c) + 0xFEE0) for c in _HALF if c not in " \t") + "\u3000
 EXCLUDED = frozenset(_HALF + _FULL)
 
 
-class LibraryError(ValueError):
+class LibraryError(InvalidInput):
     """A library or item breaks a rule; ``code`` is the error code answered for it."""
 
     def __init__(self, code: str, message: str) -> None:

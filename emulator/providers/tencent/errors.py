@@ -33,9 +33,10 @@ from typing import Any, ClassVar
 
 from ...core.catalogue import by_code
 from ...core.faults import RuleError
+from ...errors import WireError
 
 
-class TencentError(Exception):
+class TencentError(WireError):
     """An answer the provider gives instead of a success."""
 
     code: ClassVar[str]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ...config import TencentAccount
+from ...errors import NotFound
 
 #: The label names CI documents; ``strict_labels`` accepts only these.
 KNOWN_LABELS: frozenset[str] = frozenset(
@@ -33,7 +34,7 @@ BadcaseState = Literal["reported", "confirmed"]
 ImageSource = Literal["Content", "Object", "Url"]
 
 
-class UnknownBadcase(KeyError):
+class UnknownBadcase(NotFound):
     """No badcase was reported under this RequestId."""
 
 
