@@ -12,7 +12,7 @@ from pathlib import Path
 from emulator import load
 from emulator.keys import JOURNAL
 from emulator.providers.alibaba.routes import ALIBABA_BACKEND as ALIBABA
-from emulator.providers.tencent.routes import ALIBABA_BACKEND as TENCENT
+from emulator.providers.tencent.routes import TENCENT_BACKEND as TENCENT
 from emulator.server import start
 
 from .common import Connection, Target, badcase_target, bench_config, image_target, table, tempdir
