@@ -24,6 +24,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating bare/floor/emulator rounds (2)")
     parser.add_argument("--requests", type=int, default=100_000, help="calls for the memory run")
     parser.add_argument("--uvloop", action="store_true", help="throughput under uvloop as well")
+    parser.add_argument(
+        "--peers", action="store_true", help="throughput of Mountebank and WireMock too (bench/peers.py)"
+    )
     parser.add_argument("--quick", action="store_true", help="short runs, for a smoke check")
     args = parser.parse_args()
     sections = args.sections or list(SECTIONS)
@@ -37,6 +40,7 @@ def main() -> None:
             duration=1.0 if quick else args.duration,
             rounds=1 if quick else args.rounds,
             loops=(False, True) if args.uvloop and has_uvloop else (False,),
+            peers=args.peers,
         )
     if "latency" in sections:
         latency.main(duration=2.0 if quick else 10.0)
