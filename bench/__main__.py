@@ -21,21 +21,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("sections", nargs="*", choices=[*SECTIONS, []], help="default: all")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per throughput run (5)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating bare/emulator rounds (2)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating bare/floor/emulator rounds (2)")
     parser.add_argument("--requests", type=int, default=100_000, help="calls for the memory run")
+    parser.add_argument("--uvloop", action="store_true", help="throughput under uvloop as well")
+    parser.add_argument(
+        "--peers", action="store_true", help="throughput of Mountebank and WireMock too (bench/peers.py)"
+    )
     parser.add_argument("--quick", action="store_true", help="short runs, for a smoke check")
     args = parser.parse_args()
     sections = args.sections or list(SECTIONS)
     quick = args.quick
     print(f"# emulator benchmarks\n\n{machine()}")
     has_uvloop = importlib.util.find_spec("uvloop") is not None
-    if not has_uvloop:
+    if args.uvloop and not has_uvloop:
         print("(uvloop not installed: the uvloop rows are skipped; pip install -e '.[bench]')")
     if "throughput" in sections:
         throughput.main(
             duration=1.0 if quick else args.duration,
             rounds=1 if quick else args.rounds,
-            loops=(False, True) if has_uvloop else (False,),
+            loops=(False, True) if args.uvloop and has_uvloop else (False,),
+            peers=args.peers,
         )
     if "latency" in sections:
         latency.main(duration=2.0 if quick else 10.0)

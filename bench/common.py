@@ -21,22 +21,18 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
-from emulator.providers.alibaba import signing as ali
-from emulator.providers.tencent import signing as cos
+from emulator.testing.signers import (
+    cos_sdk_headers,
+    tea_sdk_headers,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
-ACCESS_KEY_ID = "testAccessKeyId"
-ACCESS_KEY_SECRET = "testAccessKeySecret"
-SECRET_ID = "AKIDtestSecretId"
-SECRET_KEY = "testSecretKey"
-COS_HOST = "examplebucket-1250000000.ci.ap-beijing.myqcloud.com"
 
 IMAGE_PATH = "/green/image/feedback"
 BADCASE_PATH = "/report/badcase"
@@ -73,51 +69,17 @@ def image_target(now: float | None = None) -> Target:
     """A signed ImageScanFeedback call (ACS3-HMAC-SHA256, the Tea SDK's default), valid for the
     15 minutes of clock skew the gateway allows around ``now``."""
     now = time.time() if now is None else now
-    headers = {
-        "accept": "application/json",
-        "content-type": "application/json; charset=utf-8",
-        "x-acs-action": "ImageScanFeedback",
-        "x-acs-version": "2018-05-09",
-        "x-acs-date": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "x-acs-signature-nonce": "bench-nonce",
-        "x-acs-content-sha256": hashlib.sha256(IMAGE_BODY).hexdigest(),
-        "content-md5": base64.b64encode(hashlib.md5(IMAGE_BODY).digest()).decode(),
-    }
-    signed = sorted(headers)
-    req = ali.SignedRequest(
-        method="POST",
-        raw_path=IMAGE_PATH,
-        query=[],
-        headers={k: [v] for k, v in headers.items()},
-        body=IMAGE_BODY,
-    )
-    sig = ali.acs3_signature(ali.acs3_string_to_sign(req, signed), ACCESS_KEY_SECRET)
-    headers["authorization"] = (
-        f"{ali.ACS3} Credential={ACCESS_KEY_ID},SignedHeaders={';'.join(signed)},Signature={sig}"
-    )
+    md5 = base64.b64encode(hashlib.md5(IMAGE_BODY).digest()).decode()
+    headers = tea_sdk_headers(IMAGE_BODY, now, nonce="bench-nonce", extra={"content-md5": md5})
     return Target("ImageScanFeedback", IMAGE_PATH, tuple(headers.items()), IMAGE_BODY)
 
 
 def badcase_target(now: float | None = None, *, valid_for: int = 3600) -> Target:
     """A signed /report/badcase call (COS sha1) whose q-sign-time covers the next ``valid_for`` s."""
     now = time.time() if now is None else now
-    headers = {
-        "Host": COS_HOST,
-        "Content-Type": "application/xml",
-        "Content-Length": str(len(BADCASE_BODY)),
-    }
-    req = cos.SignedRequest(
-        method="POST", path=BADCASE_PATH, query=[], headers={k.lower(): [v] for k, v in headers.items()}
-    )
-    auth = cos.sign(
-        req,
-        secret_id=SECRET_ID,
-        secret_key=SECRET_KEY,
-        start=int(now) - 60,
-        end=int(now) + valid_for,
-    )
+    headers = cos_sdk_headers(BADCASE_BODY, now, end=int(now) + valid_for)
     del headers["Content-Length"]  # Target.raw adds it (wrk does too)
-    return Target("ReportBadcase", BADCASE_PATH, (*headers.items(), ("Authorization", auth)), BADCASE_BODY)
+    return Target("ReportBadcase", BADCASE_PATH, tuple(headers.items()), BADCASE_BODY)
 
 
 def bench_config(path: Path, *, high_limits: bool = True, capacity: int = 10_000) -> Path:

@@ -1,5 +1,6 @@
-"""Throughput: signed calls per second, emulator vs a bare aiohttp handler, with the same load
-generator (wrk with a Lua script when installed, else the raw client in this process)."""
+"""Throughput: signed calls per second, emulator vs a bare aiohttp handler and vs the essential-work
+floor (bench/servers.py), with the same load generator (wrk with a Lua script when installed, else
+the raw client in this process)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from .common import (
     table,
     tempdir,
 )
+from .peers import available, peer_process
 
 CONNECTIONS = 50
+KINDS = ("bare", "floor", "emulator")
 
 
 @dataclass
@@ -81,11 +84,26 @@ def run_raw(port: int, target: Target, duration: float) -> Run:
     return Run(done / elapsed, bad)
 
 
-def measure(kind: str, target: Target, *, uvloop: bool, duration: float, config: Path, work: Path) -> Run:
-    with server_process(kind, uvloop=uvloop, config=config if kind == "emulator" else None) as server:
-        if kind == "emulator":
-            check_accepted(server.url, target)
+def measure(
+    kind: str,
+    target: Target,
+    *,
+    uvloop: bool,
+    duration: float,
+    config: Path,
+    work: Path,
+    peers: dict[str, Path] | None = None,
+) -> Run:
+    if peers and kind in peers:
+        context = peer_process(kind, peers[kind], work)
+        # A JVM (and V8) needs more than a moment to compile its hot paths.
+        warm = duration
+    else:
+        context = server_process(kind, uvloop=uvloop, config=config if kind == "emulator" else None)
         warm = min(1.0, duration / 4)
+    with context as server:
+        if kind != "bare":
+            check_accepted(server.url, target)
         if shutil.which("wrk"):
             run_wrk(server.url, target, warm, work)
             return run_wrk(server.url, target, duration, work)
@@ -93,32 +111,72 @@ def measure(kind: str, target: Target, *, uvloop: bool, duration: float, config:
         return run_raw(server.port, target, duration)
 
 
-def main(duration: float = 5.0, rounds: int = 2, loops: tuple[bool, ...] = (False, True)) -> dict[str, float]:
-    """Rounds alternate bare and emulator runs, so a noisy neighbour hits both alike; the median
-    of each is reported."""
+def main(
+    duration: float = 5.0, rounds: int = 2, loops: tuple[bool, ...] = (False,), peers: bool = False
+) -> dict[str, float]:
+    """Rounds alternate bare, floor and emulator runs (and the peers, with ``peers``), so a noisy
+    neighbour hits all alike; the median of each is reported."""
     work = tempdir()
     config = bench_config(work / "config.json")
     generator = "wrk -t1 -c50 (Lua script)" if shutil.which("wrk") else "raw asyncio client (wrk missing)"
     print(f"\n## Throughput: {generator}, {duration:g} s per run, {rounds} rounds, median\n")
+    found, notes = available() if peers else ({}, [])
+    kinds = (*KINDS, *found)
     rows = []
+    peer_rows = []
     results: dict[str, float] = {}
     for make in (image_target, badcase_target):
         target = make()
         for uv in loops:
-            runs: dict[str, list[Run]] = {"bare": [], "emulator": []}
+            runs: dict[str, list[Run]] = {kind: [] for kind in kinds}
             for _ in range(rounds):
-                for kind in ("bare", "emulator"):
+                for kind in kinds:
+                    if kind in found and uv:
+                        continue  # the event loop is the emulator's concern, not a peer's
                     runs[kind].append(
-                        measure(kind, target, uvloop=uv, duration=duration, config=config, work=work)
+                        measure(
+                            kind, target, uvloop=uv, duration=duration, config=config, work=work, peers=found
+                        )
                     )
-            bare = statistics.median(r.rps for r in runs["bare"])
-            emu = statistics.median(r.rps for r in runs["emulator"])
-            errors = sum(r.errors for rs in runs.values() for r in rs)
+            rps = {kind: statistics.median(r.rps for r in runs[kind]) for kind in kinds if runs[kind]}
+            errors = sum(r.errors for kind in KINDS for r in runs[kind])
             loop = "uvloop" if uv else "asyncio"
-            results[f"{target.name}/{loop}/bare"] = bare
-            results[f"{target.name}/{loop}/emulator"] = emu
-            rows.append([target.name, loop, f"{bare:,.0f}", f"{emu:,.0f}", f"{emu / bare:.2f}", errors])
-    print(table(rows, ["API", "loop", "bare req/s", "emulator req/s", "emulator/bare", "non-2xx"]))
+            for kind in found:
+                if kind in rps:
+                    peer_errors = sum(r.errors for r in runs[kind])
+                    peer_rows.append(
+                        [
+                            target.name,
+                            kind,
+                            f"{rps[kind]:,.0f}",
+                            f"{rps['emulator'] / rps[kind]:.2f}",
+                            peer_errors,
+                        ]
+                    )
+            for kind in rps:
+                results[f"{target.name}/{loop}/{kind}"] = rps[kind]
+            bare, floor, emu = rps["bare"], rps["floor"], rps["emulator"]
+            rows.append(
+                [
+                    target.name,
+                    loop,
+                    f"{bare:,.0f}",
+                    f"{floor:,.0f}",
+                    f"{emu:,.0f}",
+                    f"{floor / bare:.2f}",
+                    f"{emu / bare:.2f}",
+                    f"{emu / floor:.2f}",
+                    errors,
+                ]
+            )
+    header = ["API", "loop", "bare req/s", "floor req/s", "emulator req/s"]
+    header += ["floor/bare", "emulator/bare", "emulator/floor", "non-2xx"]
+    print(table(rows, header))
+    if peer_rows:
+        print("\nPeers (static stubs of the same answers, same load generator, same rounds):\n")
+        print(table(peer_rows, ["API", "peer", "req/s", "emulator/peer", "non-2xx"]))
+    for note in notes:
+        print(f"({note})")
     for name in ("ImageScanFeedback", "ReportBadcase"):
         if f"{name}/uvloop/emulator" in results:
             gain = results[f"{name}/uvloop/emulator"] / results[f"{name}/asyncio/emulator"]

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from emulator import ManualClock, RunningServer, Settings, load, serve_in_thread
-
-
-def make_settings(**overrides: Any) -> Settings:
-    """The built-in default config with dotted-key overrides, ignoring EMULATOR_* in the environment."""
-    return load(env={}, overrides=overrides)
+from emulator import ManualClock, RunningServer, Settings, serve_in_thread
+from emulator.testing.settings import make_settings
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ import jsonschema
 import pytest
 
 from emulator import ManualClock, RunningServer, serve
-
-from ..conftest import make_settings
+from emulator.testing.settings import make_settings
 
 HAR_SCHEMA = json.loads((Path(__file__).with_name("har-1.2.schema.json")).read_text())
 IMAGE = "/green/image/feedback"

@@ -11,8 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from emulator import ManualClock, create_app
 from emulator.providers.alibaba.routes import ALIBABA_BACKEND
-
-from ..conftest import make_settings
+from emulator.testing.settings import make_settings
 
 Client = TestClient[Any, Any]
 UID = "1234567890123456"

@@ -12,8 +12,7 @@ import pytest
 from emulator import ManualClock, RunningServer, serve
 from emulator.testing import EmulatorClient
 from emulator.testing.client import AdminError
-
-from ..conftest import make_settings
+from emulator.testing.settings import make_settings
 
 VERDICTS = [
     {"url": "http://a/x.jpg", "scene": "porn", "label": "sexy", "suggestion": "review", "rate": 80},

@@ -17,8 +17,8 @@ from emulator.keys import DISPATCHER
 from emulator.providers.alibaba.routes import ALIBABA_BACKEND
 from emulator.testing import EmulatorClient
 from emulator.testing.client import AdminError
+from emulator.testing.settings import make_settings
 
-from ..conftest import make_settings
 from ..sdk.test_alibaba_sdks import core_image_feedback
 from .conftest import Receiver
 

@@ -9,8 +9,8 @@ import pytest
 from emulator import ManualClock, RunningServer, serve
 from emulator.testing import EmulatorClient
 from emulator.testing.client import AdminError
+from emulator.testing.settings import make_settings
 
-from ..conftest import make_settings
 from .conftest import Receiver
 
 UID = "1234567890123456"

@@ -8,8 +8,7 @@ from emulator import ConfigError
 from emulator.config import load
 from emulator.keys import DISPATCHER
 from emulator.testing.plugin import Emulator
-
-from ..conftest import make_settings
+from emulator.testing.settings import make_settings
 
 
 def test_defaults_match_the_documented_schedule() -> None:

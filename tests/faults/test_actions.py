@@ -14,8 +14,7 @@ import pytest
 
 from emulator import RunningServer, serve
 from emulator.testing import EmulatorClient
-
-from ..conftest import make_settings
+from emulator.testing.settings import make_settings
 
 IMAGE = "/green/image/feedback"
 TENCENT_HOST = "examplebucket-1250000000.ci.ap-beijing.myqcloud.com"

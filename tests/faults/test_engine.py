@@ -12,8 +12,7 @@ from emulator import ManualClock, create_app
 from emulator.core.faults import CallView, FaultEngine, RuleError
 from emulator.core.scenarios import ScenarioError, available, load_scenario
 from emulator.keys import FAULTS
-
-from ..conftest import make_settings
+from emulator.testing.settings import make_settings
 
 
 @pytest.fixture

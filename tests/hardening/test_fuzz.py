@@ -23,17 +23,9 @@ from lxml import etree
 from emulator import ManualClock, create_app
 from emulator.providers.alibaba.signing import _iso_z
 from emulator.providers.tencent import protocol
+from emulator.testing.signers import cos_sdk_headers, tea_sdk_headers
 
-from .conftest import (
-    BADCASE,
-    IMAGE,
-    TEXT,
-    acs3_headers,
-    alibaba_shape,
-    hardening_settings,
-    signed_headers,
-    tencent_shape,
-)
+from .conftest import BADCASE, IMAGE, TEXT, alibaba_shape, hardening_settings, tencent_shape
 
 NOW = 1_795_600_000.0
 FUZZ = settings(
@@ -146,7 +138,7 @@ tencent_bodies = (
 @FUZZ
 @given(body=alibaba_bodies, path=st.sampled_from([IMAGE, TEXT]))
 def test_alibaba_bodies(app: App, body: bytes, path: str) -> None:
-    status, answer = app.post(path, body, acs3_headers(body, NOW, path=path))
+    status, answer = app.post(path, body, tea_sdk_headers(body, NOW, path=path))
     # A signed call is never a gateway error: only business answers, with HTTP 200.
     assert status == 200, answer
     alibaba_shape(status, answer)
@@ -155,7 +147,7 @@ def test_alibaba_bodies(app: App, body: bytes, path: str) -> None:
 @settings(FUZZ, max_examples=200)
 @given(body=tencent_bodies)
 def test_tencent_bodies(app: App, body: bytes) -> None:
-    status, answer = app.post(BADCASE, body, signed_headers(body, NOW))
+    status, answer = app.post(BADCASE, body, cos_sdk_headers(body, NOW))
     fields = tencent_shape(status, answer)
     if status != 200:
         assert status == 400 and fields["Code"] in (

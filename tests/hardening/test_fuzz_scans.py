@@ -10,7 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from .conftest import TENCENT_ERROR_FIELDS, acs3_headers, alibaba_shape, b64, signed_headers
+from emulator.testing.payloads import b64
+from emulator.testing.signers import cos_sdk_headers, tea_sdk_headers
+
+from .conftest import TENCENT_ERROR_FIELDS, alibaba_shape
 from .test_fuzz import FUZZ, NOW, App, app, json_bytes, xml_text
 
 __all__ = ["app"]  # the fixture, imported for these tests
@@ -46,7 +49,7 @@ scan_bodies = st.fixed_dictionaries(
 @given(body=scan_bodies, path=st.sampled_from(SCAN_PATHS))
 def test_alibaba_scan_bodies(app: App, body: Any, path: str) -> None:
     raw = json_bytes(body)
-    status, answer = app.post(path, raw, acs3_headers(raw, NOW, path=path))
+    status, answer = app.post(path, raw, tea_sdk_headers(raw, NOW, path=path))
     assert status == 200, answer
     doc = alibaba_shape(status, answer)
     if doc["code"] == 200 and "data" in doc:
@@ -112,7 +115,7 @@ def audit_bodies(draw: st.DrawFn) -> bytes:
 @settings(FUZZ, max_examples=300)
 @given(body=audit_bodies(), path=st.sampled_from(["/text/auditing", "/image/auditing"]))
 def test_tencent_audit_bodies(app: App, body: bytes, path: str) -> None:
-    status, answer = app.post(path, body, signed_headers(body, NOW, path=path))
+    status, answer = app.post(path, body, cos_sdk_headers(body, NOW, path=path))
     root = etree.fromstring(answer)
     fields = {child.tag: child.text or "" for child in root}
     if status == 200:

@@ -14,21 +14,20 @@ import pytest
 from emulator import RunningServer, serve
 from emulator.keys import JOURNAL
 from emulator.providers.alibaba.routes import ALIBABA_BACKEND as ALIBABA
-from emulator.providers.tencent import signing as cos
 from emulator.providers.tencent.routes import TENCENT_BACKEND as TENCENT
-
-from ..tencent.conftest import APPID, HOST, SECRET_ID, SECRET_KEY
-from ..tencent.conftest import TEXT_BODY as BADCASE_BODY
-from ..tencent.test_hostile_xml import Bait
-from .conftest import (
-    BADCASE,
-    IMAGE,
-    acs3_headers,
-    alibaba_shape,
-    hardening_settings,
-    signed_headers,
-    tencent_shape,
+from emulator.testing.payloads import TEXT_BADCASE as BADCASE_BODY
+from emulator.testing.receivers import Bait
+from emulator.testing.signers import (
+    APPID,
+    COS_HOST,
+    SECRET_ID,
+    SECRET_KEY,
+    cos_sdk_headers,
+    sign_cos,
+    tea_sdk_headers,
 )
+
+from .conftest import BADCASE, IMAGE, alibaba_shape, hardening_settings, tencent_shape
 
 UID = "1234567890123456"
 MAX_BODY = 64 * 1024
@@ -58,7 +57,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 async def alibaba(
     session: aiohttp.ClientSession, server: RunningServer, body: bytes, **extra: str
 ) -> dict[str, object]:
-    headers = acs3_headers(body, time.time(), extra=extra or None)
+    headers = tea_sdk_headers(body, time.time(), extra=extra or None)
     async with session.post(server.url + IMAGE, data=body, headers=headers) as response:
         return alibaba_shape(response.status, await response.read())
 
@@ -66,7 +65,7 @@ async def alibaba(
 async def tencent(
     session: aiohttp.ClientSession, server: RunningServer, body: bytes, **extra: str
 ) -> tuple[int, dict[str, str]]:
-    headers = signed_headers(body, time.time(), extra=extra or None)
+    headers = cos_sdk_headers(body, time.time(), extra=extra or None)
     async with session.post(server.url + BADCASE, data=body, headers=headers) as response:
         return response.status, tencent_shape(response.status, await response.read())
 
@@ -101,15 +100,14 @@ async def raw_exchange(server: RunningServer, data: bytes, *, timeout: float = 5
 
 def cos_headers_without_length(extra: dict[str, str] | None = None) -> dict[str, str]:
     """COS headers signing Host and Content-Type only, for requests framed without Content-Length."""
-    headers = {"Host": HOST, "Content-Type": "application/xml", **(extra or {})}
-    req = cos.SignedRequest(
-        method="POST", path=BADCASE, query=[], headers={k.lower(): [v] for k, v in headers.items()}
-    )
+    headers = {"Host": COS_HOST, "Content-Type": "application/xml", **(extra or {})}
     now = int(time.time())
-    headers["Authorization"] = cos.sign(
-        req,
-        secret_id=SECRET_ID,
-        secret_key=SECRET_KEY,
+    headers["Authorization"] = sign_cos(
+        "POST",
+        BADCASE,
+        headers,
+        SECRET_ID,
+        SECRET_KEY,
         start=now - 60,
         end=now + 3600,
         header_names=["host", "content-type"],
@@ -251,7 +249,7 @@ async def test_wrong_content_type(
 async def test_missing_content_length_means_no_body(server: RunningServer) -> None:
     # HTTP/1.1 without Content-Length or chunking has no body; the Tea SDK's empty body is a valid call.
     status, body = await raw_exchange(
-        server, request_bytes(IMAGE, acs3_headers(b"", time.time()), length=False)
+        server, request_bytes(IMAGE, tea_sdk_headers(b"", time.time()), length=False)
     )
     assert alibaba_shape(status, body)["code"] == 200
     status, body = await raw_exchange(
@@ -266,7 +264,7 @@ async def test_chunked_bodies_are_read(server: RunningServer) -> None:
         parts = [body[i : i + size] for i in range(0, len(body), size)]
         return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
 
-    headers = {**acs3_headers(VALID_IMAGE, time.time()), "Transfer-Encoding": "chunked"}
+    headers = {**tea_sdk_headers(VALID_IMAGE, time.time()), "Transfer-Encoding": "chunked"}
     status, body = await raw_exchange(
         server, request_bytes(IMAGE, headers, length=False) + chunked(VALID_IMAGE)
     )
@@ -284,7 +282,7 @@ async def test_chunked_bodies_are_read(server: RunningServer) -> None:
 async def test_oversized_body_is_answered_before_it_is_sent(server: RunningServer, path: str) -> None:
     # 100 MB declared, 1 KB sent: the answer must come without waiting for (or reading) the rest.
     declared = 100 * 1024 * 1024
-    headers = acs3_headers(b"", time.time()) if path == IMAGE else cos_headers_without_length()
+    headers = tea_sdk_headers(b"", time.time()) if path == IMAGE else cos_headers_without_length()
     head = request_bytes(path, headers, length=False).replace(
         b"\r\n\r\n", f"\r\nContent-Length: {declared}\r\n\r\n".encode(), 1
     )
@@ -321,7 +319,7 @@ async def test_unparseable_host_is_answered_not_crashed(server: RunningServer, p
     # became a 500.
     if path == IMAGE:
         status, body = await raw_exchange(
-            server, request_bytes(IMAGE, {**acs3_headers(b"", time.time()), "Host": host})
+            server, request_bytes(IMAGE, {**tea_sdk_headers(b"", time.time()), "Host": host})
         )
         assert alibaba_shape(status, body)["code"] == 200
     else:

@@ -11,9 +11,10 @@ import pytest
 
 from emulator import RunningServer, serve
 from emulator.keys import JOURNAL
+from emulator.testing.payloads import TEXT_BADCASE as BADCASE_BODY
+from emulator.testing.signers import cos_sdk_headers, tea_sdk_headers
 
-from ..tencent.conftest import TEXT_BODY as BADCASE_BODY
-from .conftest import BADCASE, IMAGE, acs3_headers, hardening_settings, signed_headers
+from .conftest import BADCASE, IMAGE, hardening_settings
 
 CONNECTIONS = 200
 DURATION = 2.0
@@ -30,8 +31,8 @@ async def server() -> AsyncIterator[RunningServer]:
 async def test_200_connections_lose_nothing(server: RunningServer) -> None:
     now = time.time()
     calls = [
-        (server.url + IMAGE, IMAGE_BODY, acs3_headers(IMAGE_BODY, now), b'"code":200'),
-        (server.url + BADCASE, BADCASE_BODY, signed_headers(BADCASE_BODY, now), b"<Response>"),
+        (server.url + IMAGE, IMAGE_BODY, tea_sdk_headers(IMAGE_BODY, now), b'"code":200'),
+        (server.url + BADCASE, BADCASE_BODY, cos_sdk_headers(BADCASE_BODY, now), b"<Response>"),
     ]
     sent = 0
     failures: list[str] = []
@@ -89,11 +90,11 @@ async def test_slow_clients_do_not_starve_the_others(server: RunningServer) -> N
             for _ in range(20):
                 t0 = time.perf_counter()
                 async with session.post(
-                    server.url + IMAGE, data=IMAGE_BODY, headers=acs3_headers(IMAGE_BODY, now)
+                    server.url + IMAGE, data=IMAGE_BODY, headers=tea_sdk_headers(IMAGE_BODY, now)
                 ) as response:
                     assert response.status == 200
                 async with session.post(
-                    server.url + BADCASE, data=BADCASE_BODY, headers=signed_headers(BADCASE_BODY, now)
+                    server.url + BADCASE, data=BADCASE_BODY, headers=cos_sdk_headers(BADCASE_BODY, now)
                 ) as response:
                     assert response.status == 200
                 assert time.perf_counter() - t0 < 1.0

@@ -19,8 +19,7 @@ from aliyunsdkgreen.request.v20180509 import (
 
 from emulator import ManualClock, RunningServer, serve_in_thread
 from emulator.testing import SyncEmulatorClient
-
-from ..conftest import make_settings
+from emulator.testing.settings import make_settings
 
 PORN_URL = "http://cdn.example.com/porn/1.jpg"
 CLEAN_URL = "http://cdn.example.com/cats/1.jpg"

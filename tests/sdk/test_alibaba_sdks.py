@@ -22,8 +22,7 @@ from aliyunsdkgreen.request.v20180509 import ImageScanFeedbackRequest, TextFeedb
 from emulator import ManualClock, RunningServer, serve_in_thread
 from emulator.keys import JOURNAL
 from emulator.providers.alibaba.routes import ALIBABA_BACKEND
-
-from ..conftest import make_settings
+from emulator.testing.settings import make_settings
 
 AK = "testAccessKeyId"
 SECRET = "testAccessKeySecret"

@@ -3,8 +3,6 @@ and the server keeps serving."""
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,46 +11,18 @@ import pytest
 from lxml import etree
 
 from emulator import ManualClock, RunningServer, serve
-from emulator.providers.tencent import errors, protocol, signing
+from emulator.providers.tencent import errors, protocol
 from emulator.providers.tencent.routes import TENCENT_BACKEND
+from emulator.testing.payloads import TEXT_BADCASE
+from emulator.testing.receivers import Bait
+from emulator.testing.settings import make_settings
+from emulator.testing.signers import APPID, COS_HOST, SECRET_ID, SECRET_KEY, cos_sdk_headers, sign_cos
 
-from ..conftest import make_settings
-from .conftest import APPID, HOST, PATH, SECRET_ID, SECRET_KEY, TEXT_BODY, signed_headers
+from .conftest import PATH
 
 NOW = 1_795_600_000.0
 LIMIT = 4096
 DTD_REFUSED = "A DTD (<!DOCTYPE>) is not allowed."
-
-
-class Bait:
-    """A loopback HTTP server that counts the requests an XML parser might make to it."""
-
-    def __init__(self) -> None:
-        self.hits: list[str] = []
-        bait = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                bait.hits.append(self.path)
-                body = b'<!ENTITY leak "FETCHED">'
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                del format, args
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        # A short poll interval: shutdown() waits for the next poll.
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
 
 
 @pytest.fixture
@@ -85,7 +55,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 async def send(
     session: aiohttp.ClientSession, server: RunningServer, body: bytes
 ) -> tuple[int, dict[str, str], bytes]:
-    headers = signed_headers(body, NOW)
+    headers = cos_sdk_headers(body, NOW)
     async with session.post(server.url + PATH, data=body, headers=headers) as response:
         raw = await response.read()
     root = etree.fromstring(raw)
@@ -100,7 +70,7 @@ async def expect_error(
     assert (status, fields["Code"]) == (400, code)
     assert message in fields["Message"]
     # ... and the server still serves, and stored nothing from the hostile body.
-    status, fields, _ = await send(session, server, TEXT_BODY)
+    status, fields, _ = await send(session, server, TEXT_BADCASE)
     assert status == 200, fields
     assert len(server.app[TENCENT_BACKEND].states[APPID].badcases) == 1
     return raw
@@ -154,7 +124,7 @@ async def test_billion_laughs(session: aiohttp.ClientSession, server: RunningSer
 
 
 async def test_body_over_the_size_limit(session: aiohttp.ClientSession, server: RunningServer) -> None:
-    body = TEXT_BODY.replace(b"</Request>", b"<JobId>" + b"x" * LIMIT + b"</JobId></Request>")
+    body = TEXT_BADCASE.replace(b"</Request>", b"<JobId>" + b"x" * LIMIT + b"</JobId></Request>")
     await expect_error(session, server, body, "XMLSizeLimit", errors.XMLSizeLimit.message)
 
 
@@ -166,10 +136,9 @@ async def test_chunked_body_over_the_size_limit(
             yield b" " * 512
 
     # No Content-Length is sent, so the signature covers only content-type and host.
-    headers = {"Host": HOST, "Content-Type": "application/xml"}
-    req = signing.SignedRequest("POST", PATH, [], {k.lower(): [v] for k, v in headers.items()})
-    headers["Authorization"] = signing.sign(
-        req, secret_id=SECRET_ID, secret_key=SECRET_KEY, start=int(NOW) - 60, end=int(NOW) + 60
+    headers = {"Host": COS_HOST, "Content-Type": "application/xml"}
+    headers["Authorization"] = sign_cos(
+        "POST", PATH, headers, SECRET_ID, SECRET_KEY, start=int(NOW) - 60, end=int(NOW) + 60
     )
     async with session.post(server.url + PATH, data=chunks(), headers=headers) as response:
         text = await response.text()
@@ -191,10 +160,10 @@ async def test_deeply_nested_elements(
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (TEXT_BODY.replace(b"Porn", b"P\xf6rn"), "The body is not UTF-8 (byte 45)."),
+        (TEXT_BADCASE.replace(b"Porn", b"P\xf6rn"), "The body is not UTF-8 (byte 45)."),
         ("<Request><Label>x</Label></Request>".encode("utf-16"), "The body is not UTF-8 (byte 0)."),
         (
-            b'<?xml version="1.0" encoding="ISO-8859-1"?>' + TEXT_BODY.replace(b"Porn", b"P\xf6rn"),
+            b'<?xml version="1.0" encoding="ISO-8859-1"?>' + TEXT_BADCASE.replace(b"Porn", b"P\xf6rn"),
             "The body is not UTF-8",
         ),
     ],

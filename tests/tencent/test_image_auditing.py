@@ -16,20 +16,10 @@ from emulator.core.journal import Filter
 from emulator.keys import FAULTS, JOURNAL
 from emulator.providers.tencent import protocol
 from emulator.providers.tencent.routes import BATCH_IMAGE_AUDITING
+from emulator.testing.payloads import b64, request_xml, text_auditing_xml
+from emulator.testing.signers import APPID, cos_sdk_headers
 
-from .conftest import (
-    APPID,
-    PATH,
-    TEXT_AUDITING_PATH,
-    AppClient,
-    Client,
-    b64,
-    make_client,
-    post,
-    request_xml,
-    signed_headers,
-    text_auditing_xml,
-)
+from .conftest import PATH, TEXT_AUDITING_PATH, AppClient, Client, make_client, post
 
 IMAGE_PATH = "/image/auditing"
 URL = "https://example.com/cat.jpg"
@@ -331,7 +321,7 @@ async def test_gateway_rules_apply(client: Client, clock: ManualClock) -> None:
     body = image_xml(url_input())
     response = await client.post(IMAGE_PATH, data=body, headers={"Content-Type": "application/xml"})
     assert (response.status, (await error_of(response))["Code"]) == (403, "AccessDenied")
-    headers = signed_headers(body, clock.time(), path=PATH)  # signed for another path
+    headers = cos_sdk_headers(body, clock.time(), path=PATH)  # signed for another path
     response = await client.post(IMAGE_PATH, data=body, headers=headers)
     assert (response.status, (await error_of(response))["Code"]) == (403, "SignatureDoesNotMatch")
     response = await client.get(IMAGE_PATH)

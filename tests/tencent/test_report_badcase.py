@@ -17,9 +17,11 @@ from emulator import ManualClock, Settings, create_app
 from emulator.providers.tencent import errors, protocol
 from emulator.providers.tencent.models import UnknownBadcase
 from emulator.providers.tencent.routes import TENCENT_BACKEND, parse_host
+from emulator.testing.payloads import IMAGE_BADCASE, TEXT_BADCASE, b64, request_xml
+from emulator.testing.settings import make_settings
+from emulator.testing.signers import APPID, COS_HOST, SECRET_ID, cos_sdk_headers
 
-from ..conftest import make_settings
-from .conftest import APPID, HOST, IMAGE_BODY, PATH, SECRET_ID, TEXT_BODY, b64, request_xml, signed_headers
+from .conftest import PATH
 
 Client = TestClient[Any, Any]
 AppClient = Callable[..., Awaitable[Client]]
@@ -41,7 +43,7 @@ async def client(aiohttp_client: AppClient, clock: ManualClock) -> Client:
 
 
 async def post(client: Client, body: bytes, now: float = NOW, **options: Any) -> ClientResponse:
-    return await client.post(PATH, data=body, headers=signed_headers(body, now, **options))
+    return await client.post(PATH, data=body, headers=cos_sdk_headers(body, now, **options))
 
 
 async def error_of(response: ClientResponse) -> dict[str, str]:
@@ -64,7 +66,7 @@ def state(client: Client) -> Any:
 
 
 async def test_text_badcase_is_accepted_and_stored(client: Client) -> None:
-    response = await post(client, TEXT_BODY)
+    response = await post(client, TEXT_BADCASE)
     assert response.status == 200
     assert response.headers["Content-Type"] == "application/xml"
     assert response.headers["Server"] == "tencent-ci"
@@ -110,8 +112,8 @@ async def test_image_badcase_with_every_field_in_any_order(client: Client) -> No
 
 
 async def test_badcases_are_confirmed_later(client: Client, clock: ManualClock) -> None:
-    await post(client, TEXT_BODY)
-    await post(client, IMAGE_BODY)
+    await post(client, TEXT_BADCASE)
+    await post(client, IMAGE_BADCASE)
     account = state(client)
     first, second = account.badcases
     clock.advance(60)
@@ -248,13 +250,13 @@ async def test_invalid_bodies(client: Client, body: bytes, code: str, message: s
         assert message in error["Message"]
     else:
         assert error["Message"] == message
-    assert error["Resource"] == f"{HOST}{PATH}"
+    assert error["Resource"] == f"{COS_HOST}{PATH}"
     assert state(client).badcases == []
 
 
 async def test_strict_labels(aiohttp_client: AppClient, clock: ManualClock) -> None:
     client = await make_client(aiohttp_client, clock, make_settings(**{"tencent.strict_labels": True}))
-    assert (await post(client, TEXT_BODY)).status == 200
+    assert (await post(client, TEXT_BADCASE)).status == 200
     body = request_xml(ContentType=1, Label="Porn", SuggestedLabel="Fine", Text=b64("x"))
     error = await error_of(await post(client, body))
     assert error["Code"] == "InvalidArgument"
@@ -302,7 +304,7 @@ async def test_unknown_labels_are_accepted_by_default(client: Client) -> None:
 async def test_gateway_errors(
     client: Client, options: dict[str, Any], status: int, code: str, message: str
 ) -> None:
-    response = await post(client, TEXT_BODY, **options)
+    response = await post(client, TEXT_BADCASE, **options)
     assert response.status == status
     error = await error_of(response)
     assert (error["Code"], error["Message"]) == (code, message)
@@ -310,23 +312,23 @@ async def test_gateway_errors(
 
 
 async def test_signature_mismatch_carries_the_servers_computation(client: Client) -> None:
-    response = await post(client, TEXT_BODY, secret_key="wrong")
+    response = await post(client, TEXT_BADCASE, secret_key="wrong")
     root = etree.fromstring(await response.read())
     assert root.findtext("FormatString") == (
-        f"post\n{PATH}\n\ncontent-length={len(TEXT_BODY)}&content-type=application%2Fxml&host={HOST}\n"
+        f"post\n{PATH}\n\ncontent-length={len(TEXT_BADCASE)}&content-type=application%2Fxml&host={COS_HOST}\n"
     )
     assert (root.findtext("StringToSign") or "").startswith(f"sha1\n{int(NOW) - 60};{int(NOW) + 3600}\n")
 
 
 async def test_missing_authorization_is_access_denied(client: Client) -> None:
-    response = await client.post(PATH, data=TEXT_BODY, headers={"Host": HOST})
+    response = await client.post(PATH, data=TEXT_BADCASE, headers={"Host": COS_HOST})
     assert response.status == 403
     assert (await error_of(response))["Code"] == "AccessDenied"
 
 
 @pytest.mark.parametrize("token_header", ["x-ci-security-token", "x-cos-security-token"])
 async def test_temporary_credential_token_headers_are_accepted(client: Client, token_header: str) -> None:
-    response = await post(client, TEXT_BODY, extra={token_header: "sts-token"})
+    response = await post(client, TEXT_BADCASE, extra={token_header: "sts-token"})
     assert response.status == 200
 
 
@@ -339,7 +341,7 @@ async def test_temporary_credential_token_headers_are_accepted(client: Client, t
     ],
 )
 async def test_other_hosts_the_sdk_sends(client: Client, host: str) -> None:
-    response = await post(client, TEXT_BODY, host=host)
+    response = await post(client, TEXT_BADCASE, host=host)
     assert response.status == 200
     [badcase] = state(client).badcases
     assert badcase.bucket == ("" if host.startswith("127.") else "examplebucket")
@@ -363,7 +365,7 @@ async def test_key_of_another_account_is_denied(aiohttp_client: AppClient, clock
         }
     )
     client = await make_client(aiohttp_client, clock, settings)
-    response = await post(client, TEXT_BODY, secret_id="AKIDother", secret_key="otherKey")
+    response = await post(client, TEXT_BADCASE, secret_id="AKIDother", secret_key="otherKey")
     assert response.status == 403
     error = await error_of(response)
     assert error["Code"] == "AccessDenied"
@@ -372,21 +374,21 @@ async def test_key_of_another_account_is_denied(aiohttp_client: AppClient, clock
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
 async def test_other_methods_are_not_allowed(client: Client, method: str) -> None:
-    response = await client.request(method, PATH, headers={"Host": HOST})
+    response = await client.request(method, PATH, headers={"Host": COS_HOST})
     assert response.status == 405
     error = await error_of(response)
     assert error["Code"] == "MethodNotAllowed"
-    assert error["Resource"] == f"{HOST}{PATH}"
+    assert error["Resource"] == f"{COS_HOST}{PATH}"
 
 
 async def test_relaxed_signatures_still_need_a_known_bucket(
     aiohttp_client: AppClient, clock: ManualClock
 ) -> None:
     client = await make_client(aiohttp_client, clock, make_settings(**{"tencent.verify_signatures": False}))
-    response = await client.post(PATH, data=TEXT_BODY, headers={"Host": HOST})
+    response = await client.post(PATH, data=TEXT_BADCASE, headers={"Host": COS_HOST})
     assert response.status == 200
     other = "examplebucket-1259999999.ci.ap-beijing.myqcloud.com"
-    response = await client.post(PATH, data=TEXT_BODY, headers={"Host": other})
+    response = await client.post(PATH, data=TEXT_BADCASE, headers={"Host": other})
     assert (await error_of(response))["Code"] == "NoSuchBucket"
 
 
@@ -399,10 +401,10 @@ async def test_rate_limit_answers_slow_down(aiohttp_client: AppClient, clock: Ma
         }
     )
     client = await make_client(aiohttp_client, clock, settings)
-    assert [(await post(client, TEXT_BODY)).status for _ in range(2)] == [200, 200]
-    response = await post(client, TEXT_BODY)
+    assert [(await post(client, TEXT_BADCASE)).status for _ in range(2)] == [200, 200]
+    response = await post(client, TEXT_BADCASE)
     assert response.status == 503
     assert (await error_of(response))["Code"] == "SlowDown"
     clock.advance(1.0)
-    assert (await post(client, TEXT_BODY)).status == 200
+    assert (await post(client, TEXT_BADCASE)).status == 200
     assert len(state(client).badcases) == 3

@@ -10,8 +10,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import pytest
 
 from emulator.providers.tencent import errors, signing
-
-from .conftest import HOST, SECRET_ID, SECRET_KEY
+from emulator.testing.signers import COS_HOST, SECRET_ID, SECRET_KEY
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "sdk-requests.json"
 
@@ -105,7 +104,7 @@ def test_host_signed_without_its_port_verifies() -> None:
 
 
 def test_security_token_and_params_are_signed_like_any_header() -> None:
-    signed = _request(HOST, **{"x-ci-security-token": "tok/en+="})
+    signed = _request(COS_HOST, **{"x-ci-security-token": "tok/en+="})
     value = signing.sign(signed, secret_id=SECRET_ID, secret_key=SECRET_KEY, start=0, end=10)
     auth = signing.parse_authorization(value)
     assert auth.header_list == ("content-type", "host", "x-ci-security-token")
@@ -114,10 +113,10 @@ def test_security_token_and_params_are_signed_like_any_header() -> None:
 
 
 def test_a_listed_header_that_was_not_sent_fails() -> None:
-    signed = _request(HOST, **{"x-cos-security-token": "t"})
+    signed = _request(COS_HOST, **{"x-cos-security-token": "t"})
     value = signing.sign(signed, secret_id=SECRET_ID, secret_key=SECRET_KEY, start=0, end=10)
     with pytest.raises(errors.SignatureDoesNotMatch):
-        signing.verify(_request(HOST), signing.parse_authorization(value), SECRET_KEY)
+        signing.verify(_request(COS_HOST), signing.parse_authorization(value), SECRET_KEY)
 
 
 AUTH = "q-sign-algorithm=sha1&q-ak=AKIDtestSecretId&q-sign-time=1000;2000&q-key-time=1000;2000"
@@ -172,8 +171,8 @@ def test_unreadable_authorization_is_access_denied(value: str | None, message: s
 
 
 def test_unknown_secret_id() -> None:
-    req = _request(HOST)
+    req = _request(COS_HOST)
     value = signing.sign(req, secret_id="AKIDnobody", secret_key="x", start=0, end=10)
-    sent = _request(HOST, authorization=value)
+    sent = _request(COS_HOST, authorization=value)
     with pytest.raises(errors.InvalidAccessKeyId):
         signing.authenticate(sent, {SECRET_ID: SECRET_KEY}.get, now=5, max_skew=900)

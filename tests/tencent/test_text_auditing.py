@@ -15,21 +15,10 @@ from emulator.core.journal import Filter
 from emulator.keys import FAULTS, JOURNAL
 from emulator.providers.tencent import protocol
 from emulator.providers.tencent.routes import CREATE_AUDITING_TEXT_JOB, TENCENT_BACKEND
+from emulator.testing.payloads import b64, request_xml, text_auditing_xml
+from emulator.testing.signers import APPID, cos_sdk_headers
 
-from .conftest import (
-    APPID,
-    NOW,
-    PATH,
-    TEXT_AUDITING_PATH,
-    AppClient,
-    Client,
-    b64,
-    make_client,
-    post,
-    request_xml,
-    signed_headers,
-    text_auditing_xml,
-)
+from .conftest import NOW, PATH, TEXT_AUDITING_PATH, AppClient, Client, make_client, post
 
 TEXT = "这是一个测试"
 
@@ -307,7 +296,7 @@ async def test_gateway_rules_apply(client: Client, clock: ManualClock) -> None:
     body = text_auditing_xml(TEXT)
     response = await client.post(TEXT_AUDITING_PATH, data=body, headers={"Content-Type": "application/xml"})
     assert (response.status, (await error_of(response))["Code"]) == (403, "AccessDenied")
-    headers = signed_headers(body, clock.time(), path=PATH)  # signed for another path
+    headers = cos_sdk_headers(body, clock.time(), path=PATH)  # signed for another path
     response = await client.post(TEXT_AUDITING_PATH, data=body, headers=headers)
     assert (response.status, (await error_of(response))["Code"]) == (403, "SignatureDoesNotMatch")
     response = await client.get(TEXT_AUDITING_PATH)

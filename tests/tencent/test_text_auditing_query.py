@@ -14,27 +14,17 @@ from emulator.core.journal import Filter
 from emulator.keys import FAULTS, JOURNAL
 from emulator.providers.tencent import models, protocol
 from emulator.providers.tencent.routes import DESCRIBE_AUDITING_TEXT_JOB, TENCENT_BACKEND
+from emulator.testing.payloads import b64, request_xml, text_auditing_xml
+from emulator.testing.signers import APPID, cos_sdk_headers
 
-from .conftest import (
-    APPID,
-    NOW,
-    PATH,
-    TEXT_AUDITING_PATH,
-    AppClient,
-    Client,
-    b64,
-    make_client,
-    request_xml,
-    signed_headers,
-    text_auditing_xml,
-)
+from .conftest import NOW, PATH, TEXT_AUDITING_PATH, AppClient, Client, make_client
 
 TEXT = "这是一个测试"
 
 
 async def submit(client: Client, clock: ManualClock, text: str = TEXT) -> etree._Element:
     body = text_auditing_xml(text)
-    headers = signed_headers(body, clock.time(), path=TEXT_AUDITING_PATH)
+    headers = cos_sdk_headers(body, clock.time(), path=TEXT_AUDITING_PATH)
     response = await client.post(TEXT_AUDITING_PATH, data=body, headers=headers)
     assert response.status == 200, await response.text()
     root = etree.fromstring(await response.read())
@@ -45,7 +35,7 @@ async def submit(client: Client, clock: ManualClock, text: str = TEXT) -> etree.
 
 async def query(client: Client, clock: ManualClock, job_id: str, **signing: Any) -> ClientResponse:
     path = f"{TEXT_AUDITING_PATH}/{job_id}"
-    headers = signed_headers(b"", clock.time(), method="GET", path=path, **signing)
+    headers = cos_sdk_headers(b"", clock.time(), method="GET", path=path, **signing)
     return await client.get(path, headers=headers)
 
 
@@ -72,7 +62,7 @@ async def error_of(response: ClientResponse) -> dict[str, str]:
 
 async def report(client: Client, clock: ManualClock, text: str, suggested: str) -> str:
     body = request_xml(ContentType=1, Label="Normal", SuggestedLabel=suggested, Text=b64(text))
-    response = await client.post(PATH, data=body, headers=signed_headers(body, clock.time(), path=PATH))
+    response = await client.post(PATH, data=body, headers=cos_sdk_headers(body, clock.time(), path=PATH))
     assert response.status == 200, await response.text()
     request_id = etree.fromstring(await response.read()).findtext("RequestId")
     assert request_id
@@ -156,7 +146,7 @@ async def test_gateway_rules_apply(client: Client, clock: ManualClock) -> None:
     response = await client.get(path)
     assert (response.status, (await error_of(response))["Code"]) == (403, "AccessDenied")
     # Signed for POST: the method is part of what is signed.
-    response = await client.get(path, headers=signed_headers(b"", clock.time(), path=path))
+    response = await client.get(path, headers=cos_sdk_headers(b"", clock.time(), path=path))
     assert (response.status, (await error_of(response))["Code"]) == (403, "SignatureDoesNotMatch")
     for method in ("POST", "DELETE", "HEAD"):
         response = await client.request(method, path)

@@ -14,9 +14,8 @@ from emulator import create_app
 from emulator.core.journal import Filter
 from emulator.keys import JOURNAL
 from emulator.providers.tencent import protocol
-
-from ..conftest import make_settings
-from .conftest import HOST
+from emulator.testing.settings import make_settings
+from emulator.testing.signers import COS_HOST as CI_HOST
 
 Client = TestClient[Any, Any]
 AppClient = Callable[..., Awaitable[Client]]
@@ -28,7 +27,7 @@ async def client(aiohttp_client: AppClient) -> Client:
     return await aiohttp_client(create_app(make_settings()))
 
 
-@pytest.mark.parametrize("host", [HOST, COS_HOST])
+@pytest.mark.parametrize("host", [CI_HOST, COS_HOST])
 @pytest.mark.parametrize(
     ("method", "path"),
     [("GET", "/image/auditing/si123"), ("POST", "/video/auditing"), ("PUT", "/"), ("GET", "/text/auditing/")],
@@ -59,7 +58,7 @@ async def test_elsewhere_aiohttp_answers_as_before(client: Client, host: str) ->
     assert (response.status, await response.text()) == (404, "404: Not Found")
 
 
-@pytest.mark.parametrize("host", [HOST, "127.0.0.1"])
+@pytest.mark.parametrize("host", [CI_HOST, "127.0.0.1"])
 async def test_the_admin_api_and_alibaba_keep_their_answers(client: Client, host: str) -> None:
     # The admin API's own answers (problem details), not the catch-all's NoSuchKey.
     response = await client.get("/_emulator/nowhere", headers={"Host": host})

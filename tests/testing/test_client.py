@@ -13,8 +13,7 @@ from emulator import RunningServer, serve
 from emulator.errors import Timeout
 from emulator.testing import EmulatorClient
 from emulator.testing.client import AdminError
-
-from ..conftest import make_settings
+from emulator.testing.settings import make_settings
 
 
 @pytest.fixture

@@ -14,9 +14,12 @@ from lxml import etree
 from emulator import ManualClock, RunningServer, serve, serve_in_thread
 from emulator.testing import EmulatorClient, SyncEmulatorClient
 from emulator.testing.client import AdminError
+from emulator.testing.payloads import b64, request_xml, text_auditing_xml
+from emulator.testing.settings import make_settings
+from emulator.testing.signers import cos_sdk_headers
 
-from ..conftest import make_settings
-from ..tencent.conftest import PATH, TEXT_AUDITING_PATH, b64, request_xml, signed_headers, text_auditing_xml
+PATH = "/report/badcase"
+TEXT_AUDITING_PATH = "/text/auditing"
 
 TEXT = "这是一个测试"
 ACCOUNTS = [
@@ -37,7 +40,7 @@ async def server() -> AsyncIterator[RunningServer]:
 
 
 async def post(server: RunningServer, path: str, body: bytes, **signing: Any) -> bytes:
-    headers = signed_headers(body, time.time(), path=path, **signing)
+    headers = cos_sdk_headers(body, time.time(), path=path, **signing)
     async with aiohttp.ClientSession() as http:
         async with http.post(server.url + path, data=body, headers=headers) as response:
             raw = await response.read()
@@ -81,7 +84,7 @@ def test_sync_client_confirms_before_the_review_delay() -> None:
     clock = ManualClock(start=time.time())
     with serve_in_thread(make_settings(), clock=clock) as server, SyncEmulatorClient(server.url) as emu:
         body = request_xml(ContentType=1, Label="Normal", SuggestedLabel="Ads", Text=b64(TEXT))
-        headers = signed_headers(body, clock.time(), path=PATH)
+        headers = cos_sdk_headers(body, clock.time(), path=PATH)
         with requests.Session() as http:
             http.trust_env = False
             response = http.post(server.url + PATH, data=body, headers=headers, timeout=5)
