@@ -8,8 +8,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from emulator import __version__, create_app
-
-from ..conftest import make_settings
+from emulator.testing.settings import make_settings
 
 AppClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 

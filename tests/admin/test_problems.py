@@ -9,8 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from emulator import ManualClock, create_app
-
-from ..conftest import make_settings
+from emulator.testing.settings import make_settings
 
 Client = TestClient[Any, Any]
 AppClient = Callable[..., Awaitable[Client]]

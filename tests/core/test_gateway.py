@@ -17,8 +17,7 @@ from emulator.core.journal import Filter
 from emulator.keys import FAULTS, GATEWAY, JOURNAL
 from emulator.providers.alibaba.routes import ACTIONS as ALIBABA_ACTIONS
 from emulator.providers.tencent.routes import ACTIONS as TENCENT_ACTIONS
-
-from ..conftest import make_settings
+from emulator.testing.settings import make_settings
 
 Client = TestClient[Any, Any]
 AppClient = Callable[..., Awaitable[Client]]
