@@ -110,6 +110,10 @@ async def _read(request: web.Request, limit: int) -> bytes:
     declared = request.content_length
     if limit and declared is not None and declared > limit:
         raise BodyTooLarge(limit, declared)
+    content = request.content
+    if declared is not None and content.is_eof():
+        # A small body arrives with the head: it is all buffered already, nothing to wait for.
+        return content.read_nowait(-1)
     chunks: list[bytes] = []
     size = 0
     while True:

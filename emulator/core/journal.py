@@ -293,6 +293,8 @@ class Journal:
         while len(self._entries) > self.capacity:
             self._entries.popleft()
             self.evicted += 1
+        if not self._waiters:
+            return entry
         for waiter in list(self._waiters):
             if waiter.flt.matches(entry):
                 waiter.found += 1

@@ -41,7 +41,8 @@ def record_call(
             method=request.method,
             url=_url(request),
             path=request.path,
-            query=tuple(request.query.items()),
+            # Parsing an empty query string still builds a MultiDict: most calls carry none.
+            query=tuple(request.query.items()) if request.query_string else (),
             request_headers=tuple(request.headers.items()),
             request_body=call.body,
             provider=call.provider,

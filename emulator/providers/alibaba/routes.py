@@ -122,7 +122,7 @@ class Alibaba:
         signed = signing.SignedRequest(
             method=request.method,
             raw_path=request.raw_path.partition("?")[0],
-            query=list(request.query.items()),
+            query=list(request.query.items()) if request.query_string else [],
             headers=HeaderLists(request.headers),
             body=body,
         )

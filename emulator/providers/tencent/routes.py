@@ -262,6 +262,6 @@ def _signed_request(request: web.Request) -> signing.SignedRequest:
         method=request.method,
         # Decoded, as signed; for a proxy's absolute-form target this is still only the path.
         path=request.path,
-        query=list(request.query.items()),
+        query=list(request.query.items()) if request.query_string else [],
         headers=HeaderLists(request.headers),
     )
