@@ -56,7 +56,7 @@ def parse_authorization(value: str | None) -> Authorization:
     return _parse_authorization(value)
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def _parse_authorization(value: str) -> Authorization:
     # Cached: the result is immutable, and identical headers recur (retries, load tests).
     scheme, _, rest = value.strip().partition(" ")

@@ -48,12 +48,14 @@ class Authorization:
     signature: str
 
 
+@functools.lru_cache(maxsize=256)
 def _q(value: str) -> str:
+    # Cached: header values (host, content type, lengths) recur from call to call.
     # "reserved keywords in headers urlencode are -_.~" (cos_auth.py)
     return quote(value.encode("utf-8"), safe="-_.~")
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def _key(name: str) -> str:
     """A header or parameter name as signed. Names recur on every request, and quoting each was a
     seventh of a badcase's signature check (bench/RESULTS.md, profile)."""
@@ -66,7 +68,7 @@ def parse_authorization(value: str | None) -> Authorization:
     return _parse_authorization(value)
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def _parse_authorization(value: str) -> Authorization:
     # Cached: a client sends the same header for every call it signs in one second (the SDK's
     # q-sign-time starts at the current second), and the result is immutable.
