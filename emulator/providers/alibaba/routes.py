@@ -3,6 +3,7 @@ throttled, read and answered (core/gateway.py runs the steps in order)."""
 
 from __future__ import annotations
 
+import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,6 +32,8 @@ from .textlib import LibraryError, TextLibraries
 
 ALIBABA_BACKEND = web.AppKey("alibaba_backend", AlibabaBackend)
 VERDICTS = web.AppKey("alibaba_verdicts", moderation.Verdicts)
+
+_NO_QUERY: Mapping[str, str] = types.MappingProxyType({})
 
 #: Every path under it is Alibaba's: one no action serves is InvalidAction.NotFound.
 PATH_PREFIX = "/green/"
@@ -184,7 +187,8 @@ class Alibaba:
             state=state,
             request_id=call.request_id,
             received_at=call.received_at,
-            query=request.query,
+            # Parsing an empty query string still builds a MultiDict: most calls carry none.
+            query=request.query if request.query_string else _NO_QUERY,
             verdicts=self._app[VERDICTS],
             notify_scan=notify_scan,
             notify_feedback=notify_feedback if self._cfg.notify_on_feedback else None,
