@@ -12,7 +12,7 @@ import pytest
 from emulator.providers.tencent import errors, signing
 from emulator.testing.signers import COS_HOST, SECRET_ID, SECRET_KEY
 
-VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "sdk-requests.json"
+VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "sdk-requests.json"
 
 
 def cos_vectors() -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from emulator.testing import EmulatorClient
 from emulator.testing.client import AdminError
 from emulator.testing.settings import make_settings
 
-from ..sdk.test_alibaba_sdks import core_image_feedback
+from ...sdk.test_alibaba_sdks import core_image_feedback
 from .conftest import Receiver
 
 UID = "1234567890123456"

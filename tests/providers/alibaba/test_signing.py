@@ -12,7 +12,7 @@ import pytest
 
 from emulator.providers.alibaba import errors, signing
 
-VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "sdk-requests.json"
+VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "sdk-requests.json"
 SECRET = "testAccessKeySecret"
 
 
