@@ -174,7 +174,7 @@ async def test_the_journal_still_exports_what_hostile_bodies_left(
     assert len(server.app[JOURNAL]) == 3
 
 
-# --- XML (tests/providers/tencent/test_hostile_xml.py has XXE, external DTDs, billion laughs, depth) ---------
+# --- XML (tests/providers/tencent/test_hostile_xml.py has XXE, external DTDs, billion laughs, depth) ----
 
 
 @pytest.mark.parametrize(
