@@ -1,7 +1,7 @@
 """``python -m bench [SECTION ...]``: run the benchmarks and print their tables.
 
-Sections: throughput, latency, startup, throttle, memory, profile, textscan (all by default, in
-that order).
+Sections: throughput, instructions, latency, startup, throttle, memory, profile, textscan (all by
+default, in that order).
 Load stays on 127.0.0.1; every run is bounded in time and count.
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
-from . import latency, memory, startup, text_scan, throttle, throughput
+from . import instructions, latency, memory, startup, text_scan, throttle, throughput
 from . import profile as profiling
 from .common import machine
 
-SECTIONS = ("throughput", "latency", "startup", "throttle", "memory", "profile", "textscan")
+SECTIONS = ("throughput", "instructions", "latency", "startup", "throttle", "memory", "profile", "textscan")
 
 
 def main() -> None:
@@ -42,6 +42,8 @@ def main() -> None:
             loops=(False, True) if args.uvloop and has_uvloop else (False,),
             peers=args.peers,
         )
+    if "instructions" in sections:
+        instructions.main(calls=200 if quick else 1000)
     if "latency" in sections:
         latency.main(duration=2.0 if quick else 10.0)
     if "startup" in sections:
