@@ -155,13 +155,15 @@ def _whole_parser() -> etree.XMLParser:
 
 
 def _within_depth(root: etree._Element, max_depth: int) -> bool:
-    pending = [(root, 1)]
-    while pending:
-        element, depth = pending.pop()
-        if depth > max_depth:
-            return False
-        pending.extend((child, depth + 1) for child in element)
-    return True
+    """No element deeper than ``max_depth`` (the root is at depth 1), asked of libxml2 in one XPath
+    (compiled once per thread and depth)."""
+    cache: dict[int, etree.XPath] | None = getattr(_parsers, "depth", None)
+    if cache is None:
+        cache = _parsers.depth = {}
+    deeper = cache.get(max_depth)
+    if deeper is None:
+        deeper = cache[max_depth] = etree.XPath("boolean(/*" + "/*" * max_depth + ")")
+    return not deeper(root)
 
 
 def _parse_incrementally(body: bytes, max_depth: int) -> etree._Element:
