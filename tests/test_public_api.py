@@ -25,3 +25,8 @@ async def test_serve_starts_on_a_free_loopback_port_and_stops() -> None:
             pass
         else:
             raise AssertionError("the server still answers after the block")
+
+
+def test_every_error_a_user_meets_is_an_emulator_error() -> None:
+    for name in ("AdminError", "ConfigError", "InvalidInput", "NotFound", "ServerStartError", "Timeout"):
+        assert issubclass(getattr(emulator, name), emulator.EmulatorError), name
