@@ -89,7 +89,8 @@ class Provider(Protocol):
     def new_request_id(self, now: float) -> str: ...
 
     def identify(self, request: web.Request) -> Identity:
-        """The caller as the request's head names it, cheaply and without verifying anything."""
+        """The caller as the request's head names it, cheaply and without verifying anything; never
+        raises (a head that names nobody is an Identity of no account: authenticate refuses it)."""
         ...
 
     def body_limit(self) -> int: ...
@@ -251,14 +252,10 @@ class Gateway:
             who = None
             if provider is not None:
                 call.request_id = provider.new_request_id(started)
-                try:
-                    who = provider.identify(request)
-                except provider.wire_error:
-                    who = None
-                if who is not None:
-                    call.account = who.account_id
-                    if call.namespace is None:
-                        call.namespace = who.namespace
+                who = provider.identify(request)
+                call.account = who.account_id
+                if call.namespace is None:
+                    call.namespace = who.namespace
             rule = await self._pick_rule(request, provider, call) if self._faults.has_rules("in") else None
             if rule is None:
                 response = await answer(call, who)
@@ -311,12 +308,10 @@ class Gateway:
         return rule
 
     async def _run(
-        self, request: web.Request, provider: Provider, action: Action, call: Call, who: Identity | None
+        self, request: web.Request, provider: Provider, action: Action, call: Call, who: Identity
     ) -> web.StreamResponse:
         """authenticate -> throttle -> body -> parse -> decode -> handle -> encode."""
         try:
-            if who is None:
-                who = provider.identify(request)
             who = await provider.authenticate(request, call, who)
             call.account = who.account_id
             if request.headers.get(NAMESPACE_HEADER) is None:
