@@ -1,4 +1,5 @@
-"""Provider-neutral machinery: clocks, rate limiting (and later the journal, faults, callbacks).
+"""Provider-neutral machinery: the gateway every provider call goes through, the call record, the
+journal, fault rules, callbacks, throttling and clocks.
 
-Nothing in this package names a provider.
+Nothing in this package names a provider (tests/test_imports.py checks it).
 """

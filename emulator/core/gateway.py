@@ -172,7 +172,7 @@ class Gateway:
         self._faults.register(provider.name, provider.check_fault_error)
         paths: dict[str, list[Action]] = {}
         for action in provider.actions():
-            app.router.add_route(action.method, action.path, self._endpoint(provider, action), name=None)
+            app.router.add_route(action.method, action.path, self._endpoint(provider, action))
             paths.setdefault(action.path, []).append(action)
         for path, actions in paths.items():
             # Another method on a served path: the provider's own refusal, not aiohttp's 405.
