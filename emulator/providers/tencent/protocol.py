@@ -16,6 +16,7 @@ The tree is then validated against the action's schema in ``schemas/``.
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import itertools
 import os
@@ -81,7 +82,7 @@ def new_request_id(now: float) -> str:
     # One draw of 40 random bits for the two random parts (24 and 16 bits).
     bits = int.from_bytes(os.urandom(5))
     raw = f"{int(now):x}_{bits >> 16:x}_{bits & 0xFFFF:x}_{next(_sequence):x}"
-    return base64.b64encode(raw.encode()).decode()
+    return binascii.b2a_base64(raw.encode(), newline=False).decode()
 
 
 def new_trace_id() -> str:

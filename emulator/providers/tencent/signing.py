@@ -136,7 +136,13 @@ def _pairs(
             found[k] = _q(value)
     # A listed key the request lacks is signed as empty: the signature then fails to match, which is
     # the honest answer (the client signed something it did not send).
-    return "&".join(f"{k}={found.get(k, '')}" for k in sorted(set(wanted)))
+    return "&".join(f"{k}={found.get(k, '')}" for k in _in_order(tuple(wanted)))
+
+
+@functools.lru_cache(maxsize=256)
+def _in_order(wanted: tuple[str, ...]) -> tuple[str, ...]:
+    # The same few key lists recur on every call.
+    return tuple(sorted(set(wanted)))
 
 
 def string_to_sign(key_time: str, http_string: str) -> str:
