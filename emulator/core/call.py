@@ -7,6 +7,7 @@ record. Provider-neutral: the values are plain strings and bytes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -66,6 +67,7 @@ class Call:
     _body_error: Exception | None = None
     _tree: Any = _UNSET
     _tree_error: Exception | None = None
+    _parser: Parser | None = None
 
     async def read_body(self, request: web.Request) -> bytes:
         """The whole body, read once: refused early (by Content-Length, else while reading) past
@@ -92,18 +94,35 @@ class Call:
             except Exception as exc:
                 self._tree_error = exc
                 raise
-            self.parsed = parser.view(self._tree)
+            self._parser = parser
         if self._tree_error is not None:
             raise self._tree_error
         return self._tree
 
     def view(self, parser: Parser) -> Any:
-        """The parsed body as matchers read it, None when it does not parse."""
-        try:
-            self.tree(parser)
-        except Exception:
-            return None
+        """The parsed body as matchers read it (nested dicts and lists), None when it does not
+        parse; worked out once."""
+        if self.parsed is None:
+            try:
+                tree = self.tree(parser)
+            except Exception:  # the pipeline meets the same error and answers it
+                return None
+            self.parsed = parser.view(tree)
         return self.parsed
+
+    def journal_view(self) -> Callable[[bytes], Any] | None:
+        """For the journal, when the body parsed but nobody needed its view during the call: how to
+        make the view from the body later, if the journal is read (None otherwise)."""
+        if self.parsed is not None or self._parser is None:
+            return None
+        return functools.partial(_view_of, self._parser)
+
+
+def _view_of(parser: Parser, body: bytes) -> Any:
+    try:
+        return parser.view(parser.parse(body))
+    except Exception:  # it parsed during the call; reading the journal must not fail
+        return None
 
 
 async def _read(request: web.Request, limit: int) -> bytes:

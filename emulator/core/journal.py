@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ..errors import InvalidInput, Timeout
 from .paths import MISSING, lookup, text_forms
@@ -269,15 +269,83 @@ class _Waiter:
     found: int = 0
 
 
+class Raw(NamedTuple):
+    """An inbound exchange as the parts the server holds anyway: the request's header bytes as
+    received, the response's header map, the bodies. The :class:`Entry` is made from them when the
+    journal is read, not on every call (building each one up front, header copies and the XML's
+    nested view included, was a tenth of a call's own work: bench/RESULTS.md)."""
+
+    id: int
+    time: float
+    method: str
+    url: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    raw_headers: tuple[tuple[bytes, bytes], ...]
+    request_body: bytes
+    provider: str | None
+    action: str | None
+    account: str | None
+    namespace: str | None
+    #: The parsed body when it was worked out during the call; else ``view`` makes it from the body.
+    parsed: Any
+    view: Callable[[bytes], Any] | None
+    status: int | None
+    response_headers: Iterable[tuple[str, str]] | Any
+    response_body: bytes
+    duration: float
+    fault: str | None
+    correlation_id: str | None
+    error: str | None
+
+    def entry(self) -> Entry:
+        # Decoded as aiohttp decodes them for request.headers.
+        headers = tuple(
+            (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+            for k, v in self.raw_headers
+        )
+        parsed = self.parsed
+        if parsed is None and self.view is not None:
+            parsed = self.view(self.request_body)
+        response_headers = self.response_headers
+        return Entry(
+            id=self.id,
+            time=self.time,
+            direction="in",
+            method=self.method,
+            url=self.url,
+            path=self.path,
+            query=self.query,
+            request_headers=headers,
+            request_body=self.request_body,
+            provider=self.provider,
+            action=self.action,
+            account=self.account,
+            namespace=self.namespace,
+            parsed=parsed,
+            status=self.status,
+            response_headers=tuple(response_headers.items())
+            if hasattr(response_headers, "items")
+            else tuple(response_headers),
+            response_body=self.response_body,
+            duration=self.duration,
+            fault=self.fault,
+            correlation_id=self.correlation_id,
+            error=self.error,
+        )
+
+
 @dataclass
 class Journal:
     """The bounded record of exchanges. ``capacity`` 0 disables recording."""
 
     capacity: int = 10_000
     evicted: int = 0
-    _entries: deque[Entry] = field(default_factory=deque)
+    _entries: deque[Entry | Raw] = field(default_factory=deque)
     _next_id: int = 1
     _waiters: list[_Waiter] = field(default_factory=list)
+    #: How many stored items are still Raw (0: nothing to make before a read).
+    _raw: int = 0
 
     def record(self, entry: Entry) -> Entry | None:
         """Store ``entry`` and wake whoever waits for it. The journal takes the entry over and numbers
@@ -289,25 +357,58 @@ class Journal:
         # time a recorded call costs (bench/RESULTS.md, profile).
         object.__setattr__(entry, "id", self._next_id)
         self._next_id += 1
-        self._entries.append(entry)
-        while len(self._entries) > self.capacity:
-            self._entries.popleft()
+        self._store(entry)
+        self._wake(entry)
+        return entry
+
+    def record_raw(self, *parts: Any) -> None:
+        """Store an inbound exchange as :class:`Raw` parts (all of Raw's fields after ``id``, in
+        order); the journal numbers it."""
+        if self.capacity == 0:
             self.evicted += 1
-        if not self._waiters:
-            return entry
+            return
+        raw = Raw(self._next_id, *parts)
+        self._next_id += 1
+        if self._waiters:
+            # Someone waits: the entry is needed now to match it.
+            entry = raw.entry()
+            self._store(entry)
+            self._wake(entry)
+            return
+        self._raw += 1
+        self._store(raw)
+
+    def _store(self, item: Entry | Raw) -> None:
+        self._entries.append(item)
+        while len(self._entries) > self.capacity:
+            if isinstance(self._entries.popleft(), Raw):
+                self._raw -= 1
+            self.evicted += 1
+
+    def _wake(self, entry: Entry) -> None:
         for waiter in list(self._waiters):
             if waiter.flt.matches(entry):
                 waiter.found += 1
                 if waiter.found >= waiter.want and not waiter.future.done():
                     waiter.future.set_result(None)
-        return entry
+
+    def _made(self) -> deque[Entry | Raw]:
+        """The stored items, every Raw made into its Entry first (once)."""
+        if self._raw:
+            self._entries = deque(e.entry() if isinstance(e, Raw) else e for e in self._entries)
+            self._raw = 0
+        return self._entries
+
+    def entries(self) -> list[Entry]:
+        """Every stored entry, oldest first."""
+        return [e for e in self._made() if isinstance(e, Entry)]
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def select(self, flt: Filter | None = None) -> list[Entry]:
         flt = flt or Filter()
-        matched = [e for e in self._entries if flt.matches(e)]
+        matched = [e for e in self.entries() if flt.matches(e)]
         if flt.order == "desc":
             matched.reverse()
         if flt.limit is not None:
@@ -316,11 +417,11 @@ class Journal:
 
     def count(self, flt: Filter | None = None) -> int:
         flt = flt or Filter()
-        return sum(1 for e in self._entries if flt.matches(e))
+        return sum(1 for e in self.entries() if flt.matches(e))
 
     def closest(self, flt: Filter, n: int = 5) -> list[Entry]:
         """The ``n`` entries failing the fewest criteria, newest first among equals."""
-        ranked = sorted(reversed(self._entries), key=flt.mismatches)
+        ranked = sorted(reversed(self.entries()), key=flt.mismatches)
         return ranked[:n]
 
     def clear(self, namespace: str | None = None) -> int:
@@ -328,9 +429,11 @@ class Journal:
         before = len(self._entries)
         if namespace is None:
             self._entries.clear()
+            self._raw = 0
             self.evicted = 0
         else:
             self._entries = deque(e for e in self._entries if e.namespace != namespace)
+            self._raw = sum(isinstance(e, Raw) for e in self._entries)
         return before - len(self._entries)
 
     async def wait_for(self, flt: Filter, count: int = 1, timeout: float = 5.0) -> list[Entry]:

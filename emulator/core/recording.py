@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .call import Call
-from .journal import Entry, Journal
+from .journal import Journal
 
 
 def record_call(
@@ -33,33 +33,29 @@ def record_call(
         )
     elif call.cut:
         error = f"connection closed after a partial response ({call.cut})"
-    journal.record(
-        Entry(
-            id=0,
-            time=call.received_at,
-            direction="in",
-            method=request.method,
-            url=_url(request),
-            path=request.path,
-            # Parsing an empty query string still builds a MultiDict: most calls carry none.
-            query=tuple(request.query.items()) if request.query_string else (),
-            request_headers=tuple(request.headers.items()),
-            request_body=call.body,
-            provider=call.provider,
-            action=call.action,
-            account=call.account,
-            namespace=call.namespace,
-            parsed=call.parsed,
-            status=response.status if response is not None else None,
-            response_headers=tuple(response.headers.items()) if response is not None else (),
-            response_body=body,
-            duration=duration,
-            fault=call.fault,
-            correlation_id=call.correlation_id,
-            error=error,
-        )
+    journal.record_raw(
+        call.received_at,
+        request.method,
+        _url(request),
+        request.path,
+        # Parsing an empty query string still builds a MultiDict: most calls carry none.
+        tuple(request.query.items()) if request.query_string else (),
+        request.raw_headers,
+        call.body,
+        call.provider,
+        call.action,
+        call.account,
+        call.namespace,
+        call.parsed,
+        call.journal_view(),
+        response.status if response is not None else None,
+        response.headers if response is not None else (),
+        body,
+        duration,
+        call.fault,
+        call.correlation_id,
+        error,
     )
-
 
 def _url(request: web.Request) -> str:
     # What was sent, not yarl's rebuilt URL: cheaper on every call, and yarl cannot build one from

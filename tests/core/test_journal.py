@@ -126,3 +126,68 @@ async def test_wait_timeout_shows_the_closest_entries() -> None:
     assert "0 arrived" in message
     assert [e.id for e in info.value.closest] == [1, 2]  # one mismatch, then two
     assert "#1 in POST /green/image/feedback provider=alibaba action=TextFeedback" in message
+
+
+def raw_parts(**kw: Any) -> list[Any]:
+    """Raw's fields after ``id``, in order, for Journal.record_raw."""
+    base: dict[str, Any] = {
+        "time": 1000.0,
+        "method": "POST",
+        "url": "http://x/p",
+        "path": "/report/badcase",
+        "query": (),
+        "raw_headers": ((b"Host", b"x"), (b"X-Name", "Zoë".encode()), (b"X-Bad", b"\xff")),
+        "request_body": b"<Request><A>1</A></Request>",
+        "provider": "tencent",
+        "action": "ReportBadcase",
+        "account": "1",
+        "namespace": None,
+        "parsed": None,
+        "view": None,
+        "status": 200,
+        "response_headers": {"Content-Type": "application/xml"},
+        "response_body": b"<Response/>",
+        "duration": 0.001,
+        "fault": None,
+        "correlation_id": None,
+        "error": None,
+    }
+    base.update(kw)
+    return list(base.values())
+
+
+def test_raw_parts_become_the_entry_they_describe_when_read() -> None:
+    made: list[bytes] = []
+
+    def view(body: bytes) -> Any:
+        made.append(body)
+        return {"Request": {"A": "1"}}
+
+    journal = Journal(capacity=10)
+    journal.record_raw(*raw_parts(view=view))
+    journal.record(entry(time=2000.0))
+    assert made == []  # nothing is made until the journal is read
+    first, second = journal.select()
+    assert [first.id, second.id] == [1, 2]
+    # Decoded as aiohttp decodes request headers (UTF-8, undecodable bytes kept as surrogates).
+    assert first.request_headers == (("Host", "x"), ("X-Name", "Zoë"), ("X-Bad", "\udcff"))
+    assert first.header("x-name") == "Zoë"
+    assert first.parsed == {"Request": {"A": "1"}}
+    assert first.response_headers == (("Content-Type", "application/xml"),)
+    assert (first.direction, first.provider, first.status) == ("in", "tencent", 200)
+    journal.select()
+    assert made == [b"<Request><A>1</A></Request>"]  # made once
+
+
+async def test_raw_parts_are_made_at_once_for_a_waiter_and_evicted_like_entries() -> None:
+    journal = Journal(capacity=2)
+    waiting = asyncio.ensure_future(journal.wait_for(Filter(action="ReportBadcase"), count=1, timeout=1))
+    # Queued behind the waiter's first step, so it arrives while the waiter waits.
+    asyncio.get_running_loop().call_soon(journal.record_raw, *raw_parts(parsed={"Request": {}}))
+    (got,) = await waiting
+    assert got.parsed == {"Request": {}}
+    for _ in range(3):
+        journal.record_raw(*raw_parts())
+    assert len(journal) == 2 and journal.evicted == 2
+    assert [e.id for e in journal.select()] == [3, 4]
+    assert journal.clear(namespace="other") == 0 and len(journal) == 2
