@@ -469,7 +469,8 @@ class FaultEngine:
     # -- deciding -----------------------------------------------------------------------------
 
     def has_rules(self, direction: str) -> bool:
-        return any(r.direction == direction for r in self._rules)
+        # Asked on every call: an empty engine answers without a generator.
+        return bool(self._rules) and any(r.direction == direction for r in self._rules)
 
     def needs_body(self, direction: str) -> bool:
         return any(r.direction == direction and r.match.needs_body for r in self._rules)

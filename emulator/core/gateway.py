@@ -312,10 +312,13 @@ class Gateway:
     ) -> web.StreamResponse:
         """authenticate -> throttle -> body -> parse -> decode -> handle -> encode."""
         try:
-            who = await provider.authenticate(request, call, who)
-            call.account = who.account_id
-            if request.headers.get(NAMESPACE_HEADER) is None:
-                call.namespace = who.namespace
+            verified = await provider.authenticate(request, call, who)
+            if verified.account_id != who.account_id:
+                # The credentials proved another account than the head named.
+                call.account = verified.account_id
+                if request.headers.get(NAMESPACE_HEADER) is None:
+                    call.namespace = verified.namespace
+            who = verified
             limit = provider.rate_limit(who, action)
             if limit is not None:
                 key = (provider.name, who.account_id, action.name)

@@ -26,6 +26,11 @@ class HeaderLists(Mapping[str, Sequence[str]]):
     def get(self, name: str, default: Sequence[str] | None = None) -> Sequence[str] | None:  # type: ignore[override]
         return self._headers.getall(name, default)
 
+    @property
+    def proxy(self) -> CIMultiDictProxy[str]:
+        """The request's own header map, for lookups in a loop without a Python call each."""
+        return self._headers
+
     def first_values(self) -> Iterator[tuple[str, str]]:
         """(name as sent, value) pairs; a repeated name comes once per value, first value first."""
         return iter(self._headers.items())

@@ -11,6 +11,7 @@ captured SDK vectors and a pinned clock.
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import hashlib
 import hmac
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
+from ...core.headers import HeaderLists
 from . import errors
 
 
@@ -119,12 +121,16 @@ def acs_signature(string_to_sign: str, secret: str) -> str:
 
 
 def acs3_string_to_sign(req: SignedRequest, signed_headers: Sequence[str]) -> str:
-    query = "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in sorted(req.query))
-    names = sorted(h.lower() for h in signed_headers)
+    query = ""
+    if req.query:
+        query = "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in sorted(req.query))
+    names = _canonical_names(tuple(signed_headers))
     lines = []
-    get = req.headers.get
+    headers = req.headers
+    # The request's own header map when it is one (one C call a header), else the Mapping.
+    get = headers.proxy.getall if isinstance(headers, HeaderLists) else headers.get
     for name in names:
-        values = get(name) or ()
+        values = get(name, None) or ()
         # One value is the rule; only several need sorting and joining.
         value = values[0].strip() if len(values) == 1 else ",".join(sorted(v.strip() for v in values))
         lines.append(f"{name}:{value}\n")
@@ -134,6 +140,12 @@ def acs3_string_to_sign(req: SignedRequest, signed_headers: Sequence[str]) -> st
     payload = hashlib.sha256(req.body).hexdigest()
     canonical = "\n".join([req.method, req.raw_path or "/", query, canon_headers, ";".join(names), payload])
     return f"{ACS3}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+
+
+@functools.lru_cache(maxsize=256)
+def _canonical_names(signed_headers: tuple[str, ...]) -> tuple[str, ...]:
+    # The same SignedHeaders list arrives on every call a client signs.
+    return tuple(sorted(h.lower() for h in signed_headers))
 
 
 def acs3_signature(string_to_sign: str, secret: str) -> str:
@@ -190,7 +202,7 @@ def verify(
     if abs(now - request_time(req, auth)) > max_skew:
         raise errors.InvalidTimeStampExpired()
     md5 = req.header("content-md5")
-    if md5 is not None and md5 != base64.b64encode(hashlib.md5(req.body).digest()).decode():
+    if md5 is not None and md5 != binascii.b2a_base64(hashlib.md5(req.body).digest(), newline=False).decode():
         raise errors.ContentMD5NotMatched()
     if auth.scheme == ACS3:
         sts = acs3_string_to_sign(req, auth.signed_headers)
