@@ -33,9 +33,13 @@ class BodyTooLarge(InvalidInput):
 class Parser(Protocol):
     """The part of a provider that reads bodies (see core/gateway.py, Provider)."""
 
-    def parse(self, body: bytes) -> Any: ...
+    def parse(self, body: bytes) -> Any:
+        """Request bytes to a tree (JSON value, XML element); raises the provider's error."""
+        ...
 
-    def view(self, tree: Any) -> Any: ...
+    def view(self, tree: Any) -> Any:
+        """The tree as the journal shows it and body matchers read it (nested dicts and lists)."""
+        ...
 
 
 _UNSET: Any = object()

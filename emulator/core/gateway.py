@@ -30,9 +30,9 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from .call import NAMESPACE_HEADER, BodyTooLarge, Call
+from .call import NAMESPACE_HEADER, BodyTooLarge, Call, Parser
 from .clock import Clock
-from .fault_actions import FaultApplier
+from .fault_actions import FaultApplier, FaultRenderer
 from .faults import CallView, FaultEngine, Rule
 from .journal import Journal
 from .recording import record_call
@@ -77,8 +77,10 @@ class Action:
     limit: int | None = None
 
 
-class Provider(Protocol):
-    """What a provider tells the gateway. Every method may raise only ``wire_error`` subclasses,
+class Provider(Parser, FaultRenderer, Protocol):
+    """What a provider tells the gateway: besides the methods below, how it parses bodies (Parser:
+    ``parse``, ``view``) and renders the rules that answer in its name (FaultRenderer:
+    ``fault_response``, ``modify_body``). Every method may raise only ``wire_error`` subclasses,
     which :meth:`render_error` turns into the provider's own answer."""
 
     name: str
@@ -106,14 +108,6 @@ class Provider(Protocol):
 
     def throttled(self, retry_after: float) -> Exception: ...
 
-    def parse(self, body: bytes) -> Any:
-        """Request bytes to a tree (JSON value, XML element); raises the provider's error."""
-        ...
-
-    def view(self, tree: Any) -> Any:
-        """The tree as the journal shows it and body matchers read it (nested dicts and lists)."""
-        ...
-
     def context(self, request: web.Request, call: Call, who: Identity) -> Any:
         """What the handlers of this provider receive besides their input."""
         ...
@@ -133,12 +127,6 @@ class Provider(Protocol):
     # -- fault rules ---------------------------------------------------------------------------
 
     def check_fault_error(self, spec: Mapping[str, Any], where: str) -> None: ...
-
-    def fault_response(
-        self, spec: Mapping[str, Any], request: web.Request, call: Call
-    ) -> web.StreamResponse: ...
-
-    def modify_body(self, body: bytes, edit: Mapping[str, Any]) -> bytes: ...
 
     # -- the rest of the app -----------------------------------------------------------------
 

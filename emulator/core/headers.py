@@ -1,10 +1,20 @@
-"""Request headers as the signature checks read them, without copying them first."""
+"""A request's head as the signature checks and the journal read it, without copying it first."""
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterator, Mapping, Sequence
 
+from aiohttp import web
 from multidict import CIMultiDictProxy
+
+_NO_QUERY: Mapping[str, str] = types.MappingProxyType({})
+
+
+def query_of(request: web.Request) -> Mapping[str, str]:
+    """The request's query parameters. Parsing an empty query string still builds a MultiDict, and
+    most calls carry none."""
+    return request.query if request.query_string else _NO_QUERY
 
 
 class HeaderLists(Mapping[str, Sequence[str]]):
@@ -30,10 +40,6 @@ class HeaderLists(Mapping[str, Sequence[str]]):
     def proxy(self) -> CIMultiDictProxy[str]:
         """The request's own header map, for lookups in a loop without a Python call each."""
         return self._headers
-
-    def first_values(self) -> Iterator[tuple[str, str]]:
-        """(name as sent, value) pairs; a repeated name comes once per value, first value first."""
-        return iter(self._headers.items())
 
     def __iter__(self) -> Iterator[str]:
         return iter(dict.fromkeys(k.lower() for k in self._headers))

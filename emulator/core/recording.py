@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .call import Call
+from .headers import query_of
 from .journal import Journal
 
 
@@ -38,8 +39,7 @@ def record_call(
         request.method,
         _url(request),
         request.path,
-        # Parsing an empty query string still builds a MultiDict: most calls carry none.
-        tuple(request.query.items()) if request.query_string else (),
+        tuple(query_of(request).items()),
         request.raw_headers,
         call.body,
         call.provider,

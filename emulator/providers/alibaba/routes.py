@@ -3,7 +3,6 @@ throttled, read and answered (core/gateway.py runs the steps in order)."""
 
 from __future__ import annotations
 
-import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,7 +11,7 @@ from aiohttp import web
 from ...config import AlibabaAccount, AlibabaSettings, Settings
 from ...core.call import BodyTooLarge, Call
 from ...core.gateway import Action, Identity
-from ...core.headers import HeaderLists
+from ...core.headers import HeaderLists, query_of
 from ...core.throttle import SlidingWindowLimiter, windows_of
 from ...errors import ConfigError
 from ...keys import DISPATCHER, GATEWAY, LIMITER, SETTINGS
@@ -32,8 +31,6 @@ from .textlib import LibraryError, TextLibraries
 
 ALIBABA_BACKEND = web.AppKey("alibaba_backend", AlibabaBackend)
 VERDICTS = web.AppKey("alibaba_verdicts", moderation.Verdicts)
-
-_NO_QUERY: Mapping[str, str] = types.MappingProxyType({})
 
 #: Every path under it is Alibaba's: one no action serves is InvalidAction.NotFound.
 PATH_PREFIX = "/green/"
@@ -125,7 +122,7 @@ class Alibaba:
         signed = signing.SignedRequest(
             method=request.method,
             raw_path=request.raw_path.partition("?")[0],
-            query=list(request.query.items()) if request.query_string else [],
+            query=list(query_of(request).items()),
             headers=HeaderLists(request.headers),
             body=body,
         )
@@ -187,8 +184,7 @@ class Alibaba:
             state=state,
             request_id=call.request_id,
             received_at=call.received_at,
-            # Parsing an empty query string still builds a MultiDict: most calls carry none.
-            query=request.query if request.query_string else _NO_QUERY,
+            query=query_of(request),
             verdicts=self._app[VERDICTS],
             notify_scan=notify_scan,
             notify_feedback=notify_feedback if self._cfg.notify_on_feedback else None,

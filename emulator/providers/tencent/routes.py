@@ -14,7 +14,7 @@ from aiohttp import web
 from ...config import Settings, TencentAccount, TencentSettings
 from ...core.call import BodyTooLarge, Call
 from ...core.gateway import Action, Identity
-from ...core.headers import HeaderLists
+from ...core.headers import HeaderLists, query_of
 from ...core.throttle import SlidingWindowLimiter, windows_of
 from ...keys import GATEWAY, LIMITER, SETTINGS
 from . import handlers, protocol, signing
@@ -262,6 +262,6 @@ def _signed_request(request: web.Request) -> signing.SignedRequest:
         method=request.method,
         # Decoded, as signed; for a proxy's absolute-form target this is still only the path.
         path=request.path,
-        query=list(request.query.items()) if request.query_string else [],
+        query=list(query_of(request).items()),
         headers=HeaderLists(request.headers),
     )

@@ -109,7 +109,7 @@ def format_string(req: SignedRequest, auth: Authorization, *, host: str | None =
     """The HttpString: method, path, signed params, signed headers (``host`` overrides Host)."""
     params = _pairs(req.query, auth.url_param_list)
     pairs = (
-        req.headers.first_values()
+        req.headers.proxy.items()
         if isinstance(req.headers, HeaderLists)
         else ((name, values[0] if values else "") for name, values in req.headers.items())
     )
