@@ -140,12 +140,17 @@ def server_process(
         wait_healthy(f"http://127.0.0.1:{port}/_emulator/health", proc)
         yield ServerProcess(kind, port, proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[Any], timeout: float = 20.0) -> float:

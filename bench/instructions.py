@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from .common import (
     bench_config,
     free_port,
     image_target,
+    stop,
     table,
     tempdir,
     wait_healthy,
@@ -76,8 +76,8 @@ def count(kind: str, target: Target, *, calls: int, work: Path, config: Path) ->
         asyncio.run(_drive(port, raw, calls))
         subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True, capture_output=True)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(300)
+        # Valgrind writes its counts at exit, slowly.
+        stop(proc, timeout=300)
     totals = [
         int(line.split()[1])
         for line in out.read_text(errors="replace").splitlines()

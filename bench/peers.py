@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .common import BADCASE_PATH, IMAGE_PATH, ServerProcess, free_port, wait_healthy
+from .common import BADCASE_PATH, IMAGE_PATH, ServerProcess, free_port, stop, wait_healthy
 
 ENV = {"mountebank": "BENCH_MOUNTEBANK", "wiremock": "BENCH_WIREMOCK_JAR"}
 HEALTH = "/_emulator/health"
@@ -110,9 +110,4 @@ def peer_process(name: str, path: Path, work: Path) -> Iterator[ServerProcess]:
         wait_healthy(f"http://127.0.0.1:{port}{HEALTH}", proc, timeout=60)
         yield ServerProcess(name, port, proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
