@@ -24,7 +24,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     ``EMULATOR_*`` variables); ``clock`` to the system clocks (pass a ManualClock in tests)."""
     settings = settings if settings is not None else load()
     clock = clock if clock is not None else RealClock()
-    journal = Journal(capacity=settings.journal.capacity)
+    journal = Journal(
+        capacity=settings.journal.capacity,
+        max_bytes=settings.journal.max_bytes,
+        max_body_bytes=settings.journal.max_body_bytes,
+        secret=settings.admin.token or None,
+    )
     faults = FaultEngine(clock)
     faults.action_checkers["in"] = inbound_checker(faults)
     limiter = SlidingWindowLimiter(clock)

@@ -39,6 +39,14 @@ class ServerSettings:
 class JournalSettings:
     #: Most exchanges kept; the oldest are evicted (and counted) past it. 0 disables recording.
     capacity: int = 10_000
+    #: Most bytes kept (request and response bodies, request heads and URLs as received); the
+    #: oldest exchanges are evicted (and counted) past it.
+    max_bytes: int = 64 * 1024 * 1024
+    #: Bytes of a refused call's request body kept (the real length is recorded beside them); a
+    #: refused call whose body was not read reads no more than this.
+    max_body_bytes: int = 64 * 1024
+    #: Long-polls on the journal (GET /_emulator/requests/wait) open at once; more answer 503.
+    max_waiters: int = 100
 
 
 @dataclass(frozen=True)

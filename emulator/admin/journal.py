@@ -3,15 +3,16 @@ FilterError, which the admin error middleware answers as 400 bad_request."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 from aiohttp import web
 
 from .._version import __version__
-from ..core.export import to_har, to_ndjson
+from ..core.export import har_pieces, ndjson_pieces, write_pieces
 from ..core.journal import Filter, WaitTimeout
 from ..errors import AdminError
-from ..keys import JOURNAL, LIMITER, RESET_HOOKS
+from ..keys import JOURNAL, LIMITER, RESET_HOOKS, SETTINGS
 from .common import namespace_of, wait_params
 
 
@@ -25,7 +26,12 @@ async def list_requests(request: web.Request) -> web.Response:
     journal = request.config_dict[JOURNAL]
     entries = journal.select(_filter(request))
     return web.json_response(
-        {"entries": [e.to_dict() for e in entries], "count": len(entries), "evicted": journal.evicted}
+        {
+            "entries": [e.to_dict() for e in entries],
+            "count": len(entries),
+            "evicted": journal.evicted,
+            "journal": journal.stats(),
+        }
     )
 
 
@@ -41,8 +47,17 @@ async def delete_requests(request: web.Request) -> web.Response:
 async def wait_requests(request: web.Request) -> web.Response:
     flt = _filter(request)
     count, timeout = wait_params(request)
+    journal = request.config_dict[JOURNAL]
+    most = request.config_dict[SETTINGS].journal.max_waiters
+    if journal.waiting >= most:
+        raise AdminError(
+            503,
+            "too_many_waiters",
+            f"{journal.waiting} long-polls already wait on the journal, the most journal.max_waiters "
+            "allows; retry when one has answered",
+        )
     try:
-        entries = await request.config_dict[JOURNAL].wait_for(flt, count, timeout)
+        entries = await journal.wait_for(flt, count, timeout)
     except WaitTimeout as exc:
         raise AdminError(
             408,
@@ -54,13 +69,24 @@ async def wait_requests(request: web.Request) -> web.Response:
     return web.json_response({"entries": [e.to_dict() for e in entries], "count": len(entries)})
 
 
-async def har(request: web.Request) -> web.Response:
-    return web.json_response(to_har(request.config_dict[JOURNAL].select(_filter(request)), __version__))
+async def har(request: web.Request) -> web.StreamResponse:
+    entries = request.config_dict[JOURNAL].stream(_filter(request), with_view=False)
+    return await _stream(request, "application/json", har_pieces(entries, __version__))
 
 
-async def ndjson(request: web.Request) -> web.Response:
-    entries = request.config_dict[JOURNAL].select(_filter(request))
-    return web.Response(text=to_ndjson(entries), content_type="application/x-ndjson")
+async def ndjson(request: web.Request) -> web.StreamResponse:
+    entries = request.config_dict[JOURNAL].stream(_filter(request))
+    return await _stream(request, "application/x-ndjson", ndjson_pieces(entries))
+
+
+async def _stream(request: web.Request, content_type: str, pieces: Iterator[str]) -> web.StreamResponse:
+    """Written as it is made: memory stays that of one entry and one chunk, whatever the journal
+    holds (the filter is checked before the first byte, so a wrong one is still a 400)."""
+    response = web.StreamResponse(headers={"Content-Type": f"{content_type}; charset=utf-8"})
+    await response.prepare(request)
+    await write_pieces(response.write, pieces)
+    await response.write_eof()
+    return response
 
 
 async def reset(request: web.Request) -> web.Response:

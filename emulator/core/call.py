@@ -7,17 +7,23 @@ record. Provider-neutral: the values are plain strings and bytes.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aiohttp import web
+from aiohttp import ClientError, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import InvalidInput
 
 #: Scopes a call (and what it records or changes) to a namespace instead of its account's.
 NAMESPACE_HEADER = "X-Emulator-Namespace"
+
+#: Real seconds a refused call's answer waits for the body it keeps for the journal (a client that
+#: announces a body and never sends it must not hold the answer).
+KEEP_BODY_WAIT = 2.0
 
 
 class BodyTooLarge(InvalidInput):
@@ -61,6 +67,9 @@ class Call:
     too_large: Callable[[BodyTooLarge], Exception] | None = None
     #: The body as read; the parsed body as the journal shows it, once parsed.
     body: bytes = b""
+    #: When ``body`` holds only the body's first bytes (:meth:`keep_body`): its real length, -1
+    #: when unknown. None: ``body`` is the whole body.
+    body_size: int | None = None
     parsed: Any = None
     #: The fault rule that shaped the answer, if one did; how it closed the connection; and the
     #: bytes it let through when it sent only part of, or a garbled, answer.
@@ -69,6 +78,8 @@ class Call:
     sent_body: bytes | None = None
     _read: bool = False
     _body_error: Exception | None = None
+    #: Refused by its declared length before a byte was read: :meth:`keep_body` may still read some.
+    _untouched: bool = False
     _tree: Any = _UNSET
     _tree_error: Exception | None = None
     _parser: Parser | None = None
@@ -86,8 +97,45 @@ class Call:
         except BodyTooLarge as exc:
             err = self.too_large(exc) if self.too_large is not None else exc
             self._body_error = err
+            # Only a body without a declared length is refused while it is being read.
+            self._untouched = exc.declared is not None
             raise err from None
         return self.body
+
+    def body_unread(self) -> bool:
+        """Whether the call was answered without its body being read (a refused call)."""
+        return not self._read or self._untouched
+
+    async def keep_body(self, request: web.Request, bound: int) -> None:
+        """For the journal, when the call was answered without reading its body: the body's first
+        ``bound`` bytes (never more read into memory; the rest is left to aiohttp, which discards
+        it) and its real length when the head declares it or the body ends within the bound."""
+        if not self.body_unread() or bound <= 0 or not request.body_exists:
+            return
+        self._read = True
+        self._untouched = False
+        content = request.content
+        chunks: list[bytes] = []
+        got = 0
+        try:
+            async with asyncio.timeout(KEEP_BODY_WAIT):
+                while got < bound:
+                    chunk = await content.read(bound - got)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    got += len(chunk)
+        except (TimeoutError, OSError, ClientError, HttpProcessingError):
+            pass  # kept as far as it came; the answer is what matters, and it is decided
+        self.body = b"".join(chunks)
+        declared = request.content_length
+        if declared is not None:
+            size = declared
+        elif content.at_eof():
+            size = got
+        else:
+            size = -1
+        self.body_size = None if size == got else size
 
     def tree(self, parser: Parser) -> Any:
         """The body parsed, once (the body must have been read); the provider's error otherwise,

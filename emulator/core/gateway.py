@@ -251,6 +251,10 @@ class Gateway:
                 response = await self._fault_applier.apply(
                     rule, request, call, provider, lambda: answer(call, who)
                 )
+            if provider is not None and call.cut is None and call.body_unread():
+                # Refused without reading the body (a COS signature does not cover it): the journal
+                # keeps its first bytes, for whoever debugs the refusal.
+                await call.keep_body(request, self._journal.max_body_bytes)
         except web.HTTPException as exc:
             self._record(request, call, t0, exc)
             raise

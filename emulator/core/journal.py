@@ -1,9 +1,13 @@
 """Recorded exchanges: bounded, filterable, awaitable.
 
-Every request in (and, later, every callback attempt out) becomes an :class:`Entry`. The journal keeps
-the newest ``capacity`` entries; older ones are evicted and counted, so a test can tell "never sent"
-from "sent, then evicted". Waiting for traffic is a first-class call with a timeout that, on failure,
-shows the closest entries (pytest-httpserver's "similar requests").
+Every request in (and every callback attempt out) becomes an :class:`Entry`. The journal keeps the
+newest entries within two bounds, ``capacity`` entries and ``max_bytes`` bytes (bodies, request heads
+and URLs as received); older ones are evicted and counted, so a test can tell "never sent" from "sent,
+then evicted". Waiting for traffic is a first-class call with a timeout that, on failure, shows the
+closest entries (pytest-httpserver's "similar requests").
+
+The admin token never enters it: where a request header carries the token, the journal stores
+``[redacted]`` in its place (the console's own calls are journaled with their Authorization header).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
@@ -46,6 +50,15 @@ class Entry:
     correlation_id: str | None = None
     #: Why there is no response (connection refused, timeout, ...), for outbound attempts.
     error: str | None = None
+    #: The request body's real length when ``request_body`` holds only its first bytes (a refused
+    #: call's body is kept up to ``journal.max_body_bytes``); -1 when the length is unknown (a
+    #: chunked body cut before its end). None: ``request_body`` is the whole body.
+    request_body_size: int | None = None
+
+    @property
+    def request_size(self) -> int:
+        """The request body's real length (-1: unknown)."""
+        return len(self.request_body) if self.request_body_size is None else self.request_body_size
 
     def header(self, name: str) -> str | None:
         lname = name.lower()
@@ -75,6 +88,8 @@ class Entry:
                 "headers": [list(h) for h in self.request_headers],
                 "body": req_text,
                 "bodyEncoding": req_enc,
+                "bodySize": self.request_size,
+                "bodyTruncated": self.request_body_size is not None,
                 "parsed": self.parsed,
             },
             "response": {
@@ -297,15 +312,18 @@ class Raw(NamedTuple):
     fault: str | None
     correlation_id: str | None
     error: str | None
+    request_body_size: int | None = None
 
-    def entry(self) -> Entry:
+    def entry(self, with_view: bool = True) -> Entry:
+        """The Entry; ``with_view`` False leaves ``parsed`` as the call left it (an export that shows
+        no parsed body need not parse every body again)."""
         # Decoded as aiohttp decodes them for request.headers.
         headers = tuple(
             (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
             for k, v in self.raw_headers
         )
         parsed = self.parsed
-        if parsed is None and self.view is not None:
+        if parsed is None and self.view is not None and with_view:
             parsed = self.view(self.request_body)
         response_headers = self.response_headers
         return Entry(
@@ -332,7 +350,36 @@ class Raw(NamedTuple):
             fault=self.fault,
             correlation_id=self.correlation_id,
             error=self.error,
+            request_body_size=self.request_body_size,
         )
+
+    def size(self) -> int:
+        """Bytes this exchange holds as received: bodies, request head and URL (what the byte budget
+        counts; the response head is the emulator's own, a few hundred bytes, not counted)."""
+        head = 0
+        for k, v in self.raw_headers:
+            head += len(k) + len(v)
+        return len(self.request_body) + len(self.response_body) + head + len(self.url)
+
+
+def _entry_size(entry: Entry) -> int:
+    head = sum(len(k) + len(v) for k, v in entry.request_headers)
+    return len(entry.request_body) + len(entry.response_body) + head + len(entry.url)
+
+
+REDACTED = "[redacted]"
+
+
+def _matching(items: Iterable[Entry | Raw], flt: Filter, with_view: bool) -> Iterator[Entry]:
+    left = flt.limit
+    for item in items:
+        if left is not None and left <= 0:
+            return
+        entry = item.entry(with_view) if isinstance(item, Raw) else item
+        if flt.matches(entry):
+            if left is not None:
+                left -= 1
+            yield entry
 
 
 @dataclass
@@ -340,8 +387,21 @@ class Journal:
     """The bounded record of exchanges. ``capacity`` 0 disables recording."""
 
     capacity: int = 10_000
+    #: Most bytes kept (:meth:`Raw.size`); the oldest entries are evicted past it.
+    max_bytes: int = 64 * 1024 * 1024
+    #: Bytes of a refused call's request body kept (the recorder cuts it; the real length is kept).
+    max_body_bytes: int = 64 * 1024
+    #: Replaced by ``[redacted]`` wherever a request header carries it (the admin token).
+    secret: str | None = None
+    #: Entries evicted, past either bound; of them, those evicted for the byte budget.
     evicted: int = 0
+    evicted_for_bytes: int = 0
+    #: Request bodies kept only in part.
+    truncated: int = 0
     _entries: deque[Entry | Raw] = field(default_factory=deque)
+    #: The size of each stored item, in the same order.
+    _sizes: deque[int] = field(default_factory=deque)
+    _bytes: int = 0
     _next_id: int = 1
     _waiters: list[_Waiter] = field(default_factory=list)
     #: How many stored items are still Raw (0: nothing to make before a read).
@@ -357,7 +417,12 @@ class Journal:
         # time a recorded call costs (bench/RESULTS.md, profile).
         object.__setattr__(entry, "id", self._next_id)
         self._next_id += 1
-        self._store(entry)
+        if self.secret is not None and any(self.secret in v for _, v in entry.request_headers):
+            redacted = tuple((k, v.replace(self.secret, REDACTED)) for k, v in entry.request_headers)
+            object.__setattr__(entry, "request_headers", redacted)
+        if entry.request_body_size is not None:
+            self.truncated += 1
+        self._store(entry, _entry_size(entry))
         self._wake(entry)
         return entry
 
@@ -369,21 +434,61 @@ class Journal:
             return
         raw = Raw(self._next_id, *parts)
         self._next_id += 1
+        if self.secret is not None:
+            raw = self._redact(raw)
+        if raw.request_body_size is not None:
+            self.truncated += 1
         if self._waiters:
             # Someone waits: the entry is needed now to match it.
             entry = raw.entry()
-            self._store(entry)
+            self._store(entry, raw.size())
             self._wake(entry)
             return
         self._raw += 1
-        self._store(raw)
+        self._store(raw, raw.size())
 
-    def _store(self, item: Entry | Raw) -> None:
+    def _redact(self, raw: Raw) -> Raw:
+        assert self.secret is not None
+        secret = self.secret.encode("utf-8", "surrogateescape")
+        if not any(secret in v for _, v in raw.raw_headers):
+            return raw
+        mask = REDACTED.encode()
+        return raw._replace(raw_headers=tuple((k, v.replace(secret, mask)) for k, v in raw.raw_headers))
+
+    def _store(self, item: Entry | Raw, size: int) -> None:
         self._entries.append(item)
-        while len(self._entries) > self.capacity:
+        self._sizes.append(size)
+        self._bytes += size
+        while len(self._entries) > self.capacity or (self._bytes > self.max_bytes and self._entries):
+            if len(self._entries) <= self.capacity:
+                self.evicted_for_bytes += 1
             if isinstance(self._entries.popleft(), Raw):
                 self._raw -= 1
+            self._bytes -= self._sizes.popleft()
             self.evicted += 1
+
+    @property
+    def bytes(self) -> int:
+        """Bytes held by the stored entries, as :meth:`Raw.size` counts them."""
+        return self._bytes
+
+    @property
+    def waiting(self) -> int:
+        """Long-polls open now."""
+        return len(self._waiters)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "entries": len(self._entries),
+            "capacity": self.capacity,
+            "bytes": self._bytes,
+            "maxBytes": self.max_bytes,
+            "evicted": self.evicted,
+            "evictedForBytes": self.evicted_for_bytes,
+            "truncatedBodies": self.truncated,
+            "maxBodyBytes": self.max_body_bytes,
+            "waiters": len(self._waiters),
+        }
 
     def _wake(self, entry: Entry) -> None:
         for waiter in list(self._waiters):
@@ -406,6 +511,16 @@ class Journal:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def stream(self, flt: Filter | None = None, *, with_view: bool = True) -> Iterator[Entry]:
+        """The matching entries one at a time, each made when it is reached and not kept (an export
+        holds one entry at a time, not all of them). Reads the stored items as they are now:
+        entries recorded or evicted later change nothing."""
+        flt = flt or Filter()
+        items = list(self._entries)
+        if flt.order == "desc":
+            items.reverse()
+        return _matching(items, flt, with_view or bool(flt.body))
+
     def select(self, flt: Filter | None = None) -> list[Entry]:
         flt = flt or Filter()
         matched = [e for e in self.entries() if flt.matches(e)]
@@ -425,28 +540,44 @@ class Journal:
         return ranked[:n]
 
     def clear(self, namespace: str | None = None) -> int:
-        """Forget every entry (or those of one namespace); returns how many went."""
+        """Forget every entry (or those of one namespace); returns how many went. Open waits count
+        again from what is left: entries cleared before they were enough do not count."""
         before = len(self._entries)
         if namespace is None:
             self._entries.clear()
+            self._sizes.clear()
+            self._bytes = 0
             self._raw = 0
             self.evicted = 0
+            self.evicted_for_bytes = 0
+            self.truncated = 0
         else:
-            self._entries = deque(e for e in self._entries if e.namespace != namespace)
+            pairs = zip(self._entries, self._sizes, strict=True)
+            kept = [(e, n) for e, n in pairs if e.namespace != namespace]
+            self._entries = deque(e for e, _ in kept)
+            self._sizes = deque(n for _, n in kept)
+            self._bytes = sum(self._sizes)
             self._raw = sum(isinstance(e, Raw) for e in self._entries)
+        for waiter in self._waiters:
+            waiter.found = self.count(waiter.flt)
         return before - len(self._entries)
 
     async def wait_for(self, flt: Filter, count: int = 1, timeout: float = 5.0) -> list[Entry]:
-        """Wait until ``count`` entries match ``flt`` (those already recorded included)."""
-        waiter = _Waiter(flt, count, asyncio.get_running_loop().create_future())
-        waiter.found = self.count(flt)
-        if waiter.found < count:
+        """Wait until ``count`` entries match ``flt`` (those already recorded included); answers
+        only with at least ``count`` of them, whatever was cleared or evicted meanwhile."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        everything = replace(flt, limit=None, order="asc")
+        while True:
+            matched = self.select(everything)
+            if len(matched) >= count:
+                return matched
+            waiter = _Waiter(flt, count, loop.create_future(), found=len(matched))
             self._waiters.append(waiter)
             try:
-                await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
+                await asyncio.wait_for(asyncio.shield(waiter.future), max(0.0, deadline - loop.time()))
             except TimeoutError:
-                got = self.select(replace(flt, limit=None, order="asc"))
+                got = self.select(everything)
                 raise WaitTimeout(flt, count, got, self.closest(flt), timeout) from None
             finally:
                 self._waiters.remove(waiter)
-        return self.select(replace(flt, limit=None, order="asc"))

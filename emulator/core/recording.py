@@ -25,6 +25,13 @@ def record_call(
         body = response.body if isinstance(response.body, bytes) else b""
     else:
         body = call.sent_body or b""
+    request_body = call.body
+    # Set when only a prefix was read (Call.keep_body); else the body is whole, and a refused call's
+    # is cut here: an unsigned flood of large bodies must not fill the journal's budget.
+    request_size = call.body_size
+    if len(request_body) > journal.max_body_bytes and (response is None or response.status >= 400):
+        request_size = len(request_body)
+        request_body = request_body[: journal.max_body_bytes]
     error = None
     if response is None:
         error = (
@@ -41,7 +48,7 @@ def record_call(
         request.path,
         tuple(query_of(request).items()),
         request.raw_headers,
-        call.body,
+        request_body,
         call.provider,
         call.action,
         call.account,
@@ -55,9 +62,21 @@ def record_call(
         call.fault,
         call.correlation_id,
         error,
+        request_size,
     )
 
+
 def _url(request: web.Request) -> str:
+    """The URL as sent: the Host header and the target for an origin-form target ("/path?q"), the
+    target itself for an absolute-form one (a client that goes through a proxy, as cos-python-sdk-v5
+    does with ``Proxies``, sends "http://host/path?q"; RFC 9112, section 3.2.2: its authority wins
+    over Host)."""
     # What was sent, not yarl's rebuilt URL: cheaper on every call, and yarl cannot build one from
     # a Host such as "::" or "a:b" at all (that turned the provider's answer into a 500).
-    return f"{request.scheme}://{request.host}{request.raw_path}"
+    target = request.raw_path
+    if target.startswith("/"):
+        return f"{request.scheme}://{request.host}{target}"
+    if "://" in target:
+        return target
+    # Authority-form (CONNECT host:port) or anything else aiohttp let through.
+    return f"{request.scheme}://{target}"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from emulator.core.journal import Entry, Filter, FilterError, Journal, WaitTimeout
+from emulator.core.journal import Entry, Filter, FilterError, Journal, Raw, WaitTimeout
 
 
 def entry(**kw: Any) -> Entry:
@@ -151,6 +151,7 @@ def raw_parts(**kw: Any) -> list[Any]:
         "fault": None,
         "correlation_id": None,
         "error": None,
+        "request_body_size": None,
     }
     base.update(kw)
     return list(base.values())
@@ -191,3 +192,134 @@ async def test_raw_parts_are_made_at_once_for_a_waiter_and_evicted_like_entries(
     assert len(journal) == 2 and journal.evicted == 2
     assert [e.id for e in journal.select()] == [3, 4]
     assert journal.clear(namespace="other") == 0 and len(journal) == 2
+
+
+def raw_size(**kw: Any) -> int:
+    """What the byte budget counts for raw_parts(**kw): bodies, request head and URL."""
+    fields = dict(zip(Raw._fields[1:], raw_parts(**kw), strict=True))
+    head = sum(len(k) + len(v) for k, v in fields["raw_headers"])
+    return len(fields["url"]) + head + len(fields["request_body"]) + len(fields["response_body"])
+
+
+def test_the_byte_budget_evicts_the_oldest_and_counts_them() -> None:
+    one = raw_size(request_body=b"x" * 1000)
+    journal = Journal(capacity=100, max_bytes=3 * one)
+    for _ in range(5):
+        journal.record_raw(*raw_parts(request_body=b"x" * 1000))
+    assert len(journal) == 3 and journal.bytes == 3 * one
+    assert journal.evicted == 2 and journal.evicted_for_bytes == 2
+    # The entry cap still counts too, and either kind of eviction adds to ``evicted``.
+    journal.capacity = 2
+    journal.record_raw(*raw_parts(request_body=b"x" * 1000))
+    assert len(journal) == 2 and journal.evicted == 4 and journal.evicted_for_bytes == 2
+    assert journal.stats() | {"capacity": 0} == {
+        "entries": 2,
+        "capacity": 0,
+        "bytes": 2 * one,
+        "maxBytes": 3 * one,
+        "evicted": 4,
+        "evictedForBytes": 2,
+        "truncatedBodies": 0,
+        "maxBodyBytes": 64 * 1024,
+        "waiters": 0,
+    }
+    # An entry larger than the whole budget is not kept either, and says so: the third entry goes
+    # for the entry cap, then the two left (the new one included) for the bytes.
+    journal.record_raw(*raw_parts(request_body=b"x" * (4 * one)))
+    assert len(journal) == 0 and journal.bytes == 0
+    assert journal.evicted == 7 and journal.evicted_for_bytes == 4
+
+
+def test_entries_count_in_the_budget_like_raw_parts() -> None:
+    journal = Journal(max_bytes=10_000)
+    journal.record(entry(request_body=b"y" * 4000, request_headers=(("Host", "x"),)))
+    assert journal.bytes == 4000 + 5 + len("http://x/p")
+    journal.record(entry(request_body=b"y" * 7000))
+    assert len(journal) == 1 and journal.evicted_for_bytes == 1
+    journal.clear(namespace="none-such")
+    assert journal.bytes == 7000 + len("http://x/p")
+    journal.clear()
+    assert journal.bytes == 0 and journal.evicted_for_bytes == 0
+
+
+def test_a_truncated_body_keeps_its_real_length() -> None:
+    journal = Journal()
+    journal.record_raw(*raw_parts(request_body=b"a" * 10, request_body_size=5000))
+    journal.record_raw(*raw_parts(request_body=b"a" * 10, request_body_size=-1))
+    journal.record_raw(*raw_parts())
+    cut, unknown, whole = journal.select()
+    assert (cut.request_size, unknown.request_size, whole.request_size) == (5000, -1, 27)
+    assert cut.to_dict()["request"]["bodySize"] == 5000 and cut.to_dict()["request"]["bodyTruncated"]
+    assert whole.to_dict()["request"]["bodyTruncated"] is False
+    assert journal.stats()["truncatedBodies"] == 2
+
+
+def test_the_secret_is_redacted_from_raw_parts_and_entries() -> None:
+    journal = Journal(secret="t0ken")
+    headers = ((b"Authorization", b"Bearer t0ken"), (b"X-Other", b"t0ken-and-more"), (b"X-Safe", b"t0ke"))
+    journal.record_raw(*raw_parts(raw_headers=headers))
+    journal.record(entry(request_headers=(("Authorization", "Bearer t0ken"),)))
+    raw, made = journal.select()
+    assert raw.request_headers == (
+        ("Authorization", "Bearer [redacted]"),
+        ("X-Other", "[redacted]-and-more"),
+        ("X-Safe", "t0ke"),
+    )
+    assert made.request_headers == (("Authorization", "Bearer [redacted]"),)
+    # Without a secret nothing is touched.
+    plain = Journal()
+    plain.record_raw(*raw_parts(raw_headers=headers))
+    assert plain.select()[0].header("authorization") == "Bearer t0ken"
+
+
+def test_stream_makes_one_entry_at_a_time_and_reads_a_snapshot() -> None:
+    made: list[bytes] = []
+
+    def view(body: bytes) -> Any:
+        made.append(body)
+        return {"Request": {"A": "1"}}
+
+    journal = Journal()
+    for i in range(4):
+        journal.record_raw(*raw_parts(view=view, namespace=f"n{i % 2}"))
+    streamed = journal.stream(Filter(namespace="n1", order="desc", limit=1))
+    assert made == []  # nothing is made before it is reached
+    journal.record_raw(*raw_parts(view=view, namespace="n1"))  # after the snapshot: not streamed
+    assert [e.id for e in streamed] == [4]
+    assert [e.id for e in journal.stream(Filter(namespace="n1"), with_view=False)] == [2, 4, 5]
+    # Made for the stream only, not kept: the stored items are still raw parts.
+    assert journal._raw == 5
+    assert [e.parsed for e in journal.stream(Filter(body=(("Request.A", "1"),)))] == [
+        {"Request": {"A": "1"}}
+    ] * 5
+
+
+async def test_a_wait_across_a_clear_counts_only_what_came_after() -> None:
+    journal = Journal()
+    journal.record(entry())
+    waiting = asyncio.ensure_future(journal.wait_for(Filter(action="ImageScanFeedback"), count=2, timeout=5))
+    await asyncio.sleep(0)  # the waiter is registered, having found 1
+    assert journal.waiting == 1
+    journal.clear()
+    journal.record(entry())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # 1 since the clear, not 2
+    journal.record(entry())
+    got = await waiting
+    assert [e.id for e in got] == [2, 3]
+    assert journal.waiting == 0
+
+
+async def test_a_wait_answers_only_with_enough_entries_when_some_were_evicted() -> None:
+    journal = Journal(capacity=1)
+    waiting = asyncio.ensure_future(journal.wait_for(Filter(action="TextFeedback"), count=2, timeout=5))
+    await asyncio.sleep(0)
+    journal.record(entry(action="TextFeedback"))
+    journal.record(entry(action="TextFeedback"))  # evicts the first: the waiter has seen 2
+    await asyncio.sleep(0)
+    assert not waiting.done()  # but only 1 is there to answer with
+    with pytest.raises(WaitTimeout, match="1 arrived"):
+        await journal.wait_for(Filter(action="TextFeedback"), count=2, timeout=0)
+    journal.capacity = 2
+    journal.record(entry(action="TextFeedback"))
+    assert [e.id for e in await waiting] == [2, 3]

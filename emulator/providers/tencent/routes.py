@@ -152,7 +152,8 @@ class Tencent:
         return XMLSizeLimit(f"{XMLSizeLimit.message} ({exc})")
 
     async def authenticate(self, request: web.Request, call: Call, who: Identity) -> Identity:
-        # The COS signature does not cover the body: refused calls never read it.
+        # The COS signature does not cover the body: refused calls never read it here (the gateway
+        # keeps its first bytes for the journal).
         target: Target | None = who.extra
         backend = self._backend
         owner = None
