@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import jsonschema
 import pytest
 
 from emulator import ManualClock, RunningServer, serve
+from emulator.keys import JOURNAL
 from emulator.testing.settings import make_settings
 
 HAR_SCHEMA = json.loads((Path(__file__).with_name("har-1.2.schema.json")).read_text())
@@ -253,3 +255,110 @@ async def test_tencent_exchanges_are_recorded_with_the_parsed_xml(
     assert (e["action"], e["account"]) == ("ReportBadcase", "1250000000")
     assert e["request"]["parsed"]["Request"]["Text"] == text
     assert "<RequestId>" in e["response"]["body"]
+
+
+async def until_waiting(server: RunningServer, n: int) -> None:
+    """Until ``n`` long-polls wait on the journal (each step lets the server run; bounded)."""
+    journal = server.app[JOURNAL]
+    for _ in range(10_000):
+        if journal.waiting == n:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"{journal.waiting} long-polls wait, not {n}")
+
+
+async def test_a_wait_across_a_clear_counts_only_what_came_after(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    await feedback(http, server, {"taskId": "before"})
+    waiting = asyncio.create_task(admin(http, server, "GET", "/requests/wait", count="2", timeout="30"))
+    await until_waiting(server, 1)
+    assert (await admin(http, server, "DELETE", "/requests"))[1] == {"deleted": 1}
+    await feedback(http, server, {"taskId": "after-1"})
+    await until_waiting(server, 1)  # one since the clear: still waiting (it answered 200 with 1)
+    assert not waiting.done()
+    await feedback(http, server, {"taskId": "after-2"})
+    status, data = await asyncio.wait_for(waiting, 10)
+    assert status == 200 and data["count"] == 2
+    assert [e["request"]["parsed"]["taskId"] for e in data["entries"]] == ["after-1", "after-2"]
+
+
+async def test_long_polls_are_bounded(http: aiohttp.ClientSession) -> None:
+    settings = make_settings(**{"alibaba.verify_signatures": False, "journal.max_waiters": 2})
+    async with serve(settings) as server:
+        polls = [
+            asyncio.create_task(admin(http, server, "GET", "/requests/wait", timeout="30")) for _ in range(2)
+        ]
+        await until_waiting(server, 2)
+        status, data = await admin(http, server, "GET", "/requests/wait", timeout="30")
+        assert status == 503 and data["error"] == "too_many_waiters"
+        assert "journal.max_waiters" in data["message"]
+        _, listing = await admin(http, server, "GET", "/requests")
+        assert listing["journal"]["waiters"] == 2
+        await feedback(http, server, {"taskId": "a"})
+        assert [(await p)[0] for p in polls] == [200, 200]
+        # Answered: room again.
+        assert (await admin(http, server, "GET", "/requests/wait", timeout="0"))[0] == 200
+
+
+async def test_the_admin_token_never_reaches_the_journal_or_an_export(http: aiohttp.ClientSession) -> None:
+    token = "s3cret-Token"
+    settings = make_settings(**{"alibaba.verify_signatures": False, "admin.token": token})
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with serve(settings) as server:
+        # A console review is journaled with the admin call's own headers.
+        review = {"taskId": "t1", "suggestion": "block"}
+        async with http.post(f"{server.url}/_emulator/alibaba/reviews", json=review, headers=bearer) as r:
+            assert r.status == 200
+        # A provider call that carries the token anyway (a client that sends it everywhere).
+        async with http.post(server.url + IMAGE, json={"taskId": "x"}, headers={**bearer, "X-Copy": token}):
+            pass
+        texts = []
+        for route in ("/requests", "/requests.har", "/requests.ndjson", "/requests/wait?count=2"):
+            async with http.get(f"{server.url}/_emulator{route}", headers=bearer) as response:
+                assert response.status == 200
+                texts.append(await response.text())
+        async with http.get(f"{server.url}/_emulator/requests", headers=bearer) as response:
+            entries = (await response.json())["entries"]
+    assert all(token not in text for text in texts)
+    assert [dict(e["request"]["headers"])["Authorization"] for e in entries] == ["Bearer [redacted]"] * 2
+    assert dict(entries[1]["request"]["headers"])["X-Copy"] == "[redacted]"
+
+
+async def test_exports_are_streamed_and_show_cut_bodies_with_their_real_length(
+    http: aiohttp.ClientSession,
+) -> None:
+    settings = make_settings(**{"journal.max_body_bytes": 100})
+    async with serve(settings) as server:
+        body = json.dumps({"url": "http://a/1.jpg", "note": "é" * 500}, ensure_ascii=False).encode()
+        async with http.post(server.url + IMAGE, data=body) as response:  # unsigned: refused
+            assert response.status == 400
+        async with http.get(f"{server.url}/_emulator/requests.har") as response:
+            # Written as it is made: no Content-Length, chunked.
+            assert response.headers.get("Transfer-Encoding") == "chunked"
+            assert "Content-Length" not in response.headers
+            har = await response.json()
+        async with http.get(f"{server.url}/_emulator/requests.ndjson") as response:
+            assert response.headers.get("Transfer-Encoding") == "chunked"
+            (line,) = (await response.text()).splitlines()
+    jsonschema.validate(har, HAR_SCHEMA, format_checker=jsonschema.FormatChecker())
+    (entry,) = har["log"]["entries"]
+    assert entry["request"]["bodySize"] == len(body)
+    # 100 bytes cut inside a two-byte character: not UTF-8, so base64.
+    assert base64.b64decode(entry["request"]["postData"]["text"]) == body[:100]
+    assert entry["request"]["postData"]["comment"] == (
+        f"text is base64: the body is not UTF-8; truncated: the first 100 bytes of {len(body)} bytes"
+    )
+    request = json.loads(line)["request"]
+    assert request["bodySize"] == len(body) and request["bodyTruncated"] is True
+
+
+async def test_a_lone_surrogate_in_a_parsed_body_does_not_break_the_ndjson_export(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    await feedback(http, server, {"taskId": "ok"})
+    async with http.post(server.url + IMAGE, data=b'{"taskId": "\\udc80"}') as response:
+        await response.read()
+    status, text = await admin(http, server, "GET", "/requests.ndjson")
+    assert status == 200
+    assert [json.loads(line)["request"]["parsed"]["taskId"] for line in text.splitlines()] == ["ok", "\udc80"]
