@@ -1,8 +1,9 @@
 """Journal exports: HAR 1.2 (opens in a browser's network panel) and NDJSON (one entry a line).
 
 Both are written entry by entry to a ``write`` coroutine in chunks of about :data:`CHUNK` bytes,
-so an export holds one entry and one chunk at a time, not the whole document (a HAR of a full
-journal built in one piece took twenty times the journal's size: tests/hardening/README.md).
+so an export holds one entry and one chunk at a time, not the whole document (built in one piece,
+a HAR of a journal of large bodies took several times the journal's size, and the event loop
+stalled meanwhile).
 """
 
 from __future__ import annotations
