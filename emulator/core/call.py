@@ -76,10 +76,11 @@ class Call:
     fault: str | None = None
     cut: str | None = None
     sent_body: bytes | None = None
+    #: Whether the call's body is still unread (also when it was refused by its declared length
+    #: before a byte was read): :meth:`keep_body` may then read some of it for the journal.
+    body_unread: bool = True
     _read: bool = False
     _body_error: Exception | None = None
-    #: Refused by its declared length before a byte was read: :meth:`keep_body` may still read some.
-    _untouched: bool = False
     _tree: Any = _UNSET
     _tree_error: Exception | None = None
     _parser: Parser | None = None
@@ -92,28 +93,25 @@ class Call:
                 raise self._body_error
             return self.body
         self._read = True
+        self.body_unread = False
         try:
             self.body = await _read(request, self.body_limit)
         except BodyTooLarge as exc:
             err = self.too_large(exc) if self.too_large is not None else exc
             self._body_error = err
             # Only a body without a declared length is refused while it is being read.
-            self._untouched = exc.declared is not None
+            self.body_unread = exc.declared is not None
             raise err from None
         return self.body
-
-    def body_unread(self) -> bool:
-        """Whether the call was answered without its body being read (a refused call)."""
-        return not self._read or self._untouched
 
     async def keep_body(self, request: web.Request, bound: int) -> None:
         """For the journal, when the call was answered without reading its body: the body's first
         ``bound`` bytes (never more read into memory; the rest is left to aiohttp, which discards
         it) and its real length when the head declares it or the body ends within the bound."""
-        if not self.body_unread() or bound <= 0 or not request.body_exists:
+        if not self.body_unread or bound <= 0 or not request.body_exists:
             return
         self._read = True
-        self._untouched = False
+        self.body_unread = False
         content = request.content
         chunks: list[bytes] = []
         got = 0

@@ -251,7 +251,7 @@ class Gateway:
                 response = await self._fault_applier.apply(
                     rule, request, call, provider, lambda: answer(call, who)
                 )
-            if provider is not None and call.cut is None and call.body_unread():
+            if call.body_unread and provider is not None and call.cut is None:
                 # Refused without reading the body (a COS signature does not cover it): the journal
                 # keeps its first bytes, for whoever debugs the refusal.
                 await call.keep_body(request, self._journal.max_body_bytes)

@@ -438,14 +438,15 @@ class Journal:
             raw = self._redact(raw)
         if raw.request_body_size is not None:
             self.truncated += 1
+        size = raw.size()
         if self._waiters:
             # Someone waits: the entry is needed now to match it.
             entry = raw.entry()
-            self._store(entry, raw.size())
+            self._store(entry, size)
             self._wake(entry)
             return
         self._raw += 1
-        self._store(raw, raw.size())
+        self._store(raw, size)
 
     def _redact(self, raw: Raw) -> Raw:
         assert self.secret is not None
