@@ -118,6 +118,9 @@ class AlibabaSettings:
     verify_signatures: bool = True
     #: Largest accepted difference between the request's Date / x-acs-date and the server clock.
     max_clock_skew_seconds: int = 900
+    #: Answer SignatureNonceUsed to a signed call whose x-acs-signature-nonce was seen before within
+    #: the clock-skew window (a replay). The SDKs send a fresh nonce per call.
+    reject_nonce_reuse: bool = True
     #: How a throttled call is answered: the gateway error Throttling.User with HTTP 429 or 400, or
     #: HTTP 200 with business code 588 EXCEED_QUOTA (which one Green uses is unconfirmed).
     throttle_response: Literal["429", "400", "588"] = "429"
