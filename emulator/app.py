@@ -6,7 +6,7 @@ from aiohttp import web
 
 from . import admin
 from .config import Settings, load
-from .core.callbacks import Dispatcher
+from .core.callbacks import AllowedHosts, Dispatcher
 from .core.clock import Clock, RealClock
 from .core.fault_actions import inbound_checker, outbound_faults
 from .core.faults import FaultEngine, RuleError
@@ -62,6 +62,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 def _setup_callbacks(app: web.Application, settings: Settings, journal: Journal, clock: Clock) -> None:
     cfg = settings.callbacks
+    allowed = AllowedHosts(cfg.allowed_hosts)
+    for account in settings.alibaba.accounts:
+        if account.callback_url:
+            allowed.add_url(account.callback_url)
     dispatcher = app[DISPATCHER] = Dispatcher(
         journal,
         clock,
@@ -69,11 +73,15 @@ def _setup_callbacks(app: web.Application, settings: Settings, journal: Journal,
         retry_delays=cfg.retry_delays,
         attempt_timeout=cfg.attempt_timeout,
         max_response_bytes=cfg.max_response_bytes,
+        allowed_hosts=allowed,
+        max_deliveries=cfg.max_deliveries,
+        max_pending=cfg.max_pending,
+        max_concurrent_per_receiver=cfg.max_concurrent_per_receiver,
     )
     app[RESET_HOOKS].append(dispatcher.reset)
 
     async def close(app: web.Application) -> None:
         del app
-        await dispatcher.close(cfg.shutdown_grace)
+        await dispatcher.close(min(cfg.shutdown_grace, settings.server.shutdown_grace))
 
     app.on_cleanup.append(close)

@@ -189,6 +189,7 @@ class Alibaba:
             query=query_of(request),
             verdicts=self._app[VERDICTS],
             notify_scan=notify_scan,
+            callback_refusal=dispatcher.allowed.refusal,
             notify_feedback=notify_feedback if self._cfg.notify_on_feedback else None,
         )
 
