@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from . import admin
 from .config import Settings, load
-from .core.callbacks import AllowedHosts, Dispatcher
+from .core.callbacks import AllowedHosts, Delivery, Dispatcher
 from .core.clock import Clock, RealClock
-from .core.fault_actions import inbound_checker, outbound_faults
+from .core.fault_actions import inbound_checker, outbound_faults, setup_hang_release
 from .core.faults import FaultEngine, RuleError
 from .core.gateway import Gateway
 from .core.journal import Journal
@@ -37,6 +39,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app[FAULTS] = faults
     app[LIMITER] = limiter
     app[RESET_HOOKS] = []
+    setup_hang_release(app)
     gateway = app[GATEWAY] = Gateway(journal, clock, limiter, faults, reserved_prefixes=(admin.PREFIX,))
     app[HEALTH] = {}
     _setup_callbacks(app, settings, journal, clock)
@@ -80,8 +83,18 @@ def _setup_callbacks(app: web.Application, settings: Settings, journal: Journal,
     )
     app[RESET_HOOKS].append(dispatcher.reset)
 
+    grace = min(cfg.shutdown_grace, settings.server.shutdown_grace)
+    closing: list[asyncio.Task[list[Delivery]]] = []
+
+    async def shutdown(app: web.Application) -> None:
+        # Deliveries get their grace while the server drains its calls, not after: the whole
+        # shutdown stays within server.shutdown_grace.
+        del app
+        closing.append(asyncio.ensure_future(dispatcher.close(grace)))
+
     async def close(app: web.Application) -> None:
         del app
-        await dispatcher.close(min(cfg.shutdown_grace, settings.server.shutdown_grace))
+        await (closing[0] if closing else dispatcher.close(grace))
 
+    app.on_shutdown.append(shutdown)
     app.on_cleanup.append(close)

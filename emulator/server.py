@@ -46,7 +46,15 @@ async def start(
     app = create_app(settings, clock=clock)
     host = settings.server.host if host is None else host
     port = settings.server.port if port is None else port
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=KEEPALIVE_TIMEOUT)
+    # shutdown_timeout: how long a shutdown waits for calls in progress before it cancels them
+    # (aiohttp's default is 60 s); hung calls are released at once (core/fault_actions.py).
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=KEEPALIVE_TIMEOUT,
+        shutdown_timeout=settings.server.shutdown_grace,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:

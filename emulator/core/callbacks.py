@@ -485,9 +485,8 @@ class Dispatcher:
     # --- submitting and inspecting ----------------------------------------------------------------
 
     def submit(self, info: OutboundInfo, build: PayloadBuilder) -> Delivery:
-        """Queue a delivery and return at once; it is sent from its own task on the running loop."""
-        if self._closed:
-            raise RuntimeError("the callback dispatcher is shut down")
+        """Queue a delivery and return at once; it is sent from its own task on the running loop.
+        During and after shutdown it is refused (journaled, never sent)."""
         check_url(info.url)
         fault = self.fault_source(info) if self.fault_source is not None else None
         seq = next(self._ids)
@@ -500,7 +499,7 @@ class Dispatcher:
             seq=seq,
         )
         self._deliveries[delivery.id] = delivery
-        refusal = self.allowed.refusal(info.url)
+        refusal = "the emulator is shutting down" if self._closed else self.allowed.refusal(info.url)
         pending = len(self._deliveries) - len(self._finished) - 1
         if refusal is None and self.max_pending and pending >= self.max_pending:
             refusal = f"{pending} deliveries pending already (callbacks.max_pending)"

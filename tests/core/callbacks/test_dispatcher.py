@@ -301,8 +301,9 @@ async def test_shutdown_waits_then_reports_what_is_pending(
     assert time.perf_counter() - t0 < 2
     assert left == [pending] and d.abandoned == [pending]
     assert "1 callback delivery still pending" in caplog.text and "left-behind" in caplog.text
-    with pytest.raises(RuntimeError, match="shut down"):
-        submit(d, receiver.url)
+    # Calls still being answered during shutdown may cause notifications: refused, not a crash.
+    late = submit(d, receiver.url)
+    assert (late.state, late.refusal) == ("refused", "the emulator is shutting down")
 
 
 async def test_shutdown_lets_deliveries_in_flight_finish_within_the_grace(
