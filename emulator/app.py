@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from . import admin
 from .config import Settings, load
-from .core.callbacks import Dispatcher
+from .core.callbacks import AllowedHosts, Delivery, Dispatcher
 from .core.clock import Clock, RealClock
-from .core.fault_actions import inbound_checker, outbound_faults
+from .core.fault_actions import inbound_checker, outbound_faults, setup_hang_release
 from .core.faults import FaultEngine, RuleError
 from .core.gateway import Gateway
 from .core.journal import Journal
@@ -42,6 +44,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app[FAULTS] = faults
     app[LIMITER] = limiter
     app[RESET_HOOKS] = []
+    setup_hang_release(app)
     gateway = app[GATEWAY] = Gateway(journal, clock, limiter, faults, reserved_prefixes=(admin.PREFIX,))
     app[HEALTH] = {}
     _setup_callbacks(app, settings, journal, clock)
@@ -67,6 +70,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 def _setup_callbacks(app: web.Application, settings: Settings, journal: Journal, clock: Clock) -> None:
     cfg = settings.callbacks
+    allowed = AllowedHosts(cfg.allowed_hosts)
+    for account in settings.alibaba.accounts:
+        if account.callback_url:
+            allowed.add_url(account.callback_url)
     dispatcher = app[DISPATCHER] = Dispatcher(
         journal,
         clock,
@@ -74,11 +81,25 @@ def _setup_callbacks(app: web.Application, settings: Settings, journal: Journal,
         retry_delays=cfg.retry_delays,
         attempt_timeout=cfg.attempt_timeout,
         max_response_bytes=cfg.max_response_bytes,
+        allowed_hosts=allowed,
+        max_deliveries=cfg.max_deliveries,
+        max_pending=cfg.max_pending,
+        max_concurrent_per_receiver=cfg.max_concurrent_per_receiver,
     )
     app[RESET_HOOKS].append(dispatcher.reset)
 
+    grace = min(cfg.shutdown_grace, settings.server.shutdown_grace)
+    closing: list[asyncio.Task[list[Delivery]]] = []
+
+    async def shutdown(app: web.Application) -> None:
+        # Deliveries get their grace while the server drains its calls, not after: the whole
+        # shutdown stays within server.shutdown_grace.
+        del app
+        closing.append(asyncio.ensure_future(dispatcher.close(grace)))
+
     async def close(app: web.Application) -> None:
         del app
-        await dispatcher.close(cfg.shutdown_grace)
+        await (closing[0] if closing else dispatcher.close(grace))
 
+    app.on_shutdown.append(shutdown)
     app.on_cleanup.append(close)

@@ -33,6 +33,12 @@ class ServerSettings:
     port: int = 8080
     #: Request bodies above this many bytes are refused before they are read in full.
     max_body_bytes: int = 1024 * 1024
+    #: Real seconds SIGTERM (or the end of ``serve``) may take in all: calls still running (a
+    #: ``hang`` fault, a slow client) are cut and pending deliveries logged once it is spent.
+    shutdown_grace: float = 5.0
+    #: Seconds a client may take to send a request's head, and again its body, before the
+    #: connection is closed (0: no limit).
+    read_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -69,10 +75,20 @@ class CallbackSettings:
     #: Seconds one attempt may take (connect to last byte) before it counts as failed.
     attempt_timeout: float = 10.0
     #: Real seconds shutdown waits for deliveries still in progress before it cancels and reports
-    #: them. Real time, not the injected clock: a stopped ManualClock must not hang the shutdown.
+    #: them, within server.shutdown_grace. Real time, not the injected clock: a stopped ManualClock
+    #: must not hang the shutdown.
     shutdown_grace: float = 5.0
     #: Bytes of the receiver's answer kept in the journal.
-    max_response_bytes: int = 64 * 1024
+    max_response_bytes: int = 4096
+    #: Hosts deliveries may go to: names, addresses, networks, or "*" for any. The hosts of the
+    #: accounts' configured callback_url and of URLs set in the console are allowed besides.
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.0/8", "::1")
+    #: Finished deliveries kept for the admin API; the oldest are forgotten past it.
+    max_deliveries: int = 1000
+    #: Deliveries in progress at most; more are refused (journaled, never sent). 0: no limit.
+    max_pending: int = 10_000
+    #: Attempts sent at once to one receiver (scheme, host, port); others wait their turn. 0: no limit.
+    max_concurrent_per_receiver: int = 4
 
 
 @dataclass(frozen=True)
@@ -126,6 +142,9 @@ class AlibabaSettings:
     verify_signatures: bool = True
     #: Largest accepted difference between the request's Date / x-acs-date and the server clock.
     max_clock_skew_seconds: int = 900
+    #: Answer SignatureNonceUsed to a signed call whose x-acs-signature-nonce was seen before within
+    #: the clock-skew window (a replay). The SDKs send a fresh nonce per call.
+    reject_nonce_reuse: bool = True
     #: How a throttled call is answered: the gateway error Throttling.User with HTTP 429 or 400, or
     #: HTTP 200 with business code 588 EXCEED_QUOTA (which one Green uses is unconfirmed).
     throttle_response: Literal["429", "400", "588"] = "429"
@@ -361,6 +380,9 @@ def _check(settings: Settings) -> None:
             raise ConfigError(
                 src, f"alibaba.accounts[{i}].callback_url", "must be an http:// or https:// URL"
             )
+    for i, host in enumerate(settings.callbacks.allowed_hosts):
+        if not host.strip().rstrip("."):
+            raise ConfigError(src, f"callbacks.allowed_hosts[{i}]", "must not be empty")
     for i, verdict in enumerate(settings.alibaba.verdicts):
         key = f"alibaba.verdicts[{i}]"
         chosen = [k for k in ("url", "url_pattern", "text") if getattr(verdict, k) is not None]

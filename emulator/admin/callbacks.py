@@ -74,6 +74,9 @@ async def put_alibaba_callback(request: web.Request) -> web.Response:
     seed = string_field(body, "seed")
     state = request.config_dict[ALIBABA_BACKEND].state(account)
     state.callback_url = url
+    # The operator named this receiver: its host joins callbacks.allowed_hosts while it is set.
+    namespace = namespace_of(request) or account.namespace
+    request.config_dict[DISPATCHER].allowed.set_console(f"alibaba/{account.uid}/{namespace}", url, namespace)
     if seed is not None:
         state.callback_seed = seed
     return web.json_response({"account": account.uid, "url": state.callback_url, "seed": state.callback_seed})

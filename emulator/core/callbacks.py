@@ -8,11 +8,18 @@ the correlation id of what caused it::
 
     pending --HTTP 200----------------------------> delivered
        |----1 + max_retries failed attempts-------> exhausted
-       +----fault "drop" (never sent)-------------> dropped
+       |----fault "drop" (never sent)-------------> dropped
+       +----host not allowed, or too many pending-> refused (never sent)
 
 Only HTTP 200 is success; any other status (redirects are not followed), a connection error or an
 attempt running past ``attempt_timeout`` is a failure. Retry n waits ``retry_delays[n-1]`` seconds, the
 last value repeating.
+
+Outbound requests go only to hosts the :class:`AllowedHosts` list names (loopback by default, plus
+the receivers the operator configured), decided from the URL alone before any lookup or connection,
+at submission and again before every attempt. At most ``max_concurrent_per_receiver`` attempts run at
+once per receiver (scheme, host, port); finished deliveries are kept up to ``max_deliveries``, the
+oldest forgotten first; waiting for deliveries costs each change one check per waiter, not a scan.
 
 Failure modes are data (:class:`OutboundFault`), asked of :attr:`Dispatcher.fault_source` once per
 delivery. The dispatcher carries out the transport kinds (delay, drop, duplicate, out_of_order); the
@@ -23,13 +30,15 @@ knows the wire format. Nothing here names a provider.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import ipaddress
 import itertools
 import logging
 import time
 import typing
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -51,7 +60,7 @@ CONTENT_FAULTS = frozenset({"wrong_checksum", "misspelled_audit_key"})
 #: bound, so a lone delivery is still sent.
 DEFAULT_HOLD_SECONDS = 60.0
 
-DeliveryState = Literal["pending", "delivered", "exhausted", "dropped"]
+DeliveryState = Literal["pending", "delivered", "exhausted", "dropped", "refused"]
 DELIVERY_STATES: tuple[str, ...] = typing.get_args(DeliveryState)
 
 
@@ -139,6 +148,93 @@ def check_url(url: str) -> str:
     return url
 
 
+#: Loopback by name and address: what ``callbacks.allowed_hosts`` allows unless configured.
+DEFAULT_ALLOWED_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.0/8", "::1")
+
+
+def host_of(url: str) -> str | None:
+    """The URL's host as the connection would use it (lowercase, IPv6 without brackets), or None."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.rstrip(".") if host else None
+
+
+class AllowedHosts:
+    """Which hosts outbound requests may go to, decided from the name alone (no DNS).
+
+    Entries are host names (compared exactly, case-insensitively), IP addresses or networks
+    (``127.0.0.0/8``), or ``*`` for any host. Besides the fixed entries, each console setting
+    (:meth:`set_console`) allows the host of its URL while it is set.
+    """
+
+    def __init__(self, entries: Iterable[str] = DEFAULT_ALLOWED_HOSTS) -> None:
+        self.any = False
+        self._names: set[str] = set()
+        self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        #: Console key -> (namespace, host).
+        self._console: dict[str, tuple[str | None, str]] = {}
+        for entry in entries:
+            self.add(entry)
+
+    def add(self, entry: str) -> None:
+        """Allow a host name, an address, a network, or (``*``) everything."""
+        entry = entry.strip().lower().rstrip(".")
+        if entry == "*":
+            self.any = True
+            return
+        try:
+            self._networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+        except ValueError:
+            if not entry:
+                raise ValueError("an allowed host must not be empty") from None
+            self._names.add(entry)
+
+    def add_url(self, url: str) -> None:
+        """Allow the host of ``url`` (a receiver the operator configured)."""
+        host = host_of(url)
+        if host:
+            self.add(host)
+
+    def set_console(self, key: str, url: str | None, namespace: str | None = None) -> None:
+        """The console setting ``key`` now names ``url`` (None: none): its host is allowed instead
+        of the one it named before."""
+        host = host_of(url) if url else None
+        if host:
+            self._console[key] = (namespace, host)
+        else:
+            self._console.pop(key, None)
+
+    def reset(self, namespace: str | None = None) -> None:
+        """Forget console settings (those of one namespace)."""
+        for key, (ns, _) in list(self._console.items()):
+            if namespace is None or ns == namespace:
+                del self._console[key]
+
+    def allows(self, host: str) -> bool:
+        if self.any:
+            return True
+        host = host.lower().rstrip(".")
+        if host in self._names or any(h == host for _, h in self._console.values()):
+            return True
+        try:
+            address = ipaddress.ip_address(host.partition("%")[0])
+        except ValueError:
+            return False
+        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+        return any(a in net for net in self._networks for a in (address, mapped) if a is not None)
+
+    def refusal(self, url: str) -> str | None:
+        """Why ``url`` may not be called (naming its host), or None when it may."""
+        host = host_of(url)
+        if host is None:
+            return f"{url!r} names no host"
+        if self.allows(host):
+            return None
+        return f"host {host!r} is not in callbacks.allowed_hosts"
+
+
 def new_correlation_id() -> str:
     return uuid.uuid4().hex
 
@@ -194,6 +290,8 @@ class Delivery:
     #: Held back by an out_of_order fault until a later delivery to the same URL has been sent.
     held: bool = False
     seq: int = 0
+    #: Why it was never sent (state ``refused``).
+    refusal: str | None = None
 
     @property
     def done(self) -> bool:
@@ -228,6 +326,7 @@ class Delivery:
             "nextAttemptAt": _iso(self.next_attempt_at),
             "inFlight": self.in_flight,
             "held": self.held,
+            "refusal": self.refusal,
             "attempts": [a.to_dict() for a in self.attempts],
             "request": {
                 "contentType": self.payload.content_type,
@@ -305,6 +404,33 @@ T = TypeVar("T")
 _Response = tuple[int, tuple[tuple[str, str], ...], bytes, tuple[tuple[str, str], ...]]
 
 
+@dataclass(eq=False)
+class _Waiter:
+    """Someone waiting for ``count`` deliveries to satisfy ``check``: it keeps the ids that do, so a
+    change costs one check of the delivery that changed, not a scan of them all."""
+
+    check: Callable[[Delivery], bool]
+    count: int
+    future: asyncio.Future[None]
+    matched: set[str] = field(default_factory=set)
+
+    def update(self, d: Delivery) -> None:
+        if self.check(d):
+            self.matched.add(d.id)
+        else:
+            self.matched.discard(d.id)
+        if len(self.matched) >= self.count and not self.future.done():
+            self.future.set_result(None)
+
+
+@dataclass(eq=False)
+class _Slot:
+    """The attempts allowed at once to one receiver, and how many are using or waiting for them."""
+
+    semaphore: asyncio.Semaphore
+    users: int = 0
+
+
 class Dispatcher:
     """Sends deliveries, each from its own task, through one aiohttp session it owns."""
 
@@ -316,7 +442,11 @@ class Dispatcher:
         max_retries: int = 16,
         retry_delays: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600),
         attempt_timeout: float = 10.0,
-        max_response_bytes: int = 64 * 1024,
+        max_response_bytes: int = 4096,
+        allowed_hosts: AllowedHosts | None = None,
+        max_deliveries: int = 1000,
+        max_pending: int = 10_000,
+        max_concurrent_per_receiver: int = 4,
     ) -> None:
         if not retry_delays and max_retries:
             raise ValueError("retry_delays must name at least one delay when retries are allowed")
@@ -326,13 +456,24 @@ class Dispatcher:
         self.retry_delays = retry_delays
         self.attempt_timeout = attempt_timeout
         self.max_response_bytes = max_response_bytes
+        #: Where deliveries may go (loopback unless told otherwise).
+        self.allowed = allowed_hosts if allowed_hosts is not None else AllowedHosts()
+        #: Finished deliveries kept; the oldest are forgotten past it (0: none kept).
+        self.max_deliveries = max_deliveries
+        #: Deliveries in progress at most; more are refused (0: no limit).
+        self.max_pending = max_pending
+        #: Attempts at once per receiver (0: no limit).
+        self.max_concurrent_per_receiver = max_concurrent_per_receiver
         #: Asked once per delivery which failure mode, if any, to apply (the fault engine plugs in here).
         self.fault_source: FaultSource | None = None
         #: What the last shutdown had to abandon.
         self.abandoned: list[Delivery] = []
         self._deliveries: dict[str, Delivery] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        #: Finished deliveries' ids, oldest first (an ordered set).
+        self._finished: dict[str, None] = {}
+        self._waiters: list[_Waiter] = []
+        self._slots: dict[str, _Slot] = {}
         self._ids = itertools.count(1)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
@@ -344,9 +485,8 @@ class Dispatcher:
     # --- submitting and inspecting ----------------------------------------------------------------
 
     def submit(self, info: OutboundInfo, build: PayloadBuilder) -> Delivery:
-        """Queue a delivery and return at once; it is sent from its own task on the running loop."""
-        if self._closed:
-            raise RuntimeError("the callback dispatcher is shut down")
+        """Queue a delivery and return at once; it is sent from its own task on the running loop.
+        During and after shutdown it is refused (journaled, never sent)."""
         check_url(info.url)
         fault = self.fault_source(info) if self.fault_source is not None else None
         seq = next(self._ids)
@@ -359,10 +499,17 @@ class Dispatcher:
             seq=seq,
         )
         self._deliveries[delivery.id] = delivery
+        refusal = "the emulator is shutting down" if self._closed else self.allowed.refusal(info.url)
+        pending = len(self._deliveries) - len(self._finished) - 1
+        if refusal is None and self.max_pending and pending >= self.max_pending:
+            refusal = f"{pending} deliveries pending already (callbacks.max_pending)"
+        if refusal is not None:
+            self._refuse(delivery, 0, refusal)
+            return delivery
         task = asyncio.get_running_loop().create_task(self._run(delivery), name=f"callback {delivery.id}")
         self._tasks[delivery.id] = task
         task.add_done_callback(functools.partial(self._task_done, delivery))
-        self._changed()
+        self._changed(delivery)
         return delivery
 
     def deliveries(self, flt: DeliveryFilter | None = None) -> list[Delivery]:
@@ -385,9 +532,10 @@ class Dispatcher:
         def matching() -> list[Delivery]:
             return [d for d in self._deliveries.values() if check(d)]
 
-        if len(matching()) < count:
+        found = matching()
+        if len(found) < count:
             future = asyncio.get_running_loop().create_future()
-            waiter = (lambda: len(matching()) >= count, future)
+            waiter = _Waiter(check, count, future, {d.id for d in found})
             self._waiters.append(waiter)
             try:
                 await asyncio.wait_for(asyncio.shield(future), timeout)
@@ -404,11 +552,11 @@ class Dispatcher:
         """Forget deliveries (those of one namespace), cancelling those still in progress."""
         for d in list(self._deliveries.values()):
             if namespace is None or d.info.namespace == namespace:
-                del self._deliveries[d.id]
+                self._forget(d.id)
                 task = self._tasks.get(d.id)
                 if task is not None:
                     task.cancel()
-        self._changed()
+        self.allowed.reset(namespace)
 
     async def close(self, grace: float) -> list[Delivery]:
         """Stop taking deliveries, wait up to ``grace`` real seconds for those in progress, then
@@ -437,10 +585,17 @@ class Dispatcher:
 
     # --- the delivery task ------------------------------------------------------------------------
 
-    def _changed(self) -> None:
-        for check, future in list(self._waiters):
-            if not future.done() and check():
-                future.set_result(None)
+    def _changed(self, d: Delivery) -> None:
+        if self._deliveries.get(d.id) is not d:
+            return  # forgotten (a reset): no one may count it any more
+        for waiter in list(self._waiters):
+            waiter.update(d)
+
+    def _forget(self, delivery_id: str) -> None:
+        del self._deliveries[delivery_id]
+        self._finished.pop(delivery_id, None)
+        for waiter in self._waiters:
+            waiter.matched.discard(delivery_id)
 
     def _task_done(self, delivery: Delivery, task: asyncio.Task[None]) -> None:
         self._tasks.pop(delivery.id, None)
@@ -451,7 +606,19 @@ class Dispatcher:
     def _finish(self, delivery: Delivery, state: DeliveryState) -> None:
         delivery.state = state
         delivery.finished = self.clock.time()
-        self._changed()
+        if self._deliveries.get(delivery.id) is not delivery:
+            return  # forgotten by a reset while it ran
+        self._changed(delivery)
+        self._finished[delivery.id] = None
+        while len(self._finished) > self.max_deliveries:
+            self._forget(next(iter(self._finished)))
+
+    def _refuse(self, d: Delivery, number: int, reason: str) -> None:
+        """Never sent: journaled with the reason, and finished as ``refused``."""
+        d.refusal = reason
+        log.warning("callback delivery %s to %s refused: %s", d.id, d.info.url, reason)
+        self._record(d, number, None, f"not sent: {reason}", 0.0, None)
+        self._finish(d, "refused")
 
     async def _run(self, d: Delivery) -> None:
         fault = d.fault
@@ -466,6 +633,10 @@ class Dispatcher:
         if fault is not None and kind == "out_of_order":
             await self._hold(d, fault.seconds or DEFAULT_HOLD_SECONDS)
         for number in range(1, self.max_retries + 2):
+            # Again before every attempt: the console may have moved its URL since.
+            if (refusal := self.allowed.refusal(d.info.url)) is not None:
+                self._refuse(d, number, refusal)
+                return
             if await self._attempt(d, number):
                 if kind == "duplicate":
                     await self._attempt(d, number + 1, duplicate=True)
@@ -477,7 +648,7 @@ class Dispatcher:
 
     async def _wait(self, d: Delivery, seconds: float) -> None:
         d.next_attempt_at = self.clock.time() + seconds
-        self._changed()
+        self._changed(d)
         # Nothing may be awaited between _changed() and the sleep: the clock registers the sleep
         # before suspending, so whoever saw this state can advance a ManualClock right away.
         await self.clock.sleep(seconds)
@@ -486,16 +657,14 @@ class Dispatcher:
     async def _hold(self, d: Delivery, bound: float) -> None:
         """Wait until a later delivery to the same URL has made its first attempt (or ``bound``)."""
 
-        def overtaken() -> bool:
-            return any(
-                o.seq > d.seq and o.info.url == d.info.url and o.attempts for o in self._deliveries.values()
-            )
+        def overtakes(o: Delivery) -> bool:
+            return o.seq > d.seq and o.info.url == d.info.url and bool(o.attempts)
 
-        if overtaken():
+        if any(overtakes(o) for o in self._deliveries.values()):
             return
         d.held = True
         future = asyncio.get_running_loop().create_future()
-        waiter = (overtaken, future)
+        waiter = _Waiter(overtakes, 1, future)
         self._waiters.append(waiter)
         try:
             await self._first_of(future, self._wait(d, bound))
@@ -518,11 +687,36 @@ class Dispatcher:
             return work.result()
         return None
 
+    @contextlib.asynccontextmanager
+    async def _slot(self, url: str) -> AsyncIterator[None]:
+        """One of the receiver's ``max_concurrent_per_receiver`` attempt slots, for the block."""
+        if not self.max_concurrent_per_receiver:
+            yield
+            return
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc.rpartition('@')[2].lower()}"
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = _Slot(asyncio.Semaphore(self.max_concurrent_per_receiver))
+        slot.users += 1
+        try:
+            async with slot.semaphore:
+                yield
+        finally:
+            slot.users -= 1
+            if not slot.users:
+                del self._slots[key]
+
     async def _attempt(self, d: Delivery, number: int, *, duplicate: bool = False) -> bool:
+        # The attempt's clock starts once a slot is free: a busy receiver delays, it does not fail.
+        async with self._slot(d.info.url):
+            return await self._attempt_now(d, number, duplicate)
+
+    async def _attempt_now(self, d: Delivery, number: int, duplicate: bool) -> bool:
         started = self.clock.time()
         t0 = time.perf_counter()
         d.in_flight = True
-        self._changed()
+        self._changed(d)
         sent: _Response | None = None
         error: str | None = None
         try:
@@ -549,7 +743,7 @@ class Dispatcher:
             duplicate=duplicate,
         )
         d.attempts.append(attempt)
-        self._changed()
+        self._changed(d)
         return attempt.ok
 
     async def _timeout(self) -> None:
@@ -568,7 +762,13 @@ class Dispatcher:
         async with self._session.post(
             d.info.url, data=d.payload.body, headers=headers, allow_redirects=False
         ) as response:
-            body = await response.content.read(self.max_response_bytes)
+            # Only the first max_response_bytes are kept (read() answers a chunk at a time).
+            body = b""
+            while len(body) < self.max_response_bytes:
+                chunk = await response.content.read(self.max_response_bytes - len(body))
+                if not chunk:
+                    break
+                body += chunk
             return (
                 response.status,
                 tuple(response.headers.items()),

@@ -283,13 +283,29 @@ class FaultApplier:
         return await _stream(request, call, response, rule)
 
 
+#: Set when the server begins to shut down: hung calls end at once instead of holding the
+#: shutdown (server.shutdown_grace bounds every other call).
+RELEASE_HANGS = web.AppKey("release_hangs", asyncio.Event)
+
+
+def setup_hang_release(app: web.Application) -> None:
+    app[RELEASE_HANGS] = release = asyncio.Event()
+
+    async def on_shutdown(app: web.Application) -> None:
+        del app
+        release.set()
+
+    app.on_shutdown.append(on_shutdown)
+
+
 async def _hang(request: web.Request, limit: float) -> None:
-    """Wait until the client goes away, or ``limit`` seconds."""
+    """Wait until the client goes away, the server shuts down, or ``limit`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
+    release = request.config_dict.get(RELEASE_HANGS)
     while (remaining := deadline - loop.time()) > 0:
         transport = request.transport
-        if transport is None or transport.is_closing():
+        if transport is None or transport.is_closing() or (release is not None and release.is_set()):
             return
         await asyncio.sleep(min(0.05, remaining))
 

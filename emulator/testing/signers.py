@@ -16,6 +16,7 @@ The credentials below are the default config's (``fixtures/default-config.json``
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -138,20 +139,22 @@ def tea_sdk_headers(
     path: str = "/green/image/feedback",
     action: str = "ImageScanFeedback",
     version: str = "2018-05-09",
-    nonce: str = "nonce",
+    nonce: str | None = None,
     access_key_id: str = ACCESS_KEY_ID,
     secret: str = ACCESS_KEY_SECRET,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The headers the Tea SDK sends for a JSON POST at ``now``, signed (ACS3-HMAC-SHA256) over
-    all of them and ``body``; ``extra`` headers are added before signing."""
+    all of them and ``body``; ``extra`` headers are added before signing. ``nonce``: a fresh one
+    unless given (a given one is refused the second time, as a replay)."""
     headers = {
         "accept": "application/json",
         "content-type": "application/json; charset=utf-8",
         "x-acs-action": action,
         "x-acs-version": version,
         "x-acs-date": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "x-acs-signature-nonce": nonce,
+        # A fresh one per call, as the SDK's: the gateway refuses a nonce it has seen.
+        "x-acs-signature-nonce": nonce if nonce is not None else uuid.uuid4().hex,
         "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
         **(extra or {}),
     }

@@ -48,6 +48,9 @@ class AlibabaContext:
     query: Mapping[str, str]
     verdicts: moderation.Verdicts = field(default_factory=moderation.Verdicts)
     notify_scan: ScanNotifier | None = None
+    #: Why a callback URL may not be called (naming its host), or None when it may
+    #: (callbacks.allowed_hosts); None: every URL may.
+    callback_refusal: Callable[[str], str | None] | None = None
     #: None unless alibaba.notify_on_feedback is on.
     notify_feedback: FeedbackNotifier | None = None
 
@@ -243,11 +246,15 @@ def image_async_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
     obj = _object(body, "")
     callback = _opt_str(obj, "callback", "")
     seed = _opt_str(obj, "seed", "")
+    refusal = None
     if callback is not None:
-        if urlsplit(callback).scheme not in ("http", "https"):
+        if _scheme(callback) not in ("http", "https"):
             raise bad_request("callback must be an http(s) URL")
         if not seed:
             raise bad_request("seed is required when callback is given")
+        # Decided from the URL alone, before any lookup or connection. The provider calls any
+        # host; the emulator only those it is told to (an emulator rule, not the provider's).
+        refusal = call.callback_refusal(callback) if call.callback_refusal is not None else None
     scenes, tasks = _scan_body(obj, tuple(IMAGE_SCENES))
     answers = []
     for i, task in enumerate(tasks):
@@ -255,12 +262,22 @@ def image_async_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
         if not ok:
             answers.append(result)
             continue
+        if refusal is not None:
+            answers.append(_task_error(task, f"callback: {refusal}"))
+            continue
         call.state.add_scan_task(result)
         # Accepted: the verdict comes later (ImageAsyncScanResults, the callback).
         answers.append(replace(result, results=None))
         if callback is not None and seed is not None and call.notify_scan is not None:
             call.notify_scan(callback, seed, result)
     return answers
+
+
+def _scheme(url: str) -> str | None:
+    try:
+        return urlsplit(url).scheme
+    except ValueError:  # e.g. "http://[::1": a broken IPv6 literal
+        return None
 
 
 def image_async_scan_results(call: AlibabaContext, body: Any) -> list[TaskResult]:

@@ -84,6 +84,7 @@ class Alibaba:
         self._cfg: AlibabaSettings = settings.alibaba
         self._backend = backend
         self._limiter: SlidingWindowLimiter = app[LIMITER]
+        self._nonces = signing.NonceCache() if self._cfg.reject_nonce_reuse else None
 
     def actions(self) -> Sequence[Action]:
         return ACTIONS
@@ -133,6 +134,7 @@ class Alibaba:
             now=call.received_at,
             max_skew=self._cfg.max_clock_skew_seconds,
             auth=who.extra,
+            nonces=self._nonces,
         )
         account = backend.by_access_key(key)
         assert account is not None  # authenticate() found its secret
@@ -187,6 +189,7 @@ class Alibaba:
             query=query_of(request),
             verdicts=self._app[VERDICTS],
             notify_scan=notify_scan,
+            callback_refusal=dispatcher.allowed.refusal,
             notify_feedback=notify_feedback if self._cfg.notify_on_feedback else None,
         )
 

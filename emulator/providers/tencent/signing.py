@@ -96,9 +96,15 @@ def _parse_authorization(value: str) -> Authorization:
 
 def _parse_time_range(raw: str, name: str) -> tuple[int, int]:
     start, sep, end = raw.partition(";")
-    if not (sep and start.isdigit() and end.isdigit()) or int(start) > int(end):
+    # ASCII digits only, and few: str.isdigit() also accepts "²" and "١", which int() refuses or
+    # reads, and int() refuses more than 4,300 digits; either way a ValueError was a 500.
+    if not (sep and _unix_seconds(start) and _unix_seconds(end)) or int(start) > int(end):
         raise errors.AccessDenied(f"Authorization: {name} must be <start>;<end> in Unix seconds")
     return int(start), int(end)
+
+
+def _unix_seconds(text: str) -> bool:
+    return 0 < len(text) <= 20 and text.isascii() and text.isdigit()
 
 
 def _list(raw: str) -> tuple[str, ...]:
