@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     settings = settings if settings is not None else load()
     clock = clock if clock is not None else RealClock()
     journal = Journal(capacity=settings.journal.capacity)
-    faults = FaultEngine(clock)
+    faults = FaultEngine(clock, settings.faults.max_rules)
     faults.action_checkers["in"] = inbound_checker(faults)
     limiter = SlidingWindowLimiter(clock)
     # Providers read bodies themselves, bounded by server.max_body_bytes, so that an oversized body
