@@ -26,8 +26,9 @@ Rules come from anyone who can reach the admin API, so what a rule may cost is b
 added: patterns are compiled by RE2 (core/patterns.py: linear time), a matcher tree is at most
 :data:`MAX_DEPTH` deep and :data:`MAX_NODES` matchers big, numbers are finite and within stated
 ranges, and the engine holds at most ``faults.max_rules`` rules. A call only walks the rules that
-could match it: rules are indexed by direction, namespace, provider and (when the matcher names one)
-action.
+could match it: rules are indexed by direction, namespace and one field their matcher requires by
+plain equality (the first of :data:`INDEXED_FIELDS` it names; rules with none are walked by every
+call of their direction and namespace).
 
 Nothing here names a provider: providers register the check of their error codes.
 """
@@ -85,6 +86,16 @@ class CallView:
     body_loader: Callable[[], Any] | None = None
     _parsed: Any = field(default=None, repr=False)
     _loaded: bool = field(default=False, repr=False)
+    _lower: dict[str, str] | None = field(default=None, repr=False)
+
+    def header(self, lname: str) -> str | None:
+        """The first value sent under the lower-case header name ``lname``; the map is built once
+        a call, however many rules ask."""
+        if self._lower is None:
+            self._lower = {}
+            for k, v in self.headers.items():
+                self._lower.setdefault(k.lower(), v)
+        return self._lower.get(lname)
 
     @property
     def loaded(self) -> bool:
@@ -152,13 +163,11 @@ class _Simple(Matcher):
 
 @dataclass(frozen=True)
 class _Header(Matcher):
-    name: str
+    name: str  # lower case
     test: _Text
 
     def __call__(self, call: CallView) -> bool:
-        lname = self.name.lower()
-        value = next((v for k, v in call.headers.items() if k.lower() == lname), None)
-        return self.test.test(value)
+        return self.test.test(call.header(self.name))
 
 
 @dataclass(frozen=True)
@@ -183,7 +192,10 @@ class _All(Matcher):
         return any(p.needs_body for p in self.parts)
 
     def __call__(self, call: CallView) -> bool:
-        return all(p(call) for p in self.parts)
+        for part in self.parts:
+            if not part(call):
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -195,7 +207,10 @@ class _Any(Matcher):
         return any(p.needs_body for p in self.parts)
 
     def __call__(self, call: CallView) -> bool:
-        return any(p(call) for p in self.parts)
+        for part in self.parts:
+            if part(call):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -211,6 +226,30 @@ class _Not(Matcher):
 
 
 SIMPLE_FIELDS = ("provider", "action", "method", "path", "account", "namespace", "direction")
+#: The fields a rule is indexed by, most selective first.
+INDEXED_FIELDS = ("path", "action", "account", "provider", "method")
+
+
+def _index_entry(match_spec: Mapping[str, Any], provider: str | None) -> tuple[str, str] | None:
+    """(field, value) of the first indexed field the matcher requires by equality, if any."""
+    for name in INDEXED_FIELDS:
+        value = provider if name == "provider" else match_spec.get(name)
+        if isinstance(value, dict) and set(value) == {"equals"}:
+            value = value["equals"]
+        if isinstance(value, str):
+            # The method is matched whatever its case (see _Simple).
+            return name, value.upper() if name == "method" else value
+    return None
+
+
+def _call_entries(call: CallView) -> tuple[tuple[str, str | None], ...]:
+    return (
+        ("path", call.path),
+        ("action", call.action),
+        ("account", call.account),
+        ("provider", call.provider),
+        ("method", call.method.upper()),
+    )
 
 
 @dataclass
@@ -246,7 +285,10 @@ def parse_matcher(spec: Any, where: str = "match", depth: int = 1, budget: _Budg
             if not isinstance(name, str) or not name:
                 raise RuleError(f"{sub}.{name_key}", "is required (a non-empty string)")
             test = _text({k: v for k, v in value.items() if k != name_key}, sub)
-            parts.append(_Header(name, test) if key == "header" else _Body(tuple(name.split(".")), test))
+            if key == "header":
+                parts.append(_Header(name.lower(), test))
+            else:
+                parts.append(_Body(tuple(name.split(".")), test))
         elif key in ("all", "any"):
             if not isinstance(value, list) or not value:
                 raise RuleError(sub, "must be a non-empty list of matchers")
@@ -257,7 +299,7 @@ def parse_matcher(spec: Any, where: str = "match", depth: int = 1, budget: _Budg
         else:
             known = ", ".join((*SIMPLE_FIELDS, "header", "body", "all", "any", "not"))
             raise RuleError(sub, f"unknown matcher (known: {known})")
-    return _All(tuple(parts))
+    return parts[0] if len(parts) == 1 else _All(tuple(parts))
 
 
 # --- schedules -----------------------------------------------------------------------------------
@@ -378,14 +420,15 @@ class Rule:
     added_at: float = 0.0
     matched: int = 0
     fired: int = 0
-    #: The action the matcher requires by plain equality, if any (an index key).
-    only_action: str | None = None
+    #: A field the matcher requires by plain equality and its value (the index key), if any.
+    indexed: tuple[str, str] | None = None
     #: Evaluation order: descending priority, then the order of adding.
     order: tuple[int, int] = (0, 0)
 
     @property
-    def index_key(self) -> tuple[str, str | None, str | None, str | None]:
-        return (self.direction, self.namespace, self.provider, self.only_action)
+    def index_key(self) -> _IndexKey:
+        field, value = self.indexed or (None, None)
+        return (self.direction, self.namespace, field, value)
 
     @property
     def label(self) -> str:
@@ -399,6 +442,9 @@ class Rule:
             "stats": {"matched": self.matched, "fired": self.fired},
         }
 
+
+#: Where a rule is filed: direction, namespace, and its indexed field and value (or None, None).
+_IndexKey = tuple[str, str | None, str | None, str | None]
 
 #: The provider's check of the actions answered in its name: raises RuleError unless an ``error``
 #: action names an error of its catalogue, or a ``modify`` action names fields its format can carry.
@@ -415,7 +461,7 @@ class FaultEngine:
         self._ids = itertools.count(1)
         self._seq = itertools.count(1)
         # The index a call is matched through (rebuilt when the rules change; calls only read it).
-        self._buckets: dict[tuple[str, str | None, str | None, str | None], list[Rule]] = {}
+        self._buckets: dict[_IndexKey, list[Rule]] = {}
         self._count: dict[str, int] = {}
         self._body: dict[str, bool] = {}
         #: Each provider's check of the error codes its rules may inject, by provider name.
@@ -473,7 +519,6 @@ class FaultEngine:
         self.action_checkers[direction](action, f"{where}.action")
         schedule = parse_schedule(spec.get("schedule"), f"{where}.schedule")
         clean = {k: v for k, v in spec.items() if k not in ("id", "namespace", "stats")}
-        wanted_action = match_spec.get("action")
         return Rule(
             id=f"f{next(self._ids)}",
             name=name,
@@ -486,7 +531,7 @@ class FaultEngine:
             spec=clean,
             provider=provider,
             added_at=self._clock.monotonic(),
-            only_action=wanted_action if isinstance(wanted_action, str) else None,
+            indexed=_index_entry(match_spec, provider),
             order=(-priority, next(self._seq)),
         )
 
@@ -514,7 +559,7 @@ class FaultEngine:
 
     def _reindex(self) -> None:
         self._rules.sort(key=lambda r: r.order)
-        buckets: dict[tuple[str, str | None, str | None, str | None], list[Rule]] = {}
+        buckets: dict[_IndexKey, list[Rule]] = {}
         count: dict[str, int] = {}
         body: dict[str, bool] = {}
         for rule in self._rules:  # in order, so each bucket is in order too
@@ -565,15 +610,15 @@ class FaultEngine:
         return self._body.get(direction, False)
 
     def _candidates(self, call: CallView) -> Iterable[Rule]:
-        """The rules that could match ``call``, in evaluation order: those of its direction whose
-        namespace, provider and action (when the rule fixes them) are the call's."""
+        """The rules that could match ``call``, in evaluation order: those of its direction and
+        namespace (or none) whose indexed field, if they have one, has the call's value."""
         buckets = self._buckets
+        entries = ((None, None), *_call_entries(call))
         found = [
             bucket
             for ns in {None, call.namespace}
-            for provider in {None, call.provider}
-            for action in {None, call.action}
-            if (bucket := buckets.get((call.direction, ns, provider, action)))
+            for field, value in entries
+            if (bucket := buckets.get((call.direction, ns, field, value)))
         ]
         if len(found) == 1:
             return found[0]

@@ -115,16 +115,20 @@ def test_priority_then_insertion_order(engine: FaultEngine) -> None:
 
 
 def test_rules_of_every_index_bucket_keep_one_order(engine: FaultEngine) -> None:
-    """Rules fixed to a provider, an action or a namespace are looked up apart from the open ones,
-    yet a call still meets them in priority-then-insertion order; rules that cannot match it (other
-    provider, action or namespace) do not count it."""
+    """Rules filed under a field they require by equality (path, action, account, provider, method)
+    or under a namespace are looked up apart from the open ones, yet a call still meets them in
+    priority-then-insertion order; rules that cannot match it are not reached and do not count it."""
     specs = [
         ("open", {}, 0),
         ("provider", {"provider": "alibaba"}, 2),
         ("action", {"provider": "alibaba", "action": "ImageScanFeedback"}, 2),
         ("other-action", {"provider": "alibaba", "action": "TextFeedback"}, 9),
         ("other-provider", {"provider": "tencent"}, 9),
-        ("open-late", {"method": "POST"}, 2),
+        ("open-late", {"method": {"matches": "^PO"}}, 2),
+        ("path", {"path": {"equals": "/green/image/feedback"}}, 2),
+        ("method", {"method": "post"}, 1),
+        ("other-path", {"path": "/nope"}, 9),
+        ("other-account", {"account": "2"}, 9),
     ]
     rules = {
         name: engine.add(
@@ -143,8 +147,9 @@ def test_rules_of_every_index_bucket_keep_one_order(engine: FaultEngine) -> None
         namespace="team-a",
     )
     fired = [r.name for r in iter(lambda: engine.pick(call(namespace="team-a")), None)]
-    assert fired == ["provider", "action", "open-late", "ns", "open"]
-    assert rules["other-action"].matched == rules["other-provider"].matched == 0
+    assert fired == ["provider", "action", "open-late", "path", "method", "ns", "open"]
+    others = ("other-action", "other-provider", "other-path", "other-account")
+    assert [rules[name].matched for name in others] == [0, 0, 0, 0]
     assert ns_rule.fired == 1
     seen = ns_rule.matched
     assert engine.pick(call(namespace="team-b")) is None  # every rule it can meet has fired once
