@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         max_body_bytes=settings.journal.max_body_bytes,
         secret=settings.admin.token or None,
     )
-    faults = FaultEngine(clock)
+    faults = FaultEngine(clock, settings.faults.max_rules)
     faults.action_checkers["in"] = inbound_checker(faults)
     limiter = SlidingWindowLimiter(clock)
     # Providers read bodies themselves, bounded by server.max_body_bytes, so that an oversized body

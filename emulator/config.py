@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import types
 import typing
 from collections.abc import Mapping
@@ -23,14 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from .core.patterns import compile_pattern
 from .documents import DocumentError, read_document
-from .errors import ConfigError
+from .errors import ConfigError, InvalidInput
 
 
 @dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
+    #: Host names the admin API answers to (the Host header, port aside); a leading dot also allows
+    #: subdomains (``.example.com``). Empty: any. Set it to refuse DNS-rebinding pages.
+    allowed_hosts: tuple[str, ...] = ()
     #: Request bodies above this many bytes are refused before they are read in full.
     max_body_bytes: int = 1024 * 1024
     #: Real seconds SIGTERM (or the end of ``serve``) may take in all: calls still running (a
@@ -59,6 +62,18 @@ class JournalSettings:
 class AdminSettings:
     #: When set, every /_emulator/* call must carry ``Authorization: Bearer <token>``.
     token: str | None = None
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    #: Fault rules held at most (start-up scenarios included); adding past it is refused.
+    max_rules: int = 1000
+    #: The folder whose scenario files the admin API may load by relative path; unset: only the
+    #: shipped scenario names. (Start-up scenarios from the config or the command line may name
+    #: any file: the operator wrote them.)
+    scenarios_dir: str | None = None
+    #: The largest scenario file the admin API reads, in bytes.
+    scenario_max_bytes: int = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -206,6 +221,7 @@ class Settings:
     #: Fault scenarios loaded at start: names of files in fixtures/scenarios/ (without .json) or
     #: paths to scenario files.
     scenarios: tuple[str, ...] = ()
+    faults: FaultSettings = field(default_factory=FaultSettings)
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
     #: Where the settings came from, for messages.
     source: str = "<defaults>"
@@ -390,11 +406,15 @@ def _check(settings: Settings) -> None:
             raise ConfigError(src, key, "needs exactly one of url, url_pattern, text")
         if verdict.url_pattern is not None:
             try:
-                re.compile(verdict.url_pattern)
-            except re.error as exc:
-                raise ConfigError(src, f"{key}.url_pattern", f"is not a regular expression: {exc}") from None
+                compile_pattern(verdict.url_pattern)
+            except InvalidInput as exc:
+                raise ConfigError(src, f"{key}.url_pattern", str(exc)) from None
         if verdict.rate > 100:
             raise ConfigError(src, f"{key}.rate", f"must be at most 100, not {verdict.rate:g}")
+    if settings.faults.max_rules < 1:
+        raise ConfigError(src, "faults.max_rules", "must be at least 1")
+    if settings.faults.scenarios_dir is not None and not Path(settings.faults.scenarios_dir).is_dir():
+        raise ConfigError(src, "faults.scenarios_dir", f"{settings.faults.scenarios_dir!r} is not a folder")
     if not 0 < settings.alibaba.pattern_similarity <= 1:
         raise ConfigError(src, "alibaba.pattern_similarity", "must be above 0 and at most 1")
     ids: set[str] = set()

@@ -15,6 +15,9 @@ from ..providers.alibaba.routes import ALIBABA_BACKEND
 
 #: The longest a long-poll may be asked to wait, in seconds.
 WAIT_TIMEOUT_MAX = 60.0
+#: The deepest nesting of arrays and objects an admin body may have (a rule or a scenario needs a
+#: few dozen levels at most; Python's reader fails with RecursionError near a thousand).
+JSON_MAX_DEPTH = 64
 
 
 def namespace_of(request: web.Request) -> str | None:
@@ -38,11 +41,37 @@ def bad_request(message: str, **extra: Any) -> AdminError:
     return AdminError(400, "bad_request", message, **extra)
 
 
-async def json_object(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request, *, kind: str = "bad_request") -> Any:
+    """The body as JSON (None when empty). Refused (400 ``kind``) when it is not JSON or nests deeper
+    than :data:`JSON_MAX_DEPTH`; a body over ``server.max_body_bytes`` is refused (413) unread."""
     try:
         body = json.loads(await request.read() or b"null")
+    except RecursionError:
+        raise AdminError(400, kind, f"the body nests deeper than {JSON_MAX_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise bad_request(f"the body is not valid JSON: {exc}") from None
+        raise AdminError(400, kind, f"the body is not valid JSON: {exc}") from None
+    if json_depth(body) > JSON_MAX_DEPTH:
+        raise AdminError(400, kind, f"the body nests deeper than {JSON_MAX_DEPTH} levels")
+    return body
+
+
+def json_depth(value: Any) -> int:
+    """How deep arrays and objects nest in ``value`` (a scalar: 0), found without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > JSON_MAX_DEPTH:
+                break
+            stack.extend((child, depth) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    body = await json_body(request)
     if not isinstance(body, dict):
         raise bad_request("the body must be a JSON object")
     return body

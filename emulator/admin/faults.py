@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from ..core.faults import RuleError
-from ..core.scenarios import ScenarioError, load_scenario, parse_scenario
+from ..core.scenarios import ScenarioError, load_requested, parse_scenario
 from ..errors import AdminError
-from ..keys import FAULTS
-from .common import namespace_of
+from ..keys import FAULTS, SETTINGS
+from .common import json_body, namespace_of
 
 
 def _bad_rule(message: str) -> AdminError:
@@ -25,16 +24,19 @@ async def list_faults(request: web.Request) -> web.Response:
 
 async def add_faults(request: web.Request) -> web.Response:
     """Body: one rule, ``{"rules": [...]}``, or ``{"scenario": <name or inline scenario>}``."""
-    try:
-        data: Any = json.loads(await request.read() or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _bad_rule(f"the body is not JSON: {exc}") from None
+    data: Any = await json_body(request, kind="bad_rule")
     engine = request.config_dict[FAULTS]
     ns = namespace_of(request)
     try:
         if isinstance(data, dict) and "scenario" in data:
             ref = data["scenario"]
-            scenario = parse_scenario(ref, "scenario") if isinstance(ref, dict) else load_scenario(str(ref))
+            if isinstance(ref, dict):
+                scenario = parse_scenario(ref, "scenario")
+            elif isinstance(ref, str):
+                cfg = request.config_dict[SETTINGS].faults
+                scenario = load_requested(ref, cfg.scenarios_dir, cfg.scenario_max_bytes)
+            else:
+                raise _bad_rule("scenario: must be a shipped scenario name, a file name or a scenario object")
             rules = engine.add_all(scenario.rules, ns, "scenario.rules")
         elif isinstance(data, dict) and "rules" in data:
             if not isinstance(data["rules"], list):

@@ -35,10 +35,16 @@ from yarl import URL
 
 from .call import Call
 from .callbacks import FaultSource, OutboundFault, OutboundInfo
-from .faults import CallView, FaultEngine, Rule, RuleError
+from .faults import CallView, FaultEngine, Rule, RuleError, finite_number, seed_value
 
 HANG_MAX = 600.0
 LATENCY_CAP = 60.0
+#: The widest log-normal spread taken: exp(10 sigma) already spans e^±30 around the median.
+SIGMA_MAX = 10.0
+#: The longest retry hint an error action may give, in seconds (a day).
+RETRY_AFTER_MAX = 86400.0
+#: The most body bytes a truncate action may keep.
+TRUNCATE_MAX = 2**31
 
 
 def _number(
@@ -48,20 +54,12 @@ def _number(
     *,
     default: float | None = None,
     low: float = 0.0,
-    high: float | None = None,
+    high: float,
 ) -> float:
     value = action.get(key, default)
     if value is None:
         raise RuleError(f"{where}.{key}", "is required")
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bound = f"from {low:g} to {high:g}" if high is not None else f">= {low:g}"
-        raise RuleError(f"{where}.{key}", f"must be a number {bound}")
-    return float(value)
+    return finite_number(value, f"{where}.{key}", low, high)
 
 
 def _only(action: Mapping[str, Any], allowed: set[str], where: str) -> None:
@@ -94,7 +92,7 @@ def check_action(
         if "status" in action:
             _number(action, "status", where, low=100, high=599)
         if "retryAfter" in action:
-            _number(action, "retryAfter", where)
+            _number(action, "retryAfter", where, high=RETRY_AFTER_MAX)
         if "message" in action and not isinstance(action["message"], str):
             raise RuleError(f"{where}.message", "must be a string")
         error_checkers[action["provider"]](action, where)
@@ -109,29 +107,29 @@ def check_action(
             _number(action, "fixed", where, high=LATENCY_CAP)
         elif "uniform" in action:
             bounds = action["uniform"]
-            if (
-                not isinstance(bounds, list)
-                or len(bounds) != 2
-                or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
-                or not 0 <= bounds[0] <= bounds[1]
-            ):
+            if not isinstance(bounds, list) or len(bounds) != 2:
+                raise RuleError(f"{where}.uniform", "must be [low, high] seconds with 0 <= low <= high")
+            low, high = (
+                finite_number(b, f"{where}.uniform[{i}]", 0, LATENCY_CAP) for i, b in enumerate(bounds)
+            )
+            if low > high:
                 raise RuleError(f"{where}.uniform", "must be [low, high] seconds with 0 <= low <= high")
         else:
             shape = action["lognormal"]
             if not isinstance(shape, dict) or set(shape) != {"median", "sigma"}:
                 raise RuleError(f"{where}.lognormal", 'must be {"median": seconds, "sigma": number}')
-            _number(shape, "median", f"{where}.lognormal")
-            _number(shape, "sigma", f"{where}.lognormal")
+            _number(shape, "median", f"{where}.lognormal", high=LATENCY_CAP)
+            _number(shape, "sigma", f"{where}.lognormal", high=SIGMA_MAX)
         _number(action, "cap", where, default=LATENCY_CAP, high=LATENCY_CAP)
-        if "seed" in action and (isinstance(action["seed"], bool) or not isinstance(action["seed"], int)):
-            raise RuleError(f"{where}.seed", "must be an integer")
+        if "seed" in action:
+            seed_value(action["seed"], f"{where}.seed")
     elif kind == "hang":
         _only(action, {"provider", "max"}, where)
         _number(action, "max", where, default=30.0, high=HANG_MAX)
     elif kind == "truncate":
         _only(action, {"provider", "bytes"}, where)
         if "bytes" in action:
-            _number(action, "bytes", where)
+            _number(action, "bytes", where, high=TRUNCATE_MAX)
     elif kind == "drip":
         _only(action, {"provider", "duration", "chunks"}, where)
         _number(action, "duration", where, high=HANG_MAX)
@@ -146,6 +144,8 @@ def check_action(
             raise RuleError(f"{where}.set", "must be an object of field path -> value")
         if not remove and not action.get("set"):
             raise RuleError(where, "a modify action needs remove or set")
+        # The paths name fields of the provider's wire format: the provider checks them.
+        error_checkers[action["provider"]](action, where)
     else:
         raise RuleError(
             f"{where}.type",
@@ -182,7 +182,9 @@ class _Latency:
             delay = rng.uniform(low, high)
         else:
             shape = action["lognormal"]
-            delay = shape["median"] * math.exp(shape["sigma"] * rng.gauss(0.0, 1.0))
+            # Capped in log space: exp() of a far draw would overflow before min() could cap it.
+            exponent = min(shape["sigma"] * rng.gauss(0.0, 1.0), math.log(LATENCY_CAP) + 50.0)
+            delay = shape["median"] * math.exp(exponent)
         return min(delay, float(action.get("cap", LATENCY_CAP)))
 
 

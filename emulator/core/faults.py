@@ -22,21 +22,42 @@ Rules are evaluated in descending ``priority``, then in the order they were adde
 whose matcher and schedule both say yes fires, and later rules do not see the call. Which actions
 exist, and what they do on the wire, is for the providers (error codes) and fault_actions.py.
 
+Rules come from anyone who can reach the admin API, so what a rule may cost is bounded when it is
+added: patterns are compiled by RE2 (core/patterns.py: linear time), a matcher tree is at most
+:data:`MAX_DEPTH` deep and :data:`MAX_NODES` matchers big, numbers are finite and within stated
+ranges, and the engine holds at most ``faults.max_rules`` rules. A call only walks the rules that
+could match it: rules are indexed by direction, namespace and one field their matcher requires by
+plain equality (the first of :data:`INDEXED_FIELDS` it names; rules with none are walked by every
+call of their direction and namespace).
+
 Nothing here names a provider: providers register the check of their error codes.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
+import math
 import random
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidInput
 from .clock import Clock
 from .paths import MISSING, lookup, text_forms
+from .patterns import Pattern, compile_pattern
+
+#: The deepest a matcher tree may nest (``all``/``any``/``not``), and the most matchers it may hold.
+MAX_DEPTH = 32
+MAX_NODES = 256
+#: The largest count a schedule takes (nth, first, every, after, times), and the widest priority.
+MAX_COUNT = 2**53
+MAX_PRIORITY = 10**9
+#: The latest a schedule window may open or close, in seconds after the rule was added (a year).
+MAX_WINDOW = 366 * 86400.0
+#: How many rules an engine holds unless told otherwise (``faults.max_rules``).
+DEFAULT_MAX_RULES = 1000
 
 
 class RuleError(InvalidInput):
@@ -65,6 +86,16 @@ class CallView:
     body_loader: Callable[[], Any] | None = None
     _parsed: Any = field(default=None, repr=False)
     _loaded: bool = field(default=False, repr=False)
+    _lower: dict[str, str] | None = field(default=None, repr=False)
+
+    def header(self, lname: str) -> str | None:
+        """The first value sent under the lower-case header name ``lname``; the map is built once
+        a call, however many rules ask."""
+        if self._lower is None:
+            self._lower = {}
+            for k, v in self.headers.items():
+                self._lower.setdefault(k.lower(), v)
+        return self._lower.get(lname)
 
     @property
     def loaded(self) -> bool:
@@ -94,14 +125,14 @@ class _Text:
     """Equality with a string, or a regular-expression search."""
 
     equals: str | None = None
-    pattern: re.Pattern[str] | None = None
+    pattern: Pattern | None = None
 
     def test(self, value: Any) -> bool:
         if value is None or value is MISSING:
             return False
         forms = text_forms(value)
         if self.pattern is not None:
-            return any(self.pattern.search(form) is not None for form in forms)
+            return any(self.pattern.search(form) for form in forms)
         return self.equals in forms
 
 
@@ -112,9 +143,9 @@ def _text(spec: Any, where: str) -> _Text:
         return _Text(equals=str(spec["equals"]))
     if isinstance(spec, dict) and set(spec) == {"matches"}:
         try:
-            return _Text(pattern=re.compile(str(spec["matches"])))
-        except re.error as exc:
-            raise RuleError(f"{where}.matches", f"not a valid regular expression: {exc}") from None
+            return _Text(pattern=compile_pattern(str(spec["matches"])))
+        except InvalidInput as exc:
+            raise RuleError(f"{where}.matches", str(exc)) from None
     raise RuleError(where, 'must be a string, {"equals": ...} or {"matches": <regex>}')
 
 
@@ -132,13 +163,11 @@ class _Simple(Matcher):
 
 @dataclass(frozen=True)
 class _Header(Matcher):
-    name: str
+    name: str  # lower case
     test: _Text
 
     def __call__(self, call: CallView) -> bool:
-        lname = self.name.lower()
-        value = next((v for k, v in call.headers.items() if k.lower() == lname), None)
-        return self.test.test(value)
+        return self.test.test(call.header(self.name))
 
 
 @dataclass(frozen=True)
@@ -163,7 +192,10 @@ class _All(Matcher):
         return any(p.needs_body for p in self.parts)
 
     def __call__(self, call: CallView) -> bool:
-        return all(p(call) for p in self.parts)
+        for part in self.parts:
+            if not part(call):
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -175,7 +207,10 @@ class _Any(Matcher):
         return any(p.needs_body for p in self.parts)
 
     def __call__(self, call: CallView) -> bool:
-        return any(p(call) for p in self.parts)
+        for part in self.parts:
+            if part(call):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -191,14 +226,55 @@ class _Not(Matcher):
 
 
 SIMPLE_FIELDS = ("provider", "action", "method", "path", "account", "namespace", "direction")
+#: The fields a rule is indexed by, most selective first.
+INDEXED_FIELDS = ("path", "action", "account", "provider", "method")
 
 
-def parse_matcher(spec: Any, where: str = "match") -> Matcher:
+def _index_entry(match_spec: Mapping[str, Any], provider: str | None) -> tuple[str, str] | None:
+    """(field, value) of the first indexed field the matcher requires by equality, if any."""
+    for name in INDEXED_FIELDS:
+        value = provider if name == "provider" else match_spec.get(name)
+        if isinstance(value, dict) and set(value) == {"equals"}:
+            value = value["equals"]
+        if isinstance(value, str):
+            # The method is matched whatever its case (see _Simple).
+            return name, value.upper() if name == "method" else value
+    return None
+
+
+def _call_entries(call: CallView) -> tuple[tuple[str, str | None], ...]:
+    return (
+        ("path", call.path),
+        ("action", call.action),
+        ("account", call.account),
+        ("provider", call.provider),
+        ("method", call.method.upper()),
+    )
+
+
+@dataclass
+class _Budget:
+    """What is left of a matcher tree's size while it is parsed."""
+
+    nodes: int = MAX_NODES
+
+    def take(self, where: str) -> None:
+        self.nodes -= 1
+        if self.nodes < 0:
+            raise RuleError(where, f"a matcher tree holds at most {MAX_NODES} matchers")
+
+
+def parse_matcher(spec: Any, where: str = "match", depth: int = 1, budget: _Budget | None = None) -> Matcher:
     if not isinstance(spec, dict):
         raise RuleError(where, "must be an object")
+    if depth > MAX_DEPTH:
+        # Refused here, before recursing further: a deeper tree would also recurse on every call.
+        raise RuleError(where, f"a matcher tree nests at most {MAX_DEPTH} levels deep")
+    budget = budget or _Budget()
     parts: list[Matcher] = []
     for key, value in spec.items():
         sub = f"{where}.{key}"
+        budget.take(sub)
         if key in SIMPLE_FIELDS:
             parts.append(_Simple(key, _text(value, sub)))
         elif key in ("header", "body"):
@@ -209,18 +285,21 @@ def parse_matcher(spec: Any, where: str = "match") -> Matcher:
             if not isinstance(name, str) or not name:
                 raise RuleError(f"{sub}.{name_key}", "is required (a non-empty string)")
             test = _text({k: v for k, v in value.items() if k != name_key}, sub)
-            parts.append(_Header(name, test) if key == "header" else _Body(tuple(name.split(".")), test))
+            if key == "header":
+                parts.append(_Header(name.lower(), test))
+            else:
+                parts.append(_Body(tuple(name.split(".")), test))
         elif key in ("all", "any"):
             if not isinstance(value, list) or not value:
                 raise RuleError(sub, "must be a non-empty list of matchers")
-            inner = tuple(parse_matcher(v, f"{sub}[{i}]") for i, v in enumerate(value))
+            inner = tuple(parse_matcher(v, f"{sub}[{i}]", depth + 1, budget) for i, v in enumerate(value))
             parts.append(_All(inner) if key == "all" else _Any(inner))
         elif key == "not":
-            parts.append(_Not(parse_matcher(value, sub)))
+            parts.append(_Not(parse_matcher(value, sub, depth + 1, budget)))
         else:
             known = ", ".join((*SIMPLE_FIELDS, "header", "body", "all", "any", "not"))
             raise RuleError(sub, f"unknown matcher (known: {known})")
-    return _All(tuple(parts))
+    return parts[0] if len(parts) == 1 else _All(tuple(parts))
 
 
 # --- schedules -----------------------------------------------------------------------------------
@@ -280,22 +359,15 @@ def parse_schedule(spec: Any, where: str = "schedule") -> Schedule:
         elif key == "after":
             values[key] = _positive_int(value, sub, allow_zero=True)
         elif key == "probability":
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-                raise RuleError(sub, "must be a number from 0 to 1")
-            values[key] = float(value)
+            values[key] = finite_number(value, sub, 0.0, 1.0)
         elif key == "seed":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise RuleError(sub, "must be an integer")
-            values[key] = value
+            values[key] = seed_value(value, sub)
         elif key == "window":
             if not isinstance(value, dict) or not set(value) <= {"from", "until"} or not value:
                 raise RuleError(sub, 'must be {"from": seconds, "until": seconds} (either or both)')
             for end in ("from", "until"):
                 if end in value:
-                    v = value[end]
-                    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-                        raise RuleError(f"{sub}.{end}", "must be a number of seconds >= 0")
-                    values[f"window_{end}"] = float(v)
+                    values[f"window_{end}"] = finite_number(value[end], f"{sub}.{end}", 0.0, MAX_WINDOW)
         else:
             known = "always, nth, first, every, after, probability, seed, window, times"
             raise RuleError(sub, f"unknown schedule (known: {known})")
@@ -306,8 +378,27 @@ def parse_schedule(spec: Any, where: str = "schedule") -> Schedule:
 
 def _positive_int(value: Any, where: str, *, allow_zero: bool = False) -> int:
     low = 0 if allow_zero else 1
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise RuleError(where, f"must be an integer >= {low}")
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_COUNT:
+        raise RuleError(where, f"must be an integer from {low} to 2**53")
+    return value
+
+
+def finite_number(value: Any, where: str, low: float, high: float) -> float:
+    """``value`` as a float when it is a finite number from ``low`` to ``high``; else RuleError.
+    (Python's JSON reader takes ``NaN`` and ``Infinity``: a NaN passes every comparison.)"""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        raise RuleError(where, f"must be a number from {low:g} to {high:g}")
+    return float(value)
+
+
+def seed_value(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
+        raise RuleError(where, "must be an integer from 0 to 2**64 - 1")
     return value
 
 
@@ -329,6 +420,15 @@ class Rule:
     added_at: float = 0.0
     matched: int = 0
     fired: int = 0
+    #: A field the matcher requires by plain equality and its value (the index key), if any.
+    indexed: tuple[str, str] | None = None
+    #: Evaluation order: descending priority, then the order of adding.
+    order: tuple[int, int] = (0, 0)
+
+    @property
+    def index_key(self) -> _IndexKey:
+        field, value = self.indexed or (None, None)
+        return (self.direction, self.namespace, field, value)
 
     @property
     def label(self) -> str:
@@ -343,17 +443,27 @@ class Rule:
         }
 
 
-#: Raises RuleError unless an ``error`` action names an error of the provider's catalogue.
+#: Where a rule is filed: direction, namespace, and its indexed field and value (or None, None).
+_IndexKey = tuple[str, str | None, str | None, str | None]
+
+#: The provider's check of the actions answered in its name: raises RuleError unless an ``error``
+#: action names an error of its catalogue, or a ``modify`` action names fields its format can carry.
 ErrorChecker = Callable[[Mapping[str, Any], str], None]
 
 
 class FaultEngine:
     """The rules in force, in priority order."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, max_rules: int = DEFAULT_MAX_RULES) -> None:
         self._clock = clock
+        self.max_rules = max_rules
         self._rules: list[Rule] = []
         self._ids = itertools.count(1)
+        self._seq = itertools.count(1)
+        # The index a call is matched through (rebuilt when the rules change; calls only read it).
+        self._buckets: dict[_IndexKey, list[Rule]] = {}
+        self._count: dict[str, int] = {}
+        self._body: dict[str, bool] = {}
         #: Each provider's check of the error codes its rules may inject, by provider name.
         self.error_checkers: dict[str, ErrorChecker] = {}
         #: Validation of actions by direction: the app registers "in" (core/fault_actions.py) and
@@ -379,8 +489,8 @@ class FaultEngine:
         if name is not None and not isinstance(name, str):
             raise RuleError(f"{where}.name", "must be a string")
         priority = spec.get("priority", 0)
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise RuleError(f"{where}.priority", "must be an integer")
+        if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > MAX_PRIORITY:
+            raise RuleError(f"{where}.priority", f"must be an integer from -{MAX_PRIORITY} to {MAX_PRIORITY}")
         direction = spec.get("direction", "in")
         if direction not in self.action_checkers:
             raise RuleError(f"{where}.direction", f"must be one of: {', '.join(self.action_checkers)}")
@@ -421,20 +531,42 @@ class FaultEngine:
             spec=clean,
             provider=provider,
             added_at=self._clock.monotonic(),
+            indexed=_index_entry(match_spec, provider),
+            order=(-priority, next(self._seq)),
         )
 
     def add(self, spec: Any, namespace: str | None = None, where: str = "rule") -> Rule:
-        rule = self.parse(spec, namespace, where)
-        self._rules.append(rule)
-        self._rules.sort(key=lambda r: -r.priority)  # stable: equal priorities keep their order
-        return rule
+        return self._insert([self.parse(spec, namespace, where)])[0]
 
     def add_all(self, specs: Sequence[Any], namespace: str | None = None, where: str = "rules") -> list[Rule]:
-        """All or nothing: a bad rule leaves the engine unchanged."""
-        parsed = [self.parse(s, namespace, f"{where}[{i}]") for i, s in enumerate(specs)]
-        self._rules.extend(parsed)
-        self._rules.sort(key=lambda r: -r.priority)
-        return parsed
+        """All or nothing: a bad rule, or one rule too many, leaves the engine unchanged."""
+        self._check_room(len(specs))
+        return self._insert([self.parse(s, namespace, f"{where}[{i}]") for i, s in enumerate(specs)])
+
+    def _check_room(self, adding: int) -> None:
+        if len(self._rules) + adding > self.max_rules:
+            raise RuleError(
+                "rules",
+                f"the emulator holds at most {self.max_rules} fault rules (faults.max_rules); "
+                f"{len(self._rules)} are in force and {adding} more were sent: delete some first",
+            )
+
+    def _insert(self, rules: list[Rule]) -> list[Rule]:
+        self._check_room(len(rules))
+        self._rules.extend(rules)
+        self._reindex()
+        return rules
+
+    def _reindex(self) -> None:
+        self._rules.sort(key=lambda r: r.order)
+        buckets: dict[_IndexKey, list[Rule]] = {}
+        count: dict[str, int] = {}
+        body: dict[str, bool] = {}
+        for rule in self._rules:  # in order, so each bucket is in order too
+            buckets.setdefault(rule.index_key, []).append(rule)
+            count[rule.direction] = count.get(rule.direction, 0) + 1
+            body[rule.direction] = body.get(rule.direction, False) or rule.match.needs_body
+        self._buckets, self._count, self._body = buckets, count, body
 
     def load_initial(self, specs: Sequence[Any], where: str) -> None:
         """Rules from start-up scenarios: validated now, restored by :meth:`reset`."""
@@ -452,11 +584,13 @@ class FaultEngine:
         if rule is None or (namespace is not None and rule.namespace != namespace):
             return False
         self._rules.remove(rule)
+        self._reindex()
         return True
 
     def clear(self, namespace: str | None = None) -> int:
         before = len(self._rules)
         self._rules = [r for r in self._rules if namespace is not None and r.namespace != namespace]
+        self._reindex()
         return before - len(self._rules)
 
     def reset(self, namespace: str | None = None) -> None:
@@ -469,21 +603,34 @@ class FaultEngine:
     # -- deciding -----------------------------------------------------------------------------
 
     def has_rules(self, direction: str) -> bool:
-        # Asked on every call: an empty engine answers without a generator.
-        return bool(self._rules) and any(r.direction == direction for r in self._rules)
+        # Asked on every call: a dictionary lookup, whatever the number of rules.
+        return direction in self._count
 
     def needs_body(self, direction: str) -> bool:
-        return any(r.direction == direction and r.match.needs_body for r in self._rules)
+        return self._body.get(direction, False)
+
+    def _candidates(self, call: CallView) -> Iterable[Rule]:
+        """The rules that could match ``call``, in evaluation order: those of its direction and
+        namespace (or none) whose indexed field, if they have one, has the call's value."""
+        buckets = self._buckets
+        entries = ((None, None), *_call_entries(call))
+        found = [
+            bucket
+            for ns in {None, call.namespace}
+            for field, value in entries
+            if (bucket := buckets.get((call.direction, ns, field, value)))
+        ]
+        if len(found) == 1:
+            return found[0]
+        return heapq.merge(*found, key=lambda r: r.order)
 
     def pick(self, call: CallView) -> Rule | None:
         """The rule that fires for ``call``. Each rule reached that matches counts the call; rules
         after the one that fires do not see it."""
+        if call.direction not in self._count:
+            return None
         now = self._clock.monotonic()
-        for rule in self._rules:
-            if rule.direction != call.direction:
-                continue
-            if rule.namespace is not None and rule.namespace != call.namespace:
-                continue
+        for rule in self._candidates(call):
             if not rule.match(call):
                 continue
             rule.matched += 1

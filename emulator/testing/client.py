@@ -169,6 +169,9 @@ class EmulatorClient:
         if self._session is None:
             self._session = aiohttp.ClientSession(headers=self._headers)
         url = f"{self.base_url}/_emulator{path}"
+        if json is None and method in ("POST", "PUT", "PATCH"):
+            # The admin API takes a change only as JSON (so a web page cannot forge one), even bodiless.
+            json = {}
         async with self._session.request(method, url, params=params or {}, json=json) as response:
             data = await response.json() if response.content_type in JSON_TYPES else await response.text()
             if response.status not in ok:

@@ -46,7 +46,10 @@ async def feedback(
 async def admin(
     http: aiohttp.ClientSession, server: RunningServer, method: str, path: str, **params: str
 ) -> tuple[int, Any]:
-    async with http.request(method, f"{server.url}/_emulator{path}", params=params) as response:
+    # A change must say it is JSON (the admin API's cross-site protection), even with no body.
+    headers = {"Content-Type": "application/json"} if method in ("POST", "PUT", "PATCH") else {}
+    url = f"{server.url}/_emulator{path}"
+    async with http.request(method, url, params=params, headers=headers) as response:
         # Admin errors are problem details (RFC 9457); successes plain JSON.
         want = "application/problem+json" if response.status >= 400 else "application/json"
         if response.content_type == want:

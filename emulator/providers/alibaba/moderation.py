@@ -12,11 +12,11 @@ Pure functions over the account state and settings: no HTTP here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from ...config import Verdict
+from ...core.patterns import Pattern, compile_pattern
 from .models import BLOCK_LABELS, IMAGE_SCENES, TEXT_LABELS, AlibabaState, Detail, HitContext, SceneResult
 from .textlib import Hit, mask
 
@@ -55,7 +55,7 @@ def check_verdicts(verdicts: Sequence[Verdict]) -> None:
 class Verdicts:
     """The configured verdicts, with URL patterns compiled once."""
 
-    image: list[tuple[Verdict, re.Pattern[str] | None]] = field(default_factory=list)
+    image: list[tuple[Verdict, Pattern | None]] = field(default_factory=list)
     text: list[Verdict] = field(default_factory=list)
 
     @classmethod
@@ -68,7 +68,7 @@ class Verdicts:
         """Replace the verdicts in force (in place: the app holds this object); all or nothing."""
         check_verdicts(verdicts)
         image = [
-            (v, re.compile(v.url_pattern) if v.url_pattern is not None else None)
+            (v, compile_pattern(v.url_pattern) if v.url_pattern is not None else None)
             for v in verdicts
             if v.text is None
         ]

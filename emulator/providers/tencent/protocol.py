@@ -32,6 +32,7 @@ import xmlschema
 from aiohttp import web
 from lxml import etree
 
+from ...core.faults import RuleError
 from .errors import (
     ERROR_CODES,
     InvalidArgument,
@@ -513,6 +514,19 @@ def modify_body(body: bytes, edit: Mapping[str, Any]) -> bytes:
         for el in found:
             el.text = str(value)
     return etree.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def check_edit(edit: Mapping[str, Any], where: str) -> None:
+    """Raise RuleError unless every element a ``modify`` rule would create is one lxml can make: an
+    XML name at each step of each ``set`` path, and a value XML can carry (checked when the rule is
+    added, so the call it fires on does not fail)."""
+    for path, value in edit.get("set", {}).items():
+        try:
+            for part in path.split("."):
+                etree.Element(part)
+            etree.Element("value").text = str(value)
+        except ValueError as exc:  # lxml: "Invalid tag name", "All strings must be XML compatible"
+            raise RuleError(f"{where}.set", f"{path!r}: {exc}") from None
 
 
 def _find(root: etree._Element, path: str) -> list[etree._Element]:

@@ -226,7 +226,10 @@ class Tencent:
         return err, action.name
 
     def check_fault_error(self, spec: Mapping[str, Any], where: str) -> None:
-        check_fault_code(spec, where)
+        if spec["type"] == "modify":
+            protocol.check_edit(spec, where)
+        else:
+            check_fault_code(spec, where)
 
     def fault_response(self, spec: Mapping[str, Any], request: web.Request, call: Call) -> web.StreamResponse:
         if spec["type"] == "throttle":

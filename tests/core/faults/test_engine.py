@@ -45,6 +45,13 @@ def call(**kw: Any) -> CallView:
 ERROR = {"type": "error", "code": "InternalError"}
 
 
+def nested_not(depth: int) -> dict[str, Any]:
+    matcher: dict[str, Any] = {"path": "/"}
+    for _ in range(depth):
+        matcher = {"not": matcher}
+    return matcher
+
+
 def pattern(engine: FaultEngine, schedule: Any, n: int = 12) -> str:
     engine.clear()
     engine.add({"match": {"provider": "alibaba"}, "action": ERROR, "schedule": schedule})
@@ -105,6 +112,62 @@ def test_priority_then_insertion_order(engine: FaultEngine) -> None:
     assert engine.pick(call()) is high
     assert engine.pick(call()) is low
     assert (high.matched, high.fired, low.matched, low.fired) == (2, 1, 1, 1)
+
+
+def test_rules_of_every_index_bucket_keep_one_order(engine: FaultEngine) -> None:
+    """Rules filed under a field they require by equality (path, action, account, provider, method)
+    or under a namespace are looked up apart from the open ones, yet a call still meets them in
+    priority-then-insertion order; rules that cannot match it are not reached and do not count it."""
+    specs = [
+        ("open", {}, 0),
+        ("provider", {"provider": "alibaba"}, 2),
+        ("action", {"provider": "alibaba", "action": "ImageScanFeedback"}, 2),
+        ("other-action", {"provider": "alibaba", "action": "TextFeedback"}, 9),
+        ("other-provider", {"provider": "tencent"}, 9),
+        ("open-late", {"method": {"matches": "^PO"}}, 2),
+        ("path", {"path": {"equals": "/green/image/feedback"}}, 2),
+        ("method", {"method": "post"}, 1),
+        ("other-path", {"path": "/nope"}, 9),
+        ("other-account", {"account": "2"}, 9),
+    ]
+    rules = {
+        name: engine.add(
+            {
+                "name": name,
+                "priority": prio,
+                "match": match,
+                "action": {"type": "reset"},
+                "schedule": {"first": 1},
+            }
+        )
+        for name, match, prio in specs
+    }
+    ns_rule = engine.add(
+        {"name": "ns", "priority": 1, "action": {"type": "reset"}, "schedule": {"first": 1}},
+        namespace="team-a",
+    )
+    fired = [r.name for r in iter(lambda: engine.pick(call(namespace="team-a")), None)]
+    assert fired == ["provider", "action", "open-late", "path", "method", "ns", "open"]
+    others = ("other-action", "other-provider", "other-path", "other-account")
+    assert [rules[name].matched for name in others] == [0, 0, 0, 0]
+    assert ns_rule.fired == 1
+    seen = ns_rule.matched
+    assert engine.pick(call(namespace="team-b")) is None  # every rule it can meet has fired once
+    assert ns_rule.matched == seen  # the team-b call did not reach team-a's rule
+
+
+def test_rules_are_capped(engine: FaultEngine) -> None:
+    engine.max_rules = 3
+    engine.add({"action": {"type": "reset"}})
+    engine.add_all([{"action": {"type": "reset"}}] * 2)
+    with pytest.raises(RuleError, match="at most 3 fault rules"):
+        engine.add({"action": {"type": "reset"}})
+    engine.remove(engine.rules()[0].id)
+    with pytest.raises(RuleError, match="2 are in force and 2 more were sent"):
+        engine.add_all([{"action": {"type": "reset"}}] * 2)
+    assert len(engine.rules()) == 2
+    engine.add({"action": {"type": "reset"}})
+    assert len(engine.rules()) == 3
 
 
 def test_composable_matchers(engine: FaultEngine) -> None:
@@ -174,7 +237,7 @@ def test_xml_body_field_and_namespace(engine: FaultEngine) -> None:
         (
             {"match": {"path": {"matches": "("}}, "action": {"type": "reset"}},
             "rule.match.path.matches",
-            "not a valid regular expression",
+            "not a regular expression RE2 accepts (missing )",
         ),
         (
             {"match": {"header": {"equals": "x"}}, "action": {"type": "reset"}},
@@ -194,7 +257,7 @@ def test_xml_body_field_and_namespace(engine: FaultEngine) -> None:
             "rule.action",
             "needs remove or set",
         ),
-        ({"action": {"type": "reset"}, "schedule": {"nth": 0}}, "rule.schedule.nth", "integer >= 1"),
+        ({"action": {"type": "reset"}, "schedule": {"nth": 0}}, "rule.schedule.nth", "integer from 1"),
         (
             {"action": {"type": "reset"}, "schedule": {"probability": 2}},
             "rule.schedule.probability",
@@ -209,6 +272,68 @@ def test_xml_body_field_and_namespace(engine: FaultEngine) -> None:
         ({"action": {"type": "reset"}, "priority": "high"}, "rule.priority", "must be an integer"),
         ({"action": {"type": "reset"}, "direction": "sideways"}, "rule.direction", "must be one of"),
         ({"action": {"type": "reset"}, "colour": 1}, "rule.colour", "unknown field"),
+        # What would cost the server on every call is refused when the rule is added.
+        (
+            {"match": {"path": {"matches": "(a)\\1"}}, "action": {"type": "reset"}},
+            "rule.match.path.matches",
+            "RE2 accepts (invalid escape sequence",
+        ),
+        (
+            {"match": {"header": {"name": "x", "matches": "(?<=a)b"}}, "action": {"type": "reset"}},
+            "rule.match.header.matches",
+            "RE2 accepts (invalid perl operator",
+        ),
+        ({"match": nested_not(33), "action": {"type": "reset"}}, "rule.match" + ".not" * 32, "32 levels"),
+        (
+            {"match": {"any": [{"path": str(i)} for i in range(300)]}, "action": {"type": "reset"}},
+            "rule.match.any[255].path",
+            "at most 256 matchers",
+        ),
+        (
+            {"action": {"type": "latency", "lognormal": {"median": 1, "sigma": 1000}}},
+            "rule.action.lognormal.sigma",
+            "from 0 to 10",
+        ),
+        (
+            {"match": {"provider": "alibaba"}, "action": {"type": "error", "code": 500, "retryAfter": 1e306}},
+            "rule.action.retryAfter",
+            "from 0 to 86400",
+        ),
+        ({"action": {"type": "latency", "fixed": float("nan")}}, "rule.action.fixed", "from 0 to 60"),
+        ({"action": {"type": "latency", "uniform": [0, 1e300]}}, "rule.action.uniform[1]", "from 0 to 60"),
+        ({"action": {"type": "latency", "fixed": 1, "seed": -1}}, "rule.action.seed", "from 0 to 2**64"),
+        ({"action": {"type": "truncate", "bytes": 1e300}}, "rule.action.bytes", "from 0 to"),
+        (
+            {"action": {"type": "reset"}, "schedule": {"every": 2**60}},
+            "rule.schedule.every",
+            "from 1 to 2**53",
+        ),
+        (
+            {"action": {"type": "reset"}, "schedule": {"probability": float("nan")}},
+            "rule.schedule.probability",
+            "from 0 to 1",
+        ),
+        (
+            {"action": {"type": "reset"}, "schedule": {"window": {"until": float("inf")}}},
+            "rule.schedule.window.until",
+            "number from 0",
+        ),
+        ({"action": {"type": "reset"}, "priority": 10**30}, "rule.priority", "from -1000000000"),
+        (
+            {"match": {"provider": "tencent"}, "action": {"type": "modify", "set": {"": "x"}}},
+            "rule.action.set",
+            "Empty tag name",
+        ),
+        (
+            {"match": {"provider": "tencent"}, "action": {"type": "modify", "set": {"Response.a b": "x"}}},
+            "rule.action.set",
+            "Invalid tag name",
+        ),
+        (
+            {"match": {"provider": "tencent"}, "action": {"type": "modify", "set": {"RequestId": "\x00"}}},
+            "rule.action.set",
+            "XML compatible",
+        ),
     ],
 )
 def test_bad_rules_name_the_field(engine: FaultEngine, rule: Any, where: str, problem: str) -> None:

@@ -144,7 +144,7 @@ async def test_the_admin_action_confirms(aiohttp_client: AppClient, clock: Manua
     request_id = await report(client, clock, URL, "Normal", "Ads")
     clock.advance(10 * 365 * 86400)
     assert (await audit(client, clock))["Label"] == "Normal"
-    assert (await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm")).status == 200
+    assert (await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm", json={})).status == 200
     result = await audit(client, clock)
     assert (result["Label"], result["scenes"]["AdsInfo"]) == ("Ads", ("1", "100", "Ads"))
 
@@ -153,7 +153,7 @@ async def test_the_verdict_scene_is_reported_even_when_not_asked_for(
     client: Client, clock: ManualClock
 ) -> None:
     request_id = await report(client, clock, URL, "Normal", "Politics")
-    await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm")
+    await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm", json={})
     result = await audit(client, clock, conf="<DetectType>Porn</DetectType>")
     assert result["Label"] == "Politics"
     assert result["scenes"] == {"PornInfo": ("0", "0", None), "PoliticsInfo": ("1", "100", "Politics")}
@@ -162,7 +162,7 @@ async def test_the_verdict_scene_is_reported_even_when_not_asked_for(
 async def test_a_label_without_an_image_scene_still_blocks(client: Client, clock: ManualClock) -> None:
     # CI documents no IllegalInfo for images: the verdict shows in Label and Result only.
     request_id = await report(client, clock, URL, "Normal", "Illegal")
-    await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm")
+    await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm", json={})
     result = await audit(client, clock)
     assert (result["Label"], result["Result"]) == ("Illegal", "1")
     assert {flag for flag, _, _ in result["scenes"].values()} == {"0"}
@@ -172,7 +172,7 @@ async def test_content_wins_over_url_and_object_over_url(client: Client, clock: 
     # "传入多个时仅一个生效，按 Content，Object， Url 顺序": the URL's confirmed badcase does not apply
     # when Content or Object is what is audited.
     request_id = await report(client, clock, URL, "Normal", "Porn")
-    await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm")
+    await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm", json={})
     body = image_xml(
         f"<Content>{GIF}</Content>{url_input()}",
         f"<Object>a.png</Object>{url_input()}",
@@ -207,11 +207,11 @@ async def test_namespaced_reset_clears_the_badcases(aiohttp_client: AppClient, c
     ]
     client = await make_client(aiohttp_client, clock, **{"tencent.accounts": accounts})
     request_id = await report(client, clock, URL, "Normal", "Porn")
-    await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm")
+    await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm", json={})
     assert (await audit(client, clock))["Label"] == "Porn"
-    assert (await client.post("/_emulator/reset", params={"namespace": "beta"})).status == 200
+    assert (await client.post("/_emulator/reset", params={"namespace": "beta"}, json={})).status == 200
     assert (await audit(client, clock))["Label"] == "Porn"
-    assert (await client.post("/_emulator/reset", params={"namespace": "alpha"})).status == 200
+    assert (await client.post("/_emulator/reset", params={"namespace": "alpha"}, json={})).status == 200
     assert (await audit(client, clock))["Label"] == "Normal"
 
 

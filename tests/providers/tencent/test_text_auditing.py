@@ -127,7 +127,7 @@ async def test_without_a_delay_only_the_admin_action_confirms(
     assert [(b["requestId"], b["state"], b["text"]) for b in data["badcases"]] == [
         (request_id, "reported", TEXT)
     ]
-    response = await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm")
+    response = await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm", json={})
     assert response.status == 200
     confirmed = await response.json()
     assert (confirmed["state"], confirmed["confirmedAt"]) == ("confirmed", clock.time())
@@ -144,7 +144,7 @@ async def test_configured_text_labels_and_a_normal_badcase(
     assert result["section"]["IllegalInfo"] == ("1", "100", "违规")
     request_id = await report(client, clock, text, "Illegal", "Normal")
     assert (await audit(client, clock, text_auditing_xml(text)))["Label"] == "Illegal"
-    assert (await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm")).status == 200
+    assert (await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm", json={})).status == 200
     result = await audit(client, clock, text_auditing_xml(text))
     assert (result["Label"], result["Result"], result["scenes"]["IllegalInfo"]) == ("Normal", "0", "0")
 
@@ -152,9 +152,9 @@ async def test_configured_text_labels_and_a_normal_badcase(
 async def test_the_latest_confirmation_wins(client: Client, clock: ManualClock) -> None:
     first = await report(client, clock, TEXT, "Normal", "Porn")
     second = await report(client, clock, TEXT, "Porn", "Ads")
-    await client.post(f"/_emulator/tencent/badcases/{second}/confirm")
+    await client.post(f"/_emulator/tencent/badcases/{second}/confirm", json={})
     clock.advance(1)
-    await client.post(f"/_emulator/tencent/badcases/{first}/confirm")
+    await client.post(f"/_emulator/tencent/badcases/{first}/confirm", json={})
     assert (await audit(client, clock, text_auditing_xml(TEXT)))["Label"] == "Porn"
 
 
@@ -171,7 +171,7 @@ async def test_admin_list_filters_and_unknown_ids(client: Client, clock: ManualC
     assert data == {"badcases": [], "count": 0}
     response = await client.get("/_emulator/tencent/badcases", params={"state": "pending"})
     assert response.status == 400 and (await response.json())["error"] == "bad_request"
-    response = await client.post("/_emulator/tencent/badcases/nope/confirm")
+    response = await client.post("/_emulator/tencent/badcases/nope/confirm", json={})
     assert response.status == 404 and (await response.json())["error"] == "not_found"
 
 
@@ -187,14 +187,14 @@ async def test_namespaced_reset_clears_the_badcases(aiohttp_client: AppClient, c
     ]
     client = await make_client(aiohttp_client, clock, **{"tencent.accounts": accounts})
     request_id = await report(client, clock, TEXT, "Normal", "Porn")
-    await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm")
+    await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm", json={})
     assert (await audit(client, clock, text_auditing_xml(TEXT)))["Label"] == "Porn"
     data = await (await client.get("/_emulator/tencent/badcases", params={"namespace": "beta"})).json()
     assert data["count"] == 0
-    assert (await client.post("/_emulator/reset", params={"namespace": "beta"})).status == 200
+    assert (await client.post("/_emulator/reset", params={"namespace": "beta"}, json={})).status == 200
     data = await (await client.get("/_emulator/tencent/badcases", params={"namespace": "alpha"})).json()
     assert data["count"] == 1
-    assert (await client.post("/_emulator/reset", params={"namespace": "alpha"})).status == 200
+    assert (await client.post("/_emulator/reset", params={"namespace": "alpha"}, json={})).status == 200
     assert (await (await client.get("/_emulator/tencent/badcases")).json())["count"] == 0
     assert (await audit(client, clock, text_auditing_xml(TEXT)))["Label"] == "Normal"
 

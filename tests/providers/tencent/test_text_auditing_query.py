@@ -85,7 +85,7 @@ async def test_a_later_confirmation_changes_new_jobs_not_finished_ones(
     before = (await submit(client, clock)).findtext("JobId")
     assert before is not None
     request_id = await report(client, clock, TEXT, "Porn")
-    assert (await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm")).status == 200
+    assert (await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm", json={})).status == 200
     after = await submit(client, clock)
     assert after.findtext("Label") == "Porn"
     assert (await queried(client, clock, before)).findtext("Label") == "Normal"
@@ -136,7 +136,7 @@ async def test_the_newest_jobs_are_kept(
 
 async def test_reset_forgets_the_jobs(client: Client, clock: ManualClock) -> None:
     job_id = (await submit(client, clock)).findtext("JobId")
-    assert (await client.post("/_emulator/reset")).status == 200
+    assert (await client.post("/_emulator/reset", json={})).status == 200
     assert (await query(client, clock, str(job_id))).status == 400
 
 
