@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...config import AlibabaAccount
+from ...core.callbacks import CallbackURLError, check_url
 from . import moderation
 from .errors import bad_request
 from .models import (
@@ -203,6 +204,13 @@ def _scan_body(
     return tuple(dict.fromkeys(scenes_raw)), tasks
 
 
+def _http_url(url: str) -> bool:
+    try:
+        return urlsplit(url).scheme in ("http", "https")
+    except ValueError:  # e.g. a broken IPv6 literal, http://[::1
+        return False
+
+
 def _task_error(task: Any, msg: str) -> TaskResult:
     data_id = task.get("dataId") if isinstance(task, dict) else None
     return TaskResult(code=400, msg=msg, data_id=data_id if isinstance(data_id, str) else None)
@@ -215,7 +223,7 @@ def _image_task(
     if not isinstance(task, dict):
         return _task_error(task, f"tasks[{i}] must be a JSON object"), False
     url = task.get("url")
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+    if not isinstance(url, str) or not _http_url(url):
         return _task_error(task, f"tasks[{i}].url is required: an http(s) URL"), False
     data_id = task.get("dataId")
     if data_id is not None and not isinstance(data_id, str):
@@ -244,8 +252,11 @@ def image_async_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
     callback = _opt_str(obj, "callback", "")
     seed = _opt_str(obj, "seed", "")
     if callback is not None:
-        if urlsplit(callback).scheme not in ("http", "https"):
-            raise bad_request("callback must be an http(s) URL")
+        try:
+            # The dispatcher's own check: a URL it would refuse later must not get this far.
+            check_url(callback)
+        except CallbackURLError:
+            raise bad_request("callback must be an http(s) URL") from None
         if not seed:
             raise bad_request("seed is required when callback is given")
     scenes, tasks = _scan_body(obj, tuple(IMAGE_SCENES))
