@@ -52,6 +52,35 @@ class App:
 
         return self.loop.run_until_complete(call())
 
+    def call(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes, str]:
+        """Any method: (status, body, Content-Type)."""
+
+        async def call() -> tuple[int, bytes, str]:
+            async with self.client.request(method, path, data=body, headers=headers) as response:
+                return response.status, await response.read(), response.content_type
+
+        return self.loop.run_until_complete(call())
+
+    def raw(self, request: bytes) -> tuple[int, bytes]:
+        """Bytes sent as they are (the client would refuse a header that is not UTF-8); the request
+        must ask for ``Connection: close``. (status, body)."""
+
+        async def call() -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.client.port)
+            try:
+                writer.write(request)
+                await writer.drain()
+                return await reader.read()
+            finally:
+                writer.close()
+                await writer.wait_closed()
+
+        answer = self.loop.run_until_complete(call())
+        status_line, _, rest = answer.partition(b"\r\n")
+        return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
     def close(self) -> None:
         self.loop.run_until_complete(self.client.close())
         self.loop.close()
