@@ -36,13 +36,18 @@ def new_request_id() -> str:
 _VARIANT = "89AB"
 
 
-def _json_response(status: int, payload: dict[str, Any], request_id: str) -> web.Response:
+def _json_bytes(value: Any) -> bytes:
     try:
-        body = _ENCODER.encode(payload).encode()
+        return _ENCODER.encode(value).encode()
     except UnicodeEncodeError:
-        # A header's bytes that are not UTF-8 (aiohttp keeps them as lone surrogates) quoted in a
-        # message, e.g. the server's StringToSign: escaped, so the answer is still UTF-8 JSON.
-        body = _ASCII_ENCODER.encode(payload).encode()
+        # A lone surrogate: a header's bytes that are not UTF-8 (aiohttp keeps them so) quoted in a
+        # message, e.g. the server's StringToSign, or a fault rule's text. Escaped, so the answer
+        # is still UTF-8 JSON of the same value.
+        return _ASCII_ENCODER.encode(value).encode()
+
+
+def _json_response(status: int, payload: dict[str, Any], request_id: str) -> web.Response:
+    body = _json_bytes(payload)
     return web.Response(
         status=status,
         body=body,
@@ -209,12 +214,13 @@ def modify_body(body: bytes, edit: Mapping[str, Any]) -> bytes:
     except ValueError:
         return body
     edited = edit_tree(tree, edit.get("remove", []), edit.get("set", {}))
-    return json.dumps(edited, ensure_ascii=False, separators=(",", ":")).encode()
+    return _json_bytes(edited)
 
 
 def notification_checksum(uid: str, seed: str, content: str) -> str:
     """Lowercase hex SHA-256 of uid + seed + content (the reference sheet, seed document 000)."""
-    return hashlib.sha256((uid + seed + content).encode("utf-8")).hexdigest()
+    # surrogatepass: a seed set through the admin API may hold a lone surrogate; no answer fits it.
+    return hashlib.sha256((uid + seed + content).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def notification(
@@ -237,7 +243,12 @@ def notification(
 def signed_form(uid: str, seed: str, content_value: Any, wrong_checksum: bool = False) -> Payload:
     """``checksum`` + ``content`` form fields; also how ImageAsyncScan sends a task's result to its
     ``callback`` (content: the task result, as ImageAsyncScanResults would show it)."""
-    content = json.dumps(content_value, ensure_ascii=False, separators=(",", ":"))
+    content = _ENCODER.encode(content_value)
+    try:
+        content.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (from an admin review's fields): escaped, the same JSON value.
+        content = _ASCII_ENCODER.encode(content_value)
     checksum = notification_checksum(uid, seed, content)
     if wrong_checksum:
         # Still 64 lowercase hex digits, so only a receiver that really checks notices.

@@ -522,7 +522,7 @@ def modify_body(body: bytes, edit: Mapping[str, Any]) -> bytes:
             parents = _find(root, parent_path) if parent_path else [root]
             found = [etree.SubElement(p, leaf) for p in parents[:1]]
         for el in found:
-            el.text = str(value)
+            el.text = _xml_safe(str(value))
     return etree.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
