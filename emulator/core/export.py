@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
@@ -91,16 +90,7 @@ def to_har(entries: Iterable[Entry], version: str) -> dict[str, Any]:
 
 
 def to_ndjson(entries: Iterable[Entry]) -> str:
-    return "".join(json_text(e.to_dict()) + "\n" for e in entries)
-
-
-#: Code points UTF-8 cannot encode. They reach the journal as a header's bytes that are not UTF-8
-#: (aiohttp keeps them as lone surrogates), for one.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def json_text(value: Any) -> str:
-    """``value`` as JSON (non-ASCII as itself) whose UTF-8 encoding cannot fail: a surrogate is
-    written as its ``\\u`` escape, as ``ensure_ascii`` would, so no stored value breaks an export."""
-    text = json.dumps(value, ensure_ascii=False)
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+    text = "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in entries)
+    # A lone surrogate (a header's bytes that are not UTF-8, as aiohttp keeps them) cannot be
+    # UTF-8: written as its JSON escape, so one odd string cannot break the whole export.
+    return text.encode("utf-8", "backslashreplace").decode()
