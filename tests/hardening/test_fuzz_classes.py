@@ -219,7 +219,10 @@ def alibaba_cases(draw: st.DrawFn) -> tuple[str, bytes, str, str]:
     field = draw(st.sampled_from(fields))
     kind = draw(st.sampled_from(["digits", "url", "surrogate", "surrogate-key", "deep"]))
     deep = None
-    if kind == "digits":
+    if kind == "digits" and field == "callback":
+        # The port only: NFKC makes "1\u06697.0.0.1" the address 197.0.0.1, off this machine.
+        _set(body, field, "http://127.0.0.1:" + draw(other_digits("9")) + "/cb")
+    elif kind == "digits":
         _set(body, field, draw(other_digits(str(_get(body, field)))))
     elif kind == "url":
         _set(body, field, draw(st.sampled_from(CALLBACKS) if field == "callback" else broken_urls))
