@@ -140,6 +140,7 @@ def check_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         host = parts.hostname
+        parts.port  # noqa: B018 -- ValueError for a port out of range or not a number
     except ValueError:
         host = None
         parts = None

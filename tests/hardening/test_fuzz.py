@@ -8,9 +8,11 @@ can call it synchronously; a few thousand requests in all, in a few seconds.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import socket
 import string
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +42,10 @@ class App:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        #: Connections this loop was asked to open to anything but loopback (refused; see close).
+        self.outside: list[Any] = []
+        self.loop.sock_connect = self._loopback_only(self.loop.sock_connect)  # type: ignore[method-assign]
+        self.loop.getaddrinfo = self._no_lookups(self.loop.getaddrinfo)  # type: ignore[method-assign]
         self.clock = ManualClock(start=NOW)
         app = create_app(hardening_settings(**{"server.max_body_bytes": 16 * 1024}), clock=self.clock)
         self.client: TestClient[Any, Any] = TestClient(TestServer(app), loop=self.loop)
@@ -52,9 +58,63 @@ class App:
 
         return self.loop.run_until_complete(call())
 
+    def call(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes, str]:
+        """Any method: (status, body, Content-Type)."""
+
+        async def call() -> tuple[int, bytes, str]:
+            async with self.client.request(method, path, data=body, headers=headers) as response:
+                return response.status, await response.read(), response.content_type
+
+        return self.loop.run_until_complete(call())
+
+    def raw(self, request: bytes) -> tuple[int, bytes]:
+        """Bytes sent as they are (the client would refuse a header that is not UTF-8); the request
+        must ask for ``Connection: close``. (status, body)."""
+
+        async def call() -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.client.port)
+            try:
+                writer.write(request)
+                await writer.drain()
+                return await reader.read()
+            finally:
+                writer.close()
+                await writer.wait_closed()
+
+        answer = self.loop.run_until_complete(call())
+        status_line, _, rest = answer.partition(b"\r\n")
+        return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+    def _loopback_only(self, connect: Callable[[socket.socket, Any], Awaitable[None]]) -> Any:
+        # Fuzzed callback URLs must never leave the machine (yarl normalizes "１２７.0.0.1" too).
+        async def guarded(sock: socket.socket, address: Any) -> None:
+            try:
+                loopback = ipaddress.ip_address(str(address[0]).partition("%")[0]).is_loopback
+            except ValueError:
+                loopback = False
+            if not loopback:
+                self.outside.append(address)
+                raise OSError(f"the tests connect to loopback only, not {address}")
+            await connect(sock, address)
+
+        return guarded
+
+    def _no_lookups(self, getaddrinfo: Callable[..., Awaitable[Any]]) -> Any:
+        # Nor ask a name server ("1\u06697.0.0.1" is the IDNA name xn--17-zyd.0.0.1 to yarl).
+        async def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
+            if host not in ("localhost", "127.0.0.1", "::1"):
+                self.outside.append(host)
+                raise socket.gaierror(f"the tests look up no names, not {host!r}")
+            return await getaddrinfo(host, *args, **kwargs)
+
+        return guarded
+
     def close(self) -> None:
         self.loop.run_until_complete(self.client.close())
         self.loop.close()
+        assert not self.outside, f"connections attempted off this machine: {self.outside}"
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from emulator.testing.payloads import b64
 from emulator.testing.signers import cos_sdk_headers, tea_sdk_headers
 
 from .conftest import TENCENT_ERROR_FIELDS, alibaba_shape
-from .test_fuzz import FUZZ, NOW, App, app, json_bytes, xml_text
+from .test_fuzz import FUZZ, NOW, App, app, xml_text
+from .test_fuzz_classes import CALLBACKS, broken_urls, json_body, other_digits, surrogate_text
 
 __all__ = ["app"]  # the fixture, imported for these tests
 
@@ -26,6 +27,10 @@ scalars = (
     | st.integers()
     | st.text(max_size=20)
     | st.sampled_from(["porn", "ad", "terrorism", "antispam", "http://a/1.jpg", "buy now", "img-1"])
+    # The classes that found 500s: malformed URLs, lone surrogates, digits that are not ASCII.
+    | broken_urls
+    | surrogate_text()
+    | other_digits("123")
 )
 tasks = st.lists(
     st.dictionaries(st.sampled_from(["url", "dataId", "content"]) | st.text(max_size=5), scalars, max_size=4)
@@ -38,7 +43,7 @@ scan_bodies = st.fixed_dictionaries(
         "scenes": st.lists(scalars | st.lists(scalars, max_size=2), max_size=4) | scalars,
         "tasks": tasks | scalars,
         # Only addresses nobody listens on: a generated callback must not reach the network.
-        "callback": st.sampled_from(["http://127.0.0.1:9/cb", "ftp://x", ""]) | st.integers(),
+        "callback": st.sampled_from(["http://127.0.0.1:9/cb", "ftp://x", "", *CALLBACKS]) | st.integers(),
         "seed": scalars,
         "bizType": scalars,
     },
@@ -48,7 +53,7 @@ scan_bodies = st.fixed_dictionaries(
 @settings(FUZZ, max_examples=300)
 @given(body=scan_bodies, path=st.sampled_from(SCAN_PATHS))
 def test_alibaba_scan_bodies(app: App, body: Any, path: str) -> None:
-    raw = json_bytes(body)
+    raw = json_body(body)
     status, answer = app.post(path, raw, tea_sdk_headers(raw, NOW, path=path))
     assert status == 200, answer
     doc = alibaba_shape(status, answer)

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...config import AlibabaAccount
+from ...core.callbacks import CallbackURLError, check_url
 from . import moderation
 from .errors import bad_request
 from .models import (
@@ -206,6 +207,13 @@ def _scan_body(
     return tuple(dict.fromkeys(scenes_raw)), tasks
 
 
+def _http_url(url: str) -> bool:
+    try:
+        return urlsplit(url).scheme in ("http", "https")
+    except ValueError:  # e.g. a broken IPv6 literal, http://[::1
+        return False
+
+
 def _task_error(task: Any, msg: str) -> TaskResult:
     data_id = task.get("dataId") if isinstance(task, dict) else None
     return TaskResult(code=400, msg=msg, data_id=data_id if isinstance(data_id, str) else None)
@@ -218,7 +226,7 @@ def _image_task(
     if not isinstance(task, dict):
         return _task_error(task, f"tasks[{i}] must be a JSON object"), False
     url = task.get("url")
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+    if not isinstance(url, str) or not _http_url(url):
         return _task_error(task, f"tasks[{i}].url is required: an http(s) URL"), False
     data_id = task.get("dataId")
     if data_id is not None and not isinstance(data_id, str):
@@ -248,8 +256,11 @@ def image_async_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
     seed = _opt_str(obj, "seed", "")
     refusal = None
     if callback is not None:
-        if _scheme(callback) not in ("http", "https"):
-            raise bad_request("callback must be an http(s) URL")
+        try:
+            # The dispatcher's own check: a URL it would refuse later must not get this far.
+            check_url(callback)
+        except CallbackURLError:
+            raise bad_request("callback must be an http(s) URL") from None
         if not seed:
             raise bad_request("seed is required when callback is given")
         # Decided from the URL alone, before any lookup or connection. The provider calls any
@@ -271,13 +282,6 @@ def image_async_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
         if callback is not None and seed is not None and call.notify_scan is not None:
             call.notify_scan(callback, seed, result)
     return answers
-
-
-def _scheme(url: str) -> str | None:
-    try:
-        return urlsplit(url).scheme
-    except ValueError:  # e.g. "http://[::1": a broken IPv6 literal
-        return None
 
 
 def image_async_scan_results(call: AlibabaContext, body: Any) -> list[TaskResult]:

@@ -102,8 +102,11 @@ def report_badcase(call: TencentContext, fields: Mapping[str, str]) -> None:
 
 def _check_image_url(name: str, url: str) -> None:
     # "图片文件链接支持的传输协议:HTTP、HTTPS" (CI, 图片批量审核); badcases take the same links.
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a broken IPv6 literal, http://[::1
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidArgument.field(name, f"must be an http(s) URL, not {url!r}")
 
 

@@ -20,6 +20,7 @@ import binascii
 import functools
 import itertools
 import os
+import re
 import secrets
 import threading
 from collections.abc import Mapping
@@ -471,13 +472,23 @@ def error(err: TencentError, *, request_id: str, resource: str, now: float) -> w
         ("RequestId", request_id),
         ("TraceId", trace_id),
     ):
-        etree.SubElement(root, name).text = value
+        etree.SubElement(root, name).text = _xml_safe(value)
     if isinstance(err, SignatureDoesNotMatch):
-        etree.SubElement(root, "StringToSign").text = err.string_to_sign
-        etree.SubElement(root, "FormatString").text = err.format_string
+        etree.SubElement(root, "StringToSign").text = _xml_safe(err.string_to_sign)
+        etree.SubElement(root, "FormatString").text = _xml_safe(err.format_string)
     response = _response(err.status, _ERROR_PROLOG + _xml(root), request_id, now)
     response.headers["x-ci-trace-id"] = trace_id
     return response
+
+
+#: What XML 1.0 cannot carry. An error may quote the request: a path's %01 (decoded), a header's
+#: bytes that are not UTF-8 (aiohttp keeps them as lone surrogates).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_safe(text: str) -> str:
+    """``text`` with what XML cannot carry written as Python escapes (``\\x01``, ``\\udcff``)."""
+    return _NOT_XML.sub(lambda m: ascii(m[0])[1:-1], text)
 
 
 def fault_error(spec: Mapping[str, Any], *, request_id: str, resource: str, now: float) -> web.Response:
@@ -512,7 +523,7 @@ def modify_body(body: bytes, edit: Mapping[str, Any]) -> bytes:
             parents = _find(root, parent_path) if parent_path else [root]
             found = [etree.SubElement(p, leaf) for p in parents[:1]]
         for el in found:
-            el.text = str(value)
+            el.text = _xml_safe(str(value))
     return etree.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
