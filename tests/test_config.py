@@ -89,7 +89,11 @@ def test_per_account_limit_overrides_the_default(tmp_path: Path) -> None:
         ("[]", "<file>", "must hold an object (a mapping) at the top level"),
         ({"server": {"port": "eighty"}}, "server.port", 'must be an integer, not "eighty"'),
         ({"server": {"port": 70000}}, "server.port", "must be at most 65535"),
-        ({"server": {"prot": 1}}, "server.prot", "unknown key (known keys: host, max_body_bytes, port)"),
+        (
+            {"server": {"prot": 1}},
+            "server.prot",
+            "unknown key (known keys: host, max_body_bytes, max_namespaces, port)",
+        ),
         ({"alibaba": {"verify_signatures": "yes"}}, "alibaba.verify_signatures", "must be true or false"),
         ({"alibaba": {"throttle_response": "503"}}, "alibaba.throttle_response", "must be one of"),
         ({"alibaba": {"accounts": {}}}, "alibaba.accounts", "must be a list, not an object"),

@@ -187,7 +187,9 @@ async def test_namespaced_reset_clears_the_badcases(aiohttp_client: AppClient, c
     ]
     client = await make_client(aiohttp_client, clock, **{"tencent.accounts": accounts})
     request_id = await report(client, clock, TEXT, "Normal", "Porn")
-    await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm")
+    # The badcase is in the account's namespace: the default one has no such badcase.
+    assert (await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm")).status == 404
+    await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm", params={"namespace": "alpha"})
     assert (await audit(client, clock, text_auditing_xml(TEXT)))["Label"] == "Porn"
     data = await (await client.get("/_emulator/tencent/badcases", params={"namespace": "beta"})).json()
     assert data["count"] == 0
@@ -195,7 +197,8 @@ async def test_namespaced_reset_clears_the_badcases(aiohttp_client: AppClient, c
     data = await (await client.get("/_emulator/tencent/badcases", params={"namespace": "alpha"})).json()
     assert data["count"] == 1
     assert (await client.post("/_emulator/reset", params={"namespace": "alpha"})).status == 200
-    assert (await (await client.get("/_emulator/tencent/badcases")).json())["count"] == 0
+    everywhere = {"namespace": "*"}
+    assert (await (await client.get("/_emulator/tencent/badcases", params=everywhere)).json())["count"] == 0
     assert (await audit(client, clock, text_auditing_xml(TEXT)))["Label"] == "Normal"
 
 
