@@ -29,6 +29,7 @@ from aiohttp import web
 
 from ..config import Verdict, parse_value
 from ..errors import AdminError
+from ..keys import SETTINGS
 from ..providers.alibaba import moderation
 from ..providers.alibaba.models import AlibabaState
 from ..providers.alibaba.routes import ALIBABA_BACKEND, VERDICTS
@@ -36,6 +37,9 @@ from ..providers.alibaba.textlib import LibraryError
 from .common import account_namespace, alibaba_account, bad_request, json_object, namespace_of
 
 FEEDBACK_LIBRARIES = ("feedback-image", "feedback-text")
+#: Verdicts a namespace may add at run time (the config's do not count), so the console cannot grow
+#: the verdicts every scan reads without bound.
+MAX_VERDICTS = 1_000
 
 
 @contextmanager
@@ -156,6 +160,8 @@ async def add_verdicts(request: web.Request) -> web.Response:
     if not isinstance(raw, list):
         raise bad_request("verdicts must be a list")
     current = _verdicts(request)
+    if len(current.all) + len(raw) > len(request.config_dict[SETTINGS].alibaba.verdicts) + MAX_VERDICTS:
+        raise bad_request(f"a namespace holds at most {MAX_VERDICTS} verdicts added at run time")
     try:
         added = [parse_value(Verdict, item, f"verdicts[{i}]") for i, item in enumerate(raw)]
         current.load(current.all + added)
