@@ -310,7 +310,7 @@ class EmulatorClient:
 
     async def add_verdicts(self, *verdicts: Mapping[str, Any]) -> None:
         """Default scan results, e.g. ``{"url_pattern": "/nsfw/", "scene": "porn", "label": "porn",
-        "suggestion": "block"}``; a full reset drops them."""
+        "suggestion": "block"}``, in this client's namespace; its reset drops them."""
         await self._call("POST", "/alibaba/verdicts", json={"verdicts": list(verdicts)}, ok=(201,))
 
     async def har(self, **filters: Any) -> dict[str, Any]:
