@@ -42,6 +42,9 @@ class ServerSettings:
     #: Seconds a client may take to send a request's head, and again its body, before the
     #: connection is closed (0: no limit).
     read_timeout: float = 30.0
+    #: Namespaces whose provider state (libraries, badcases, jobs, console settings) is kept; past
+    #: it the least recently used namespace's state is forgotten (the default namespace's never).
+    max_namespaces: int = 1_000
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,9 @@ class AlibabaSettings:
     verdicts: tuple[Verdict, ...] = ()
     #: How similar (bigram Jaccard, 0..1) a text must be to a text pattern to hit it.
     pattern_similarity: float = 0.8
+    #: Samples each feedback-based library (image, text) keeps per account and namespace; past it
+    #: the least recently taught is forgotten. The provider documents no limit.
+    max_library_entries: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,8 @@ class TencentSettings:
     #: (the first key found, in file order; e.g. ``{"badword": "Porn"}``); any other text is Normal.
     #: A confirmed badcase for the same text beats both.
     text_labels: Mapping[str, str] = field(default_factory=dict)
+    #: Badcases kept per account and namespace; past it the oldest reported is forgotten.
+    max_badcases: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -431,6 +439,13 @@ def _check(settings: Settings) -> None:
             raise ConfigError(src, f"{key}.appid", f"{tacc.appid!r} is used twice")
         ids.add(tacc.secret_id)
         appids.add(tacc.appid)
+    for key, value in (
+        ("server.max_namespaces", settings.server.max_namespaces),
+        ("alibaba.max_library_entries", settings.alibaba.max_library_entries),
+        ("tencent.max_badcases", settings.tencent.max_badcases),
+    ):
+        if value < 1:
+            raise ConfigError(src, key, f"must be at least 1, not {value}")
 
 
 def _join(key: str, name: str) -> str:

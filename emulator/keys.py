@@ -17,7 +17,7 @@ from .core.throttle import SlidingWindowLimiter
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
-#: One limiter for the whole app; keys are namespaced by provider, account and action.
+#: One limiter for the whole app; keys are (provider, namespace, account, action): core/throttle.window_key.
 LIMITER = web.AppKey("limiter", SlidingWindowLimiter)
 JOURNAL = web.AppKey("journal", Journal)
 #: Outbound notifications to users' servers; providers submit, the admin API lists.

@@ -92,7 +92,8 @@ def test_per_account_limit_overrides_the_default(tmp_path: Path) -> None:
         (
             {"server": {"prot": 1}},
             "server.prot",
-            "unknown key (known keys: allowed_hosts, host, max_body_bytes, port, read_timeout, shutdown_grace)",
+            "unknown key (known keys: allowed_hosts, host, max_body_bytes, max_namespaces, port, "
+            "read_timeout, shutdown_grace)",
         ),
         ({"alibaba": {"verify_signatures": "yes"}}, "alibaba.verify_signatures", "must be true or false"),
         ({"alibaba": {"throttle_response": "503"}}, "alibaba.throttle_response", "must be one of"),

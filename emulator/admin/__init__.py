@@ -118,6 +118,6 @@ def setup(app: web.Application) -> None:
     callbacks.setup(admin)
     faults.setup(admin)
     tencent.setup(admin)
-    alibaba.setup(admin, app)
+    alibaba.setup(admin)
     # Routes first: aiohttp prefixes the sub-application's routes when it is mounted.
     app.add_subapp(PREFIX, admin)

@@ -9,6 +9,10 @@
   remove terms / text patterns
 - ``GET|POST /_emulator/alibaba/verdicts``                  default scan results (``alibaba.verdicts``)
 
+Each namespace has its own: library calls act on the namespace named (``?namespace=`` or the
+X-Emulator-Namespace header), else the account's configured one, else the default; verdict calls on
+the namespace named, else the default.
+
 Neither SDK has the 2017-08-23 library actions (CreateKeywordLib, ...), so their wire format cannot be
 checked; libraries are managed here instead. Errors carry the provider-style ``code`` of the rule
 broken (UNCONFIRMED names) as an extra member of the problem document, next to ``error`` and
@@ -25,13 +29,17 @@ from aiohttp import web
 
 from ..config import Verdict, parse_value
 from ..errors import AdminError
-from ..keys import RESET_HOOKS, SETTINGS
+from ..keys import SETTINGS
+from ..providers.alibaba import moderation
 from ..providers.alibaba.models import AlibabaState
 from ..providers.alibaba.routes import ALIBABA_BACKEND, VERDICTS
 from ..providers.alibaba.textlib import LibraryError
-from .common import alibaba_account, bad_request, json_object
+from .common import account_namespace, alibaba_account, bad_request, json_object, namespace_of
 
 FEEDBACK_LIBRARIES = ("feedback-image", "feedback-text")
+#: Verdicts a namespace may add at run time (the config's do not count), so the console cannot grow
+#: the verdicts every scan reads without bound.
+MAX_VERDICTS = 1_000
 
 
 @contextmanager
@@ -47,7 +55,8 @@ def _library_rules() -> Iterator[None]:
 async def _state(request: web.Request, body: dict[str, Any] | None = None) -> AlibabaState:
     if body is None:
         body = {"account": request.query["account"]} if "account" in request.query else {}
-    return request.config_dict[ALIBABA_BACKEND].state(alibaba_account(request, body))
+    account = alibaba_account(request, body)
+    return request.config_dict[ALIBABA_BACKEND].state(account, account_namespace(request, account.namespace))
 
 
 def _builtin(state: AlibabaState) -> list[dict[str, Any]]:
@@ -133,8 +142,15 @@ async def library_items(request: web.Request) -> web.Response:
         return web.json_response({"code": code, "removed": removed, "count": len(libs.get(code).items)})
 
 
+def _verdicts(request: web.Request) -> moderation.Verdicts:
+    ns = namespace_of(request)
+    if ns is None:
+        raise bad_request("verdicts belong to one namespace: name it, or leave it out, but not '*'")
+    return request.config_dict[VERDICTS].get(ns)
+
+
 async def list_verdicts(request: web.Request) -> web.Response:
-    return web.json_response({"verdicts": [_verdict_dict(v) for v in request.config_dict[VERDICTS].all]})
+    return web.json_response({"verdicts": [_verdict_dict(v) for v in _verdicts(request).all]})
 
 
 async def add_verdicts(request: web.Request) -> web.Response:
@@ -143,7 +159,9 @@ async def add_verdicts(request: web.Request) -> web.Response:
     raw = body["verdicts"] if "verdicts" in body else [body]
     if not isinstance(raw, list):
         raise bad_request("verdicts must be a list")
-    current = request.config_dict[VERDICTS]
+    current = _verdicts(request)
+    if len(current.all) + len(raw) > len(request.config_dict[SETTINGS].alibaba.verdicts) + MAX_VERDICTS:
+        raise bad_request(f"a namespace holds at most {MAX_VERDICTS} verdicts added at run time")
     try:
         added = [parse_value(Verdict, item, f"verdicts[{i}]") for i, item in enumerate(raw)]
         current.load(current.all + added)
@@ -160,8 +178,8 @@ def _verdict_dict(v: Verdict) -> dict[str, Any]:
     }
 
 
-def setup(admin: web.Application, app: web.Application) -> None:
-    """Routes on the admin sub-application; the reset hook on the main ``app``, whose state it resets."""
+def setup(admin: web.Application) -> None:
+    """Routes on the admin sub-application (the provider's reset forgets a namespace's verdicts)."""
     admin.router.add_get("/alibaba/libraries", list_libraries)
     admin.router.add_post("/alibaba/libraries", create_library)
     admin.router.add_delete("/alibaba/libraries/{code}", delete_library)
@@ -170,9 +188,3 @@ def setup(admin: web.Application, app: web.Application) -> None:
     admin.router.add_get("/alibaba/verdicts", list_verdicts)
     admin.router.add_post("/alibaba/verdicts", add_verdicts)
 
-    def reset(namespace: str | None) -> None:
-        # Run-time verdicts are app-wide: only a full reset drops them.
-        if namespace is None:
-            app[VERDICTS].load(app[SETTINGS].alibaba.verdicts)
-
-    app[RESET_HOOKS].append(reset)

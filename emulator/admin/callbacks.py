@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from ..core.call import NAMESPACE_HEADER, Call
+from ..core.call import Call
 from ..core.callbacks import DeliveryFilter, DeliveryTimeout, check_url, new_correlation_id
 from ..core.recording import record_call
 from ..errors import AdminError
@@ -27,15 +27,22 @@ from ..keys import CLOCK, DISPATCHER, JOURNAL
 from ..providers.alibaba import notifications
 from ..providers.alibaba.models import IMAGE_LABELS, Review
 from ..providers.alibaba.routes import ALIBABA_BACKEND
-from .common import alibaba_account, bad_request, json_object, namespace_of, string_field, wait_params
+from .common import (
+    account_namespace,
+    alibaba_account,
+    bad_request,
+    json_object,
+    namespace_of,
+    string_field,
+    wait_params,
+)
 
 REVIEW_ACTION = "ConsoleReview"
 
 
 def _filter(request: web.Request, ignore: tuple[str, ...] = ()) -> DeliveryFilter:
-    flt = DeliveryFilter.from_params(request.query, ignore=ignore)
-    ns = namespace_of(request)
-    return replace(flt, namespace=ns) if ns is not None else flt
+    # The default namespace when none is named, every one for '*' (namespace_of).
+    return replace(DeliveryFilter.from_params(request.query, ignore=ignore), namespace=namespace_of(request))
 
 
 async def list_callbacks(request: web.Request) -> web.Response:
@@ -72,7 +79,7 @@ async def put_alibaba_callback(request: web.Request) -> web.Response:
     if url is not None:
         check_url(url)  # CallbackURLError: 400 bad_request
     seed = string_field(body, "seed")
-    state = request.config_dict[ALIBABA_BACKEND].state(account)
+    state = request.config_dict[ALIBABA_BACKEND].state(account, account_namespace(request, account.namespace))
     state.callback_url = url
     # The operator named this receiver: its host joins callbacks.allowed_hosts while it is set.
     namespace = namespace_of(request) or account.namespace
@@ -113,11 +120,11 @@ async def post_alibaba_review(request: web.Request) -> web.Response:
         url=string_field(body, "url"),
         data_id=string_field(body, "dataId"),
     )
-    namespace = request.headers.get(NAMESPACE_HEADER) or account.namespace
+    namespace = account_namespace(request, account.namespace)
     correlation_id = new_correlation_id()
     delivery = notifications.notify_review(
         app[DISPATCHER],
-        app[ALIBABA_BACKEND].state(account),
+        app[ALIBABA_BACKEND].state(account, namespace),
         review,
         namespace=namespace,
         correlation_id=correlation_id,

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ..config import AlibabaAccount
-from ..core.call import NAMESPACE_HEADER
+from ..core.call import ALL_NAMESPACES, DEFAULT_NAMESPACE, NAMESPACE_HEADER, namespace_for
 from ..errors import AdminError
 from ..providers.alibaba.routes import ALIBABA_BACKEND
 
@@ -21,7 +21,22 @@ JSON_MAX_DEPTH = 64
 
 
 def namespace_of(request: web.Request) -> str | None:
-    """``?namespace=`` or the X-Emulator-Namespace header; None: every namespace."""
+    """The namespace an admin call acts on: ``?namespace=``, else the X-Emulator-Namespace header,
+    else the default namespace; None for ``*`` (every namespace)."""
+    named = _named(request) or DEFAULT_NAMESPACE
+    return None if named == ALL_NAMESPACES else named
+
+
+def account_namespace(request: web.Request, configured: str | None) -> str:
+    """The namespace of a console call about one account: the one named, else the account's
+    configured one, else the default, as for that account's API calls. ``*`` names no one namespace."""
+    named = _named(request)
+    if named == ALL_NAMESPACES:
+        raise bad_request("this call acts on one namespace: name it, or leave it out, but not '*'")
+    return namespace_for(named, configured)
+
+
+def _named(request: web.Request) -> str | None:
     return request.query.get("namespace") or request.headers.get(NAMESPACE_HEADER)
 
 

@@ -18,8 +18,9 @@ def _bad_rule(message: str) -> AdminError:
 
 
 async def list_faults(request: web.Request) -> web.Response:
-    rules = request.config_dict[FAULTS].rules(namespace_of(request))
-    return web.json_response({"rules": [r.to_dict() for r in rules]})
+    ns = namespace_of(request)
+    rules = request.config_dict[FAULTS].rules(ns)
+    return web.json_response({"rules": [r.to_dict(ns) for r in rules]})
 
 
 async def add_faults(request: web.Request) -> web.Response:

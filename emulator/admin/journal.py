@@ -9,17 +9,18 @@ from dataclasses import replace
 from aiohttp import web
 
 from .._version import __version__
+from ..core.call import ALL_NAMESPACES
 from ..core.export import har_pieces, ndjson_pieces, write_pieces
 from ..core.journal import Filter, WaitTimeout
+from ..core.throttle import windows_in
 from ..errors import AdminError
 from ..keys import JOURNAL, LIMITER, RESET_HOOKS, SETTINGS
 from .common import namespace_of, wait_params
 
 
 def _filter(request: web.Request) -> Filter:
-    flt = Filter.from_params(request.query)
-    ns = namespace_of(request)
-    return replace(flt, namespace=ns) if ns is not None else flt
+    # The namespace as namespace_of reads it: the default when none is named, every one for '*'.
+    return replace(Filter.from_params(request.query), namespace=namespace_of(request))
 
 
 async def list_requests(request: web.Request) -> web.Response:
@@ -90,16 +91,15 @@ async def _stream(request: web.Request, content_type: str, pieces: Iterator[str]
 
 
 async def reset(request: web.Request) -> web.Response:
-    """Everything back to the start config: journal, throttle windows, provider state (or only
-    what belongs to one namespace)."""
+    """Back to the start config: one namespace's journal, throttle windows, fault rules (and the
+    counters of start-up rules), deliveries and provider state; every namespace's with ``*``."""
     ns = namespace_of(request)
     app = request.config_dict
     app[JOURNAL].clear(ns)
-    if ns is None:
-        app[LIMITER].reset()
+    app[LIMITER].reset(windows_in(ns))
     for hook in app[RESET_HOOKS]:
         hook(ns)
-    return web.json_response({"reset": True, "namespace": ns})
+    return web.json_response({"reset": True, "namespace": ALL_NAMESPACES if ns is None else ns})
 
 
 def setup(admin: web.Application) -> None:

@@ -5,6 +5,8 @@
 
 A badcase also confirms itself ``tencent.confirm_after_seconds`` after it was reported, read lazily
 against the app clock; both routes apply that first, so what they show is what a text audit sees.
+Both act on the namespace named (``?namespace=`` or the X-Emulator-Namespace header), else the
+default one; ``*`` on every namespace.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def _badcase(state: TencentState, badcase: Badcase) -> dict[str, Any]:
     return {
         "requestId": badcase.request_id,
         "appid": state.account.appid,
-        "namespace": state.account.namespace,
+        "namespace": state.namespace,
         "state": badcase.state,
         "receivedAt": badcase.received_at,
         "confirmedAt": badcase.confirmed_at,
@@ -43,11 +45,12 @@ def _badcase(state: TencentState, badcase: Badcase) -> dict[str, Any]:
 
 
 def _states(request: web.Request) -> list[TencentState]:
-    """Every account's state, with the badcases whose review time has passed confirmed."""
+    """Every account's state in the namespace of the call (every namespace's for ``*``), with the
+    badcases whose review time has passed confirmed."""
     app = request.config_dict
     now = app[CLOCK].time()
     after = app[SETTINGS].tencent.confirm_after_seconds
-    states = list(app[TENCENT_BACKEND].states.values())
+    states = [s for space in app[TENCENT_BACKEND].namespaces(namespace_of(request)) for s in space.values()]
     for state in states:
         state.confirm_due(now, after)
     return states
@@ -58,12 +61,10 @@ async def list_badcases(request: web.Request) -> web.Response:
     if wanted is not None and wanted not in STATES:
         raise bad_request(f"state must be one of {', '.join(STATES)}, not {wanted!r}")
     appid = request.query.get("appid")
-    namespace = namespace_of(request)
     found = [
         _badcase(state, badcase)
         for state in _states(request)
-        if (appid is None or state.account.appid == appid)
-        and (namespace is None or state.account.namespace == namespace)
+        if appid is None or state.account.appid == appid
         for badcase in state.badcases
         if wanted is None or badcase.state == wanted
     ]

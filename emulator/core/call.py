@@ -20,6 +20,16 @@ from ..errors import InvalidInput
 
 #: Scopes a call (and what it records or changes) to a namespace instead of its account's.
 NAMESPACE_HEADER = "X-Emulator-Namespace"
+#: The namespace of a call that names none and whose account has none configured; admin calls that
+#: name none act on it too. A plain name, so the journal and the admin API show it as it is.
+DEFAULT_NAMESPACE = "default"
+#: In an admin call's ``?namespace=`` (or header): every namespace at once.
+ALL_NAMESPACES = "*"
+
+
+def namespace_for(named: str | None, configured: str | None) -> str:
+    """A call's namespace: the one it names (the header), else its account's, else the default."""
+    return named or configured or DEFAULT_NAMESPACE
 
 #: Real seconds a refused call's answer waits for the body it keeps for the journal (a client that
 #: announces a body and never sends it must not hold the answer).
@@ -56,7 +66,7 @@ class Call:
     provider: str | None = None
     action: str | None = None
     account: str | None = None
-    namespace: str | None = None
+    namespace: str = DEFAULT_NAMESPACE
     correlation_id: str | None = None
     request_id: str = ""
     #: On the injected clock.

@@ -18,6 +18,10 @@ Schedules combine (all given conditions must hold): ``nth`` (only the nth matchi
 ``seed`` (deterministic), ``window`` (``{"from": s, "until": s}`` seconds after the rule was added,
 on the injected clock), and ``times`` (at most M firings in total).
 
+A rule added in a namespace sees only that namespace's calls; a rule of no namespace (start-up
+scenarios, or added with ``namespace=*``) sees every namespace's, counting and scheduling them apart,
+so each namespace meets it as if it were alone.
+
 Rules are evaluated in descending ``priority``, then in the order they were added; the first rule
 whose matcher and schedule both say yes fires, and later rules do not see the call. Which actions
 exist, and what they do on the wire, is for the providers (error codes) and fault_actions.py.
@@ -35,6 +39,7 @@ Nothing here names a provider: providers register the check of their error codes
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import math
@@ -44,7 +49,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidInput
+from .call import DEFAULT_NAMESPACE
 from .clock import Clock
+from .namespaces import PerNamespace
 from .paths import MISSING, lookup, text_forms
 from .patterns import Pattern, compile_pattern
 
@@ -406,6 +413,15 @@ def seed_value(value: Any, where: str) -> int:
 
 
 @dataclass
+class Counts:
+    """What a rule of every namespace has seen of one namespace's calls, and its schedule there."""
+
+    schedule: Schedule
+    matched: int = 0
+    fired: int = 0
+
+
+@dataclass
 class Rule:
     id: str
     name: str | None
@@ -418,6 +434,7 @@ class Rule:
     spec: dict[str, Any]
     provider: str | None
     added_at: float = 0.0
+    #: Calls counted and fired on; for a rule of every namespace, over all of them.
     matched: int = 0
     fired: int = 0
     #: A field the matcher requires by plain equality and its value (the index key), if any.
@@ -429,17 +446,42 @@ class Rule:
     def index_key(self) -> _IndexKey:
         field, value = self.indexed or (None, None)
         return (self.direction, self.namespace, field, value)
+    #: For a rule of every namespace (``namespace`` None): its counts in each namespace.
+    spaces: PerNamespace[Counts] | None = None
+
+    def __post_init__(self) -> None:
+        if self.namespace is None:
+            self.spaces = PerNamespace(lambda ns: Counts(dataclasses.replace(self.schedule)))
 
     @property
     def label(self) -> str:
         return f"{self.id} ({self.name})" if self.name else self.id
 
-    def to_dict(self) -> dict[str, Any]:
+    def decide(self, namespace: str, now: float) -> bool:
+        """Count a matching call of ``namespace``; whether the rule fires for it."""
+        age = now - self.added_at
+        self.matched += 1
+        if self.spaces is None:
+            fire = self.schedule.decide(self.matched, self.fired, age)
+        else:
+            counts = self.spaces.get(namespace)
+            counts.matched += 1
+            fire = counts.schedule.decide(counts.matched, counts.fired, age)
+            counts.fired += fire
+        self.fired += fire
+        return fire
+
+    def to_dict(self, namespace: str | None = None) -> dict[str, Any]:
+        """As listed; a rule of every namespace listed for one namespace shows that namespace's counts."""
+        matched, fired = self.matched, self.fired
+        if self.spaces is not None and namespace is not None:
+            counts = self.spaces.peek(namespace)
+            matched, fired = (counts.matched, counts.fired) if counts is not None else (0, 0)
         return {
             **self.spec,
             "id": self.id,
             "namespace": self.namespace,
-            "stats": {"matched": self.matched, "fired": self.fired},
+            "stats": {"matched": matched, "fired": fired},
         }
 
 
@@ -574,7 +616,8 @@ class FaultEngine:
         self._initial.extend((s, None) for s in specs)
 
     def rules(self, namespace: str | None = None) -> list[Rule]:
-        return [r for r in self._rules if namespace is None or r.namespace == namespace]
+        """The rules a namespace's calls meet (its own and those of every namespace); None: all."""
+        return [r for r in self._rules if namespace is None or r.namespace in (namespace, None)]
 
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self._rules if r.id == rule_id), None)
@@ -594,11 +637,16 @@ class FaultEngine:
         return before - len(self._rules)
 
     def reset(self, namespace: str | None = None) -> None:
-        """Back to the start: a namespace loses its rules; a full reset restores the start-up ones."""
+        """Back to the start: a namespace loses its rules and what the rules of every namespace
+        counted of it; a full reset restores the start-up rules afresh."""
         self.clear(namespace)
         if namespace is None:
             for spec, ns in self._initial:
                 self.add(spec, ns)
+        else:
+            for rule in self._rules:
+                if rule.spaces is not None:
+                    rule.spaces.reset(namespace)
 
     # -- deciding -----------------------------------------------------------------------------
 
@@ -633,9 +681,7 @@ class FaultEngine:
         for rule in self._candidates(call):
             if not rule.match(call):
                 continue
-            rule.matched += 1
-            if rule.schedule.decide(rule.matched, rule.fired, now - rule.added_at):
-                rule.fired += 1
+            if rule.decide(call.namespace or DEFAULT_NAMESPACE, now):
                 return rule
         return None
 

@@ -30,13 +30,13 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from .call import NAMESPACE_HEADER, BodyTooLarge, Call, Parser
+from .call import NAMESPACE_HEADER, BodyTooLarge, Call, Parser, namespace_for
 from .clock import Clock
 from .fault_actions import FaultApplier, FaultRenderer
 from .faults import CallView, FaultEngine, Rule
 from .journal import Journal
 from .recording import record_call
-from .throttle import SlidingWindowLimiter
+from .throttle import SlidingWindowLimiter, window_key
 
 __all__ = ["Action", "Gateway", "Identity", "Provider"]
 
@@ -227,10 +227,11 @@ class Gateway:
         """Identify, apply the fault rules, answer, and journal whatever happened."""
         started = self._clock.time()
         t0 = time.perf_counter()
+        named = request.headers.get(NAMESPACE_HEADER)
         call = Call(
             provider=provider.name if provider is not None else None,
             action=action,
-            namespace=request.headers.get(NAMESPACE_HEADER),
+            namespace=namespace_for(named, None),
             received_at=started,
             body_limit=provider.body_limit() if provider is not None else 0,
             too_large=provider.body_too_large if provider is not None else None,
@@ -242,8 +243,8 @@ class Gateway:
                 call.request_id = provider.new_request_id(started)
                 who = provider.identify(request)
                 call.account = who.account_id
-                if call.namespace is None:
-                    call.namespace = who.namespace
+                if not named:
+                    call.namespace = namespace_for(None, who.namespace)
             rule = await self._pick_rule(request, provider, call) if self._faults.has_rules("in") else None
             if rule is None:
                 response = await answer(call, who)
@@ -308,12 +309,12 @@ class Gateway:
             if verified.account_id != who.account_id:
                 # The credentials proved another account than the head named.
                 call.account = verified.account_id
-                if request.headers.get(NAMESPACE_HEADER) is None:
-                    call.namespace = verified.namespace
+                if not request.headers.get(NAMESPACE_HEADER):
+                    call.namespace = namespace_for(None, verified.namespace)
             who = verified
             limit = provider.rate_limit(who, action)
             if limit is not None:
-                key = (provider.name, who.account_id, action.name)
+                key = window_key(provider.name, call.namespace, who.account_id, action.name)
                 if not self._limiter.try_acquire(key, limit):
                     raise provider.throttled(self._limiter.retry_after(key, limit))
             await call.read_body(request)

@@ -8,7 +8,8 @@
 
 Filters are the admin API's: provider, action, direction, method, path, account, status, namespace,
 correlation_id, since, and ``body={"url": ...}`` for fields of the parsed body. A client made with a
-``namespace`` sees and resets only that namespace, and tags its own traffic helpers with it.
+``namespace`` sees and resets only that namespace, and tags its own traffic helpers with it; one made
+without sees and resets the default namespace, and ``namespace="*"`` every namespace.
 """
 
 from __future__ import annotations
@@ -248,9 +249,10 @@ class EmulatorClient:
         _, data = await self._call("DELETE", "/requests")
         return int(data["deleted"])
 
-    async def reset(self) -> None:
-        """Everything back to the start config (this client's namespace only, if it has one)."""
-        await self._call("POST", "/reset")
+    async def reset(self, namespace: str | None = None) -> None:
+        """Back to the start config: ``namespace`` (``"*"``: every namespace), else this client's
+        namespace, else the default namespace."""
+        await self._call("POST", "/reset", {"namespace": namespace} if namespace else None)
 
     # --- fault rules ---------------------------------------------------------------------------
 
@@ -311,7 +313,7 @@ class EmulatorClient:
 
     async def add_verdicts(self, *verdicts: Mapping[str, Any]) -> None:
         """Default scan results, e.g. ``{"url_pattern": "/nsfw/", "scene": "porn", "label": "porn",
-        "suggestion": "block"}``; a full reset drops them."""
+        "suggestion": "block"}``, in this client's namespace; its reset drops them."""
         await self._call("POST", "/alibaba/verdicts", json={"verdicts": list(verdicts)}, ok=(201,))
 
     async def har(self, **filters: Any) -> dict[str, Any]:
@@ -448,8 +450,8 @@ class SyncEmulatorClient:
     def clear(self) -> int:
         return self._run(self._async.clear())
 
-    def reset(self) -> None:
-        self._run(self._async.reset())
+    def reset(self, namespace: str | None = None) -> None:
+        self._run(self._async.reset(namespace))
 
     def add_faults(
         self, *rules: Mapping[str, Any], scenario: str | Mapping[str, Any] | None = None

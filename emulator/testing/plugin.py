@@ -140,7 +140,8 @@ def emulator(
         emu = stack.enter_context(
             Emulator(handle.url, app=handle.app, namespace=kwargs.get("namespace"), token=handle.token)
         )
-        emu.reset()
+        # A test scoped to a namespace starts with it reset; any other with the whole emulator reset.
+        emu.reset(None if kwargs.get("namespace") else "*")
         if kwargs.get("scenario") is not None:
             # The per-test reset of the next test removes them again.
             emu.add_faults(scenario=kwargs["scenario"])

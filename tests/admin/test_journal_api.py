@@ -162,7 +162,9 @@ async def test_wait_times_out_showing_the_closest(server: RunningServer, http: a
         http, server, "GET", "/requests/wait", action="ImageScanFeedback", provider="alibaba", timeout="0.05"
     )
     assert status == 408 and data["error"] == "timeout"
-    assert "matching provider='alibaba', action='ImageScanFeedback'; 0 arrived" in data["message"]
+    assert "matching provider='alibaba', action='ImageScanFeedback', namespace='default'; 0 arrived" in (
+        data["message"]
+    )
     assert [e["action"] for e in data["closest"]] == ["TextFeedback"]
     status, data = await admin(http, server, "GET", "/requests/wait", timeout="600")
     assert status == 400 and "timeout" in data["message"]
@@ -186,7 +188,9 @@ async def test_namespaces_isolate_concurrent_clients(
     assert (await admin(http, server, "POST", "/reset", namespace="alpha"))[1]["namespace"] == "alpha"
     assert (await admin(http, server, "GET", "/requests/count", namespace="alpha"))[1]["count"] == 0
     assert (await admin(http, server, "GET", "/requests/count", namespace="beta"))[1]["count"] == 3
-    assert (await admin(http, server, "DELETE", "/requests"))[1] == {"deleted": 3}
+    # Without a namespace an admin call acts on the default one; '*' is every namespace.
+    assert (await admin(http, server, "DELETE", "/requests"))[1] == {"deleted": 0}
+    assert (await admin(http, server, "DELETE", "/requests", namespace="*"))[1] == {"deleted": 3}
 
 
 async def test_reset_restores_throttle_windows_and_state(http: aiohttp.ClientSession) -> None:

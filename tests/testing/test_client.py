@@ -75,7 +75,8 @@ async def test_admin_error_carries_the_problems_extra_members(server: RunningSer
 async def test_namespaced_client_sees_and_resets_only_its_namespace(server: RunningServer) -> None:
     await send(server, {"taskId": "a"}, ns="a")
     await send(server, {"taskId": "b"}, ns="b")
-    async with EmulatorClient(server.url, namespace="a") as a, EmulatorClient(server.url) as everyone:
+    everyone = EmulatorClient(server.url, namespace="*")
+    async with EmulatorClient(server.url, namespace="a") as a, everyone:
         assert [e.parsed["taskId"] for e in await a.requests()] == ["a"]
         await a.reset()
         assert await a.count() == 0

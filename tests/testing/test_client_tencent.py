@@ -63,7 +63,8 @@ async def label(server: RunningServer, text: str) -> str | None:
 async def test_list_and_confirm(server: RunningServer) -> None:
     mine = await report(server, TEXT, "Porn")
     theirs = await report(server, "另一个", "Ads", **OTHER)
-    async with EmulatorClient(server.url) as emu, EmulatorClient(server.url, namespace="a") as a:
+    emu = EmulatorClient(server.url, namespace="*")
+    async with emu, EmulatorClient(server.url, namespace="a") as a:
         listed = await emu.tencent_badcases()
         assert [(b["requestId"], b["state"]) for b in listed] == [(mine, "reported"), (theirs, "reported")]
         assert [b["requestId"] for b in await a.tencent_badcases()] == [mine]

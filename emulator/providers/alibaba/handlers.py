@@ -31,6 +31,9 @@ TEXT_CONTENT_MAX = 10_000
 MAX_TASKS = 100
 #: Task ids per ImageAsyncScanResults call. UNCONFIRMED.
 MAX_RESULT_IDS = 1_000
+#: Items per TextFeedback call. UNCONFIRMED: the documents give no limit; the scans' 100 tasks a
+#: call is taken, so one call cannot teach the feedback-based library thousands of samples.
+MAX_FEEDBACK_ITEMS = MAX_TASKS
 
 #: Sends an asynchronous scan's result to a callback URL: (url, seed, task result).
 ScanNotifier = Callable[[str, str, TaskResult], None]
@@ -109,6 +112,8 @@ def text_feedback(call: AlibabaContext, body: Any) -> None:
     items = body if isinstance(body, list) else [body]
     if not items:
         raise bad_request("request body must not be an empty array")
+    if len(items) > MAX_FEEDBACK_ITEMS:
+        raise bad_request(f"request body has {len(items)} items, over {MAX_FEEDBACK_ITEMS}")
     parsed: list[TextFeedback] = []
     for i, item in enumerate(items):
         prefix = f"[{i}]." if isinstance(body, list) else ""

@@ -1,7 +1,7 @@
 """Alibaba Green state: what each account fed back, and the feedback-based libraries it builds.
 
-Plain typed classes, keyed by account uid; no HTTP here. Later parts (callbacks, scans that honour
-feedback) read :class:`AlibabaState`.
+Plain typed classes, keyed by namespace and account uid (core/namespaces.py); no HTTP here. Later
+parts (callbacks, scans that honour feedback) read :class:`AlibabaState`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ...config import AlibabaAccount
+from ...core.call import DEFAULT_NAMESPACE
+from ...core.namespaces import MAX_NAMESPACES, PerNamespace
 from .textlib import DEFAULT_SIMILARITY, TextLibraries
 
 IMAGE_SCENES: dict[str, frozenset[str]] = {
@@ -73,8 +75,11 @@ ListKind = Literal["whitelist", "blacklist"]
 
 #: Feedback records, reviews and asynchronous scan results each account keeps: the newest 10,000
 #: (the journal's default cap), the oldest forgotten first, so a long load test keeps memory flat.
-#: What the records *changed* (the feedback-based libraries) is kept whole.
+#: What the records *changed* (the feedback-based libraries) is bounded by MAX_LIBRARY_ENTRIES.
 MAX_RECORDS = 10_000
+#: Samples each feedback-based library (image, text) of an account keeps in a namespace, the least
+#: recently taught forgotten first (alibaba.max_library_entries). The provider documents no limit.
+MAX_LIBRARY_ENTRIES = 10_000
 
 
 def _keep_newest(records: list[Any]) -> None:
@@ -213,6 +218,9 @@ class AlibabaState:
     text_libraries: TextLibraries = field(init=False)
     #: Results of asynchronous image scans, by taskId, for ImageAsyncScanResults.
     scan_tasks: dict[str, TaskResult] = field(default_factory=dict)
+    #: The namespace this state belongs to, and how many samples each feedback-based library keeps.
+    namespace: str = DEFAULT_NAMESPACE
+    max_library_entries: int = MAX_LIBRARY_ENTRIES
 
     def __post_init__(self) -> None:
         self.callback_url = self.account.callback_url
@@ -235,7 +243,7 @@ class AlibabaState:
         kind = image_list_kind(fb)
         if fb.url and kind is not None:
             label = fb.label or ("normal" if kind == "whitelist" else "block")
-            self.image_library[fb.url] = LibraryEntry(kind, label, fb.scenes, fb.request_id)
+            self._learn(self.image_library, fb.url, LibraryEntry(kind, label, fb.scenes, fb.request_id))
 
     def add_review(self, review: Review) -> None:
         """A reviewed image joins the feedback-based library like an ImageScanFeedback would."""
@@ -243,35 +251,60 @@ class AlibabaState:
         _keep_newest(self.reviews)
         if review.url:
             if review.suggestion == "pass":
-                self.image_library[review.url] = LibraryEntry("whitelist", "normal", (), review.review_id)
+                entry = LibraryEntry("whitelist", "normal", (), review.review_id)
             else:
                 label = review.labels[0] if review.labels else "block"
-                self.image_library[review.url] = LibraryEntry("blacklist", label, (), review.review_id)
+                entry = LibraryEntry("blacklist", label, (), review.review_id)
+            self._learn(self.image_library, review.url, entry)
 
     def add_text_feedback(self, fb: TextFeedback) -> None:
         self.text_feedback.append(fb)
         _keep_newest(self.text_feedback)
         if fb.content and fb.label:
             kind: ListKind = "whitelist" if fb.label == "normal" else "blacklist"
-            self.text_library[fb.content] = LibraryEntry(kind, fb.label, (), fb.request_id)
+            self._learn(self.text_library, fb.content, LibraryEntry(kind, fb.label, (), fb.request_id))
+
+    def _learn(self, library: dict[str, LibraryEntry], key: str, entry: LibraryEntry) -> None:
+        """The latest verdict for ``key``; the least recently taught sample goes past the cap."""
+        library.pop(key, None)  # re-taught: now the newest
+        library[key] = entry
+        while len(library) > self.max_library_entries:
+            del library[next(iter(library))]
 
 
 class AlibabaBackend:
-    """Every configured Alibaba account and its state."""
+    """Every configured Alibaba account and its state in each namespace."""
 
-    def __init__(self, accounts: tuple[AlibabaAccount, ...], similarity: float = DEFAULT_SIMILARITY) -> None:
+    def __init__(
+        self,
+        accounts: tuple[AlibabaAccount, ...],
+        similarity: float = DEFAULT_SIMILARITY,
+        *,
+        max_library_entries: int = MAX_LIBRARY_ENTRIES,
+        max_namespaces: int = MAX_NAMESPACES,
+    ) -> None:
         self._accounts = accounts
         self._similarity = similarity
+        self._max_library_entries = max_library_entries
         self._by_key = {a.access_key_id: a for a in accounts}
         self._by_uid = {a.uid: a for a in accounts}
-        self.states: dict[str, AlibabaState] = {}
-        self.reset()
+        self._spaces: PerNamespace[dict[str, AlibabaState]] = PerNamespace(self._start, max_namespaces)
 
-    def reset(self, uids: set[str] | None = None) -> None:
-        """Back to the start config: every account, or those in ``uids``."""
-        for a in self._accounts:
-            if uids is None or a.uid in uids:
-                self.states[a.uid] = AlibabaState(a, similarity=self._similarity)
+    def _start(self, namespace: str) -> dict[str, AlibabaState]:
+        """A namespace's states as the start config has them."""
+        return {
+            a.uid: AlibabaState(
+                a,
+                similarity=self._similarity,
+                namespace=namespace,
+                max_library_entries=self._max_library_entries,
+            )
+            for a in self._accounts
+        }
+
+    def reset(self, namespace: str | None = None) -> None:
+        """Back to the start config: one namespace's state, or every namespace's (None)."""
+        self._spaces.reset(namespace)
 
     @property
     def accounts(self) -> tuple[AlibabaAccount, ...]:
@@ -284,5 +317,14 @@ class AlibabaBackend:
         """An account by AccessKeyId or uid."""
         return self._by_key.get(key) or self._by_uid.get(key)
 
-    def state(self, account: AlibabaAccount) -> AlibabaState:
-        return self.states[account.uid]
+    def state(self, account: AlibabaAccount, namespace: str = DEFAULT_NAMESPACE) -> AlibabaState:
+        return self._spaces.get(namespace)[account.uid]
+
+    def states_in(self, namespace: str = DEFAULT_NAMESPACE) -> dict[str, AlibabaState]:
+        """A namespace's state of every account, by uid."""
+        return self._spaces.get(namespace)
+
+    @property
+    def states(self) -> dict[str, AlibabaState]:
+        """The default namespace's state of every account, by uid."""
+        return self.states_in(DEFAULT_NAMESPACE)

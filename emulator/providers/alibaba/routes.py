@@ -12,9 +12,9 @@ from ...config import AlibabaAccount, AlibabaSettings, Settings
 from ...core.call import BodyTooLarge, Call
 from ...core.gateway import Action, Identity
 from ...core.headers import HeaderLists, query_of
-from ...core.throttle import SlidingWindowLimiter, windows_of
+from ...core.namespaces import PerNamespace
 from ...errors import ConfigError
-from ...keys import DISPATCHER, GATEWAY, LIMITER, SETTINGS
+from ...keys import DISPATCHER, GATEWAY, SETTINGS
 from . import handlers, moderation, notifications, protocol, signing
 from .errors import (
     AlibabaError,
@@ -30,7 +30,8 @@ from .models import AlibabaBackend, ImageFeedback, TaskResult, TextFeedback
 from .textlib import LibraryError, TextLibraries
 
 ALIBABA_BACKEND = web.AppKey("alibaba_backend", AlibabaBackend)
-VERDICTS = web.AppKey("alibaba_verdicts", moderation.Verdicts)
+#: The default verdicts in force in each namespace: the config's, until the console changes them.
+VERDICTS = web.AppKey("alibaba_verdicts", PerNamespace[moderation.Verdicts])
 
 #: Every path under it is Alibaba's: one no action serves is InvalidAction.NotFound.
 PATH_PREFIX = "/green/"
@@ -83,7 +84,6 @@ class Alibaba:
         self._settings = settings
         self._cfg: AlibabaSettings = settings.alibaba
         self._backend = backend
-        self._limiter: SlidingWindowLimiter = app[LIMITER]
         self._nonces = signing.NonceCache() if self._cfg.reject_nonce_reuse else None
 
     def actions(self) -> Sequence[Action]:
@@ -156,7 +156,7 @@ class Alibaba:
 
     def context(self, request: web.Request, call: Call, who: Identity) -> AlibabaContext:
         account: AlibabaAccount = who.account
-        state = self._backend.state(account)
+        state = self._backend.state(account, call.namespace)
         dispatcher = self._app[DISPATCHER]
 
         def notify_scan(url: str, seed: str, result: TaskResult) -> None:
@@ -187,7 +187,7 @@ class Alibaba:
             request_id=call.request_id,
             received_at=call.received_at,
             query=query_of(request),
-            verdicts=self._app[VERDICTS],
+            verdicts=self._app[VERDICTS].get(call.namespace),
             notify_scan=notify_scan,
             callback_refusal=dispatcher.allowed.refusal,
             notify_feedback=notify_feedback if self._cfg.notify_on_feedback else None,
@@ -223,15 +223,14 @@ class Alibaba:
         return {"accounts": len(self._backend.accounts)}
 
     def reset(self, namespace: str | None) -> None:
-        uids = {a.uid for a in self._backend.accounts if namespace is None or a.namespace == namespace}
-        self._backend.reset(uids)
-        self._limiter.reset(windows_of(self.name, uids))
+        self._backend.reset(namespace)
+        self._app[VERDICTS].reset(namespace)
 
 
-def _check_config(settings: Settings) -> moderation.Verdicts:
+def _check_config(settings: Settings) -> PerNamespace[moderation.Verdicts]:
     """What the generic loader cannot check: labels per scene, and the preloaded libraries."""
     try:
-        verdicts = moderation.Verdicts.build(settings.alibaba.verdicts)
+        moderation.check_verdicts(settings.alibaba.verdicts)
     except ValueError as exc:
         key, _, problem = str(exc).partition(": ")
         raise ConfigError(settings.source, key, problem) from None
@@ -250,13 +249,19 @@ def _check_config(settings: Settings) -> moderation.Verdicts:
                 raise ConfigError(
                     settings.source, f"alibaba.accounts[{i}].text_libraries[{j}]", str(exc)
                 ) from None
-    return verdicts
+    # Each namespace starts from its own copy of the config's.
+    return PerNamespace(
+        lambda namespace: moderation.Verdicts.build(settings.alibaba.verdicts), settings.server.max_namespaces
+    )
 
 
 def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[VERDICTS] = _check_config(settings)
     backend = app[ALIBABA_BACKEND] = AlibabaBackend(
-        settings.alibaba.accounts, settings.alibaba.pattern_similarity
+        settings.alibaba.accounts,
+        settings.alibaba.pattern_similarity,
+        max_library_entries=settings.alibaba.max_library_entries,
+        max_namespaces=settings.server.max_namespaces,
     )
     app[GATEWAY].register(app, Alibaba(app, settings, backend))

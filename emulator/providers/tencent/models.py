@@ -1,18 +1,25 @@
 """Tencent CI state: the badcases each account reported.
 
-Plain typed classes, keyed by APPID; no HTTP here. A reported badcase "takes effect in subsequent
-moderation jobs after confirmation on the backend" (CI documentation), so each one starts as
-``reported`` and moves to ``confirmed`` through :meth:`TencentState.confirm` (the admin action) or
-once ``tencent.confirm_after_seconds`` have passed (:meth:`TencentState.confirm_due`); moderation
-results read only confirmed ones.
+Plain typed classes, keyed by namespace and APPID (core/namespaces.py); no HTTP here. A reported
+badcase "takes effect in subsequent moderation jobs after confirmation on the backend" (CI
+documentation), so each one starts as ``reported`` and moves to ``confirmed`` through
+:meth:`TencentState.confirm` (the admin action) or once ``tencent.confirm_after_seconds`` have
+passed (:meth:`TencentState.confirm_due`); moderation results read only confirmed ones.
+
+Every structure is bounded and every audit's cost is independent of history: badcases are kept by
+RequestId (the newest ``tencent.max_badcases``), the confirmed ones indexed by what they correct (a
+text, an image URL), and the ones still under review queued in the order they were reported.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ...config import TencentAccount
+from ...core.call import DEFAULT_NAMESPACE
+from ...core.namespaces import MAX_NAMESPACES, PerNamespace
 from ...errors import NotFound
 
 #: The label names CI documents; ``strict_labels`` accepts only these.
@@ -28,6 +35,9 @@ CONTENT_IMAGE = 2
 #: international pages); a count rather than a time bound keeps memory flat under a long load test
 #: while any test that queries what it just submitted still finds it.
 MAX_TEXT_JOBS = 10_000
+#: Badcases each account keeps in a namespace, the oldest reported forgotten first
+#: (tencent.max_badcases). CI documents no limit.
+MAX_BADCASES = 10_000
 
 BadcaseState = Literal["reported", "confirmed"]
 #: What an image audit's Input names: a key in the bucket, a link, or the image itself (base64).
@@ -57,15 +67,62 @@ class Badcase:
     confirmed_at: float | None = None
 
 
+#: What a confirmed badcase corrects: (ContentType, the text or the image URL).
+Subject = tuple[int, str]
+
+
 @dataclass
 class TencentState:
     account: TencentAccount
-    badcases: list[Badcase] = field(default_factory=list)
+    #: The namespace this state belongs to, and how many badcases it keeps.
+    namespace: str = DEFAULT_NAMESPACE
+    max_badcases: int = MAX_BADCASES
+    #: RequestId -> badcase, oldest reported first (dicts keep insertion order).
+    _badcases: dict[str, Badcase] = field(default_factory=dict)
+    #: Badcases still under review, in the order they were reported.
+    _pending: deque[Badcase] = field(default_factory=deque)
+    #: The confirmed badcases by what they correct, and the one that decides each (the most
+    #: recently confirmed): an audit is one lookup.
+    _confirmed: dict[Subject, dict[str, Badcase]] = field(default_factory=dict)
+    _decider: dict[Subject, Badcase] = field(default_factory=dict)
     #: JobId -> the audit as answered, oldest first (dicts keep insertion order).
     text_jobs: dict[str, TextAudit] = field(default_factory=dict)
 
+    @property
+    def badcases(self) -> list[Badcase]:
+        """Every badcase kept, oldest reported first."""
+        return list(self._badcases.values())
+
     def report(self, badcase: Badcase) -> None:
-        self.badcases.append(badcase)
+        old = self._badcases.pop(badcase.request_id, None)
+        if old is not None:
+            self._forget(old)
+        self._badcases[badcase.request_id] = badcase
+        self._pending.append(badcase)
+        while len(self._badcases) > self.max_badcases:
+            self._forget(self._badcases.pop(next(iter(self._badcases))))
+        # The queue drops confirmed and forgotten badcases as they reach its head (confirm_due);
+        # without reads it is swept here, once per max_badcases reports at most.
+        if len(self._pending) > 2 * self.max_badcases:
+            self._pending = deque(b for b in self._pending if self._under_review(b))
+
+    def _under_review(self, badcase: Badcase) -> bool:
+        return badcase.state != "confirmed" and self._badcases.get(badcase.request_id) is badcase
+
+    def _forget(self, badcase: Badcase) -> None:
+        subject = _subject(badcase)
+        if subject is None or badcase.state != "confirmed":
+            return
+        same = self._confirmed.get(subject, {})
+        same.pop(badcase.request_id, None)
+        if self._decider.get(subject) is badcase:
+            if same:
+                # The later confirmed on a tie, as confirm() decides.
+                self._decider[subject] = max(reversed(same.values()), key=lambda b: b.confirmed_at or 0.0)
+            else:
+                del self._decider[subject]
+        if not same:
+            self._confirmed.pop(subject, None)
 
     def remember_text_job(self, audit: TextAudit) -> None:
         self.text_jobs[audit.job_id] = audit
@@ -78,10 +135,10 @@ class TencentState:
         return self.text_jobs.get(job_id)
 
     def get(self, request_id: str) -> Badcase:
-        for badcase in self.badcases:
-            if badcase.request_id == request_id:
-                return badcase
-        raise UnknownBadcase(request_id)
+        badcase = self._badcases.get(request_id)
+        if badcase is None:
+            raise UnknownBadcase(request_id)
+        return badcase
 
     def confirm(self, request_id: str, *, at: float) -> Badcase:
         """What the provider's backend does after review; confirming twice keeps the first time."""
@@ -89,33 +146,43 @@ class TencentState:
         if badcase.state != "confirmed":
             badcase.state = "confirmed"
             badcase.confirmed_at = at
+            subject = _subject(badcase)
+            if subject is not None:
+                self._confirmed.setdefault(subject, {})[request_id] = badcase
+                decider = self._decider.get(subject)
+                # Should several disagree, the most recently confirmed decides (the later on a tie).
+                if decider is None or at >= (decider.confirmed_at or 0.0):
+                    self._decider[subject] = badcase
         return badcase
 
     def confirmed(self) -> list[Badcase]:
-        return [b for b in self.badcases if b.state == "confirmed"]
+        return [b for b in self._badcases.values() if b.state == "confirmed"]
 
     def confirm_due(self, now: float, after: float | None) -> None:
         """Confirm every badcase reported at least ``after`` seconds before ``now``, as of the moment
         its review would have finished. Evaluated lazily by whoever reads the state, so no timer
-        runs and a ManualClock decides."""
-        if after is None:
-            return
-        for badcase in self.badcases:
-            if badcase.state == "reported" and badcase.received_at + after <= now:
-                self.confirm(badcase.request_id, at=badcase.received_at + after)
+        runs and a ManualClock decides. Only the head of the queue (reported first) is looked at:
+        a clock set back between two reports delays the later one until the earlier is due."""
+        pending = self._pending
+        while pending:
+            head = pending[0]
+            if not self._under_review(head):
+                pending.popleft()  # confirmed by the admin action, or forgotten
+                continue
+            if after is None or head.received_at + after > now:
+                return
+            pending.popleft()
+            self.confirm(head.request_id, at=head.received_at + after)
 
     def correction_for(self, content_type: int, key: str) -> Badcase | None:
         """The confirmed badcase that decides the verdict for this text (ContentType 1) or image URL
         (2): the most recently confirmed one, should several disagree."""
-        found: Badcase | None = None
-        for badcase in self.badcases:
-            if badcase.state != "confirmed" or badcase.content_type != content_type:
-                continue
-            if (badcase.text if content_type == CONTENT_TEXT else badcase.url) != key:
-                continue
-            if found is None or (badcase.confirmed_at or 0.0) >= (found.confirmed_at or 0.0):
-                found = badcase
-        return found
+        return self._decider.get((content_type, key))
+
+
+def _subject(badcase: Badcase) -> Subject | None:
+    key = badcase.text if badcase.content_type == CONTENT_TEXT else badcase.url
+    return None if key is None else (badcase.content_type, key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,20 +239,27 @@ class ImageAudit:
 
 
 class TencentBackend:
-    """Every configured Tencent account and its state."""
+    """Every configured Tencent account and its state in each namespace."""
 
-    def __init__(self, accounts: tuple[TencentAccount, ...]) -> None:
+    def __init__(
+        self,
+        accounts: tuple[TencentAccount, ...],
+        *,
+        max_badcases: int = MAX_BADCASES,
+        max_namespaces: int = MAX_NAMESPACES,
+    ) -> None:
         self._accounts = accounts
+        self._max_badcases = max_badcases
         self._by_secret_id = {a.secret_id: a for a in accounts}
         self._by_appid = {a.appid: a for a in accounts}
-        self.states: dict[str, TencentState] = {}
-        self.reset()
+        self._spaces: PerNamespace[dict[str, TencentState]] = PerNamespace(self._start, max_namespaces)
 
-    def reset(self, appids: set[str] | None = None) -> None:
-        """Back to the start config: every account, or those in ``appids``."""
-        for a in self._accounts:
-            if appids is None or a.appid in appids:
-                self.states[a.appid] = TencentState(a)
+    def _start(self, namespace: str) -> dict[str, TencentState]:
+        return {a.appid: TencentState(a, namespace, self._max_badcases) for a in self._accounts}
+
+    def reset(self, namespace: str | None = None) -> None:
+        """Back to the start config: one namespace's state, or every namespace's (None)."""
+        self._spaces.reset(namespace)
 
     @property
     def accounts(self) -> tuple[TencentAccount, ...]:
@@ -197,5 +271,18 @@ class TencentBackend:
     def by_appid(self, appid: str) -> TencentAccount | None:
         return self._by_appid.get(appid)
 
-    def state(self, account: TencentAccount) -> TencentState:
-        return self.states[account.appid]
+    def state(self, account: TencentAccount, namespace: str = DEFAULT_NAMESPACE) -> TencentState:
+        return self._spaces.get(namespace)[account.appid]
+
+    def states_in(self, namespace: str = DEFAULT_NAMESPACE) -> dict[str, TencentState]:
+        """A namespace's state of every account, by APPID."""
+        return self._spaces.get(namespace)
+
+    def namespaces(self, namespace: str | None = None) -> list[dict[str, TencentState]]:
+        """The states of every namespace that has any (None), or of ``namespace`` if it has."""
+        return [states for _, states in self._spaces.items(namespace)]
+
+    @property
+    def states(self) -> dict[str, TencentState]:
+        """The default namespace's state of every account, by APPID."""
+        return self.states_in(DEFAULT_NAMESPACE)

@@ -15,8 +15,7 @@ from ...config import Settings, TencentAccount, TencentSettings
 from ...core.call import BodyTooLarge, Call
 from ...core.gateway import Action, Identity
 from ...core.headers import HeaderLists, query_of
-from ...core.throttle import SlidingWindowLimiter, windows_of
-from ...keys import GATEWAY, LIMITER, SETTINGS
+from ...keys import GATEWAY, SETTINGS
 from . import handlers, protocol, signing
 from .errors import (
     AccessDenied,
@@ -120,7 +119,6 @@ class Tencent:
         self._settings = settings
         self._cfg: TencentSettings = settings.tencent
         self._backend = backend
-        self._limiter: SlidingWindowLimiter = app[LIMITER]
 
     def actions(self) -> Sequence[Action]:
         return ACTIONS
@@ -196,7 +194,7 @@ class Tencent:
         cfg = self._cfg
         return TencentContext(
             account=account,
-            state=self._backend.state(account),
+            state=self._backend.state(account, call.namespace),
             request_id=call.request_id,
             received_at=call.received_at,
             bucket=target.bucket if target else "",
@@ -245,14 +243,16 @@ class Tencent:
         return {"accounts": len(self._backend.accounts)}
 
     def reset(self, namespace: str | None) -> None:
-        appids = {a.appid for a in self._backend.accounts if namespace is None or a.namespace == namespace}
-        self._backend.reset(appids)
-        self._limiter.reset(windows_of(self.name, appids))
+        self._backend.reset(namespace)
 
 
 def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
-    backend = app[TENCENT_BACKEND] = TencentBackend(settings.tencent.accounts)
+    backend = app[TENCENT_BACKEND] = TencentBackend(
+        settings.tencent.accounts,
+        max_badcases=settings.tencent.max_badcases,
+        max_namespaces=settings.server.max_namespaces,
+    )
     app[GATEWAY].register(app, Tencent(app, settings, backend))
 
 

@@ -289,14 +289,20 @@ async def test_account_is_required_when_several_are_configured(receiver: Receive
     assert delivery["account"] == "2222"
 
 
-async def test_listing_filters_and_wait_timeout(server: RunningServer, emu: EmulatorClient) -> None:
+async def test_listing_filters_and_wait_timeout(
+    server: RunningServer, emu: EmulatorClient, receiver: Receiver
+) -> None:
     ns = EmulatorClient(server.url, namespace="team-a")
-    async with ns:
+    async with ns, EmulatorClient(server.url, namespace="*") as everyone:
+        # The console's callback URL is a namespace's own: team-a has none until it sets one.
+        assert (await ns.review(task_id="unheard", suggestion="pass"))["delivery"] is None
+        await ns.set_callback(receiver.url)
         await ns.review(task_id="in-ns", suggestion="pass")
         await review(emu)
-        await emu.wait_for_delivery(count=2)
+        await everyone.wait_for_delivery(count=2)
         assert [d["namespace"] for d in await ns.deliveries()] == ["team-a"]
-    assert len(await emu.deliveries(state="delivered")) == 2
+        assert len(await everyone.deliveries(state="delivered")) == 2
+    assert [d["namespace"] for d in await emu.deliveries(state="delivered")] == ["default"]
     assert await emu.deliveries(state="exhausted") == []
     with pytest.raises(AdminError, match="state must be one of"):
         await emu.deliveries(state="lost")

@@ -207,7 +207,8 @@ async def test_namespaced_reset_clears_the_badcases(aiohttp_client: AppClient, c
     ]
     client = await make_client(aiohttp_client, clock, **{"tencent.accounts": accounts})
     request_id = await report(client, clock, URL, "Normal", "Porn")
-    await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm", json={})
+    confirm = f"/_emulator/tencent/badcases/{request_id}/confirm"
+    await client.post(confirm, params={"namespace": "alpha"}, json={})
     assert (await audit(client, clock))["Label"] == "Porn"
     assert (await client.post("/_emulator/reset", params={"namespace": "beta"}, json={})).status == 200
     assert (await audit(client, clock))["Label"] == "Porn"

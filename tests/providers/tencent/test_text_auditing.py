@@ -187,7 +187,10 @@ async def test_namespaced_reset_clears_the_badcases(aiohttp_client: AppClient, c
     ]
     client = await make_client(aiohttp_client, clock, **{"tencent.accounts": accounts})
     request_id = await report(client, clock, TEXT, "Normal", "Porn")
-    await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm", json={})
+    # The badcase is in the account's namespace: the default one has no such badcase.
+    assert (await client.post(f"/_emulator/tencent/badcases/{request_id}/confirm", json={})).status == 404
+    confirm = f"/_emulator/tencent/badcases/{request_id}/confirm"
+    await client.post(confirm, params={"namespace": "alpha"}, json={})
     assert (await audit(client, clock, text_auditing_xml(TEXT)))["Label"] == "Porn"
     data = await (await client.get("/_emulator/tencent/badcases", params={"namespace": "beta"})).json()
     assert data["count"] == 0
@@ -195,7 +198,8 @@ async def test_namespaced_reset_clears_the_badcases(aiohttp_client: AppClient, c
     data = await (await client.get("/_emulator/tencent/badcases", params={"namespace": "alpha"})).json()
     assert data["count"] == 1
     assert (await client.post("/_emulator/reset", params={"namespace": "alpha"}, json={})).status == 200
-    assert (await (await client.get("/_emulator/tencent/badcases")).json())["count"] == 0
+    everywhere = {"namespace": "*"}
+    assert (await (await client.get("/_emulator/tencent/badcases", params=everywhere)).json())["count"] == 0
     assert (await audit(client, clock, text_auditing_xml(TEXT)))["Label"] == "Normal"
 
 
