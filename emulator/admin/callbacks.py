@@ -144,7 +144,7 @@ async def post_alibaba_review(request: web.Request) -> web.Response:
         account=account.uid,
         namespace=namespace,
         received_at=started,
-        body=json.dumps(body, ensure_ascii=False).encode(),
+        body=json.dumps(body).encode(),
         parsed=body,
         correlation_id=correlation_id,
     )

@@ -95,7 +95,11 @@ class Api:
         if ns is not None:
             params["namespace"] = ns
         async with self.http.request(
-            method, f"{self.url}/_emulator{path}", params=params, json=body
+            method,
+            f"{self.url}/_emulator{path}",
+            params=params,
+            # A change to the admin API is JSON, even bodiless (cross-site protection).
+            json=body if body is not None or method in ("GET", "DELETE") else {},
         ) as response:
             return response.status, await response.json()
 

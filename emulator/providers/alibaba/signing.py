@@ -115,7 +115,9 @@ def acs_string_to_sign(req: SignedRequest, *, bare_empty_values: bool = True) ->
 
 
 def acs_signature(string_to_sign: str, secret: str) -> str:
-    return base64.b64encode(hmac.digest(secret.encode(), string_to_sign.encode(), "sha1")).decode()
+    # surrogateescape: a header's bytes that are not UTF-8, as they were sent (aiohttp kept them so).
+    data = string_to_sign.encode("utf-8", "surrogateescape")
+    return base64.b64encode(hmac.digest(secret.encode(), data, "sha1")).decode()
 
 
 # --- ACS3-HMAC-SHA256 ---------------------------------------------------------------------------
@@ -140,7 +142,8 @@ def acs3_string_to_sign(req: SignedRequest, signed_headers: Sequence[str]) -> st
     # header then fails as a signature mismatch, as it does at the gateway.
     payload = hashlib.sha256(req.body).hexdigest()
     canonical = "\n".join([req.method, req.raw_path or "/", query, canon_headers, ";".join(names), payload])
-    return f"{ACS3}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{ACS3}\n{digest}"
 
 
 @functools.lru_cache(maxsize=256)
@@ -191,6 +194,11 @@ def request_time(req: SignedRequest, auth: Authorization) -> float:
         raise errors.InvalidTimeStampFormat() from None
 
 
+def _same(expected: str, given: str) -> bool:
+    # compare_digest raises TypeError for a str that is not ASCII: such a signature is just wrong.
+    return given.isascii() and hmac.compare_digest(expected, given)
+
+
 def verify(
     req: SignedRequest,
     auth: Authorization,
@@ -207,15 +215,15 @@ def verify(
         raise errors.ContentMD5NotMatched()
     if auth.scheme == ACS3:
         sts = acs3_string_to_sign(req, auth.signed_headers)
-        if not hmac.compare_digest(acs3_signature(sts, secret), auth.signature):
+        if not _same(acs3_signature(sts, secret), auth.signature):
             raise errors.SignatureDoesNotMatch.for_acs3(sts)
         return
     sts = acs_string_to_sign(req)
-    if hmac.compare_digest(acs_signature(sts, secret), auth.signature):
+    if _same(acs_signature(sts, secret), auth.signature):
         return
     if any(v == "" for _, v in req.query):
         alt = acs_string_to_sign(req, bare_empty_values=False)
-        if hmac.compare_digest(acs_signature(alt, secret), auth.signature):
+        if _same(acs_signature(alt, secret), auth.signature):
             return
     raise errors.SignatureDoesNotMatch.for_acs(sts)
 

@@ -52,7 +52,8 @@ class Authorization:
 def _q(value: str) -> str:
     # Cached: header values (host, content type, lengths) recur from call to call.
     # "reserved keywords in headers urlencode are -_.~" (cos_auth.py)
-    return quote(value.encode("utf-8"), safe="-_.~")
+    # surrogateescape: a header's bytes that are not UTF-8, as they were sent (aiohttp kept them so).
+    return quote(value.encode("utf-8", "surrogateescape"), safe="-_.~")
 
 
 @functools.lru_cache(maxsize=256)
@@ -152,19 +153,22 @@ def _in_order(wanted: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def string_to_sign(key_time: str, http_string: str) -> str:
-    return f"sha1\n{key_time}\n{hashlib.sha1(http_string.encode('utf-8')).hexdigest()}\n"
+    digest = hashlib.sha1(http_string.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"sha1\n{key_time}\n{digest}\n"
 
 
 def signature(secret_key: str, key_time: str, string: str) -> str:
     # hmac.digest: OpenSSL's one-shot HMAC, without hmac.HMAC's Python-level set-up.
-    return hmac.digest(_sign_key(secret_key, key_time), string.encode("utf-8"), "sha1").hex()
+    data = string.encode("utf-8", "surrogateescape")
+    return hmac.digest(_sign_key(secret_key, key_time), data, "sha1").hex()
 
 
 @functools.lru_cache(maxsize=1024)
 def _sign_key(secret_key: str, key_time: str) -> bytes:
     # The signing key is used as its hex string, not its raw digest. It depends on the key and the
     # key's validity only, the same for every call signed in that span.
-    return hmac.digest(secret_key.encode(), key_time.encode(), "sha1").hex().encode()
+    key = key_time.encode("utf-8", "surrogateescape")
+    return hmac.digest(secret_key.encode(), key, "sha1").hex().encode()
 
 
 def check_time(auth: Authorization, *, now: float, max_skew: float) -> None:
@@ -192,7 +196,9 @@ def verify(req: SignedRequest, auth: Authorization, secret_key: str) -> None:
     for host in host_candidates(req.header("host")):
         http_string = format_string(req, auth, host=host)
         sts = string_to_sign(auth.key_time, http_string)
-        if hmac.compare_digest(signature(secret_key, auth.key_time, sts), auth.signature):
+        expected = signature(secret_key, auth.key_time, sts)
+        # compare_digest raises TypeError for a str that is not ASCII: such a signature is just wrong.
+        if auth.signature.isascii() and hmac.compare_digest(expected, auth.signature):
             return
         if first is None:
             first = (sts, http_string)
