@@ -75,6 +75,9 @@ class TextLibrarySpec:
     kind: Literal["term", "pattern"]
     list_type: Literal["blacklist", "whitelist", "review"]
     items: tuple[str, ...] = ()
+    #: The TextScan scenes it applies to; empty: term libraries both ``antispam`` and ``ad``,
+    #: pattern libraries ``antispam`` only (document 003).
+    scenes: tuple[Literal["antispam", "ad"], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,10 @@ class AlibabaAccount:
     namespace: str | None = None
     #: Custom text libraries the account starts with (the console's "custom libraries").
     text_libraries: tuple[TextLibrarySpec, ...] = ()
+    #: The real-time data reflux scenarios enabled for the account (document 000): ImageScanFeedback
+    #: for these scenes joins the reflux library and changes the next scan; for other scenes it is
+    #: recorded only. Default: all three (every feedback takes effect at once).
+    reflux_scenes: tuple[Literal["porn", "terrorism", "ad"], ...] = ("porn", "terrorism", "ad")
 
 
 @dataclass(frozen=True)
@@ -131,8 +138,15 @@ class AlibabaSettings:
     notify_on_feedback: bool = False
     #: Default scan results for matching URLs and texts; anything unmapped is normal / pass.
     verdicts: tuple[Verdict, ...] = ()
-    #: How similar (bigram Jaccard, 0..1) a text must be to a text pattern to hit it.
-    pattern_similarity: float = 0.8
+    #: How similar (Jaccard index of the bigram multisets, 0..1) a text must be to a text pattern to
+    #: hit it. At 0.6 a single-character edit of a pattern of 10 or more characters still hits (its
+    #: similarity is at least 7/11).
+    pattern_similarity: float = 0.6
+    #: Check ImageScanFeedback labels against each scene's own list (the emulator's lists, not
+    #: documented); off accepts any label the documents name for any scene.
+    strict_labels: bool = False
+    #: Refuse a ClientInfo query parameter that is not a JSON object (code 400; undocumented).
+    strict_client_info: bool = True
 
 
 @dataclass(frozen=True)
@@ -153,6 +167,12 @@ class TencentSettings:
     verify_signatures: bool = True
     #: Reject labels outside the documented list.
     strict_labels: bool = False
+    #: Refuse elements of /report/badcase that document 002 does not list (MalformedXML); off
+    #: ignores them. Undocumented either way.
+    strict_elements: bool = True
+    #: Refuse a ModerationTime not shaped like 2021-08-07T12:12:12+08:00 (InvalidArgument); off
+    #: keeps any text as sent. Undocumented either way.
+    strict_moderation_time: bool = True
     #: How far ahead of the server clock a signature's q-sign-time may start before the request is
     #: RequestTimeTooSkewed (the reference sheet's 15 minutes).
     max_clock_skew_seconds: int = 900

@@ -26,7 +26,7 @@ from ..errors import AdminError
 from ..keys import CLOCK, DISPATCHER, JOURNAL
 from ..providers.alibaba import notifications
 from ..providers.alibaba.models import IMAGE_LABELS, Review
-from ..providers.alibaba.routes import ALIBABA_BACKEND
+from ..providers.alibaba.routes import ALIBABA_BACKEND, VERDICTS
 from .common import alibaba_account, bad_request, json_object, namespace_of, string_field, wait_params
 
 REVIEW_ACTION = "ConsoleReview"
@@ -118,6 +118,7 @@ async def post_alibaba_review(request: web.Request) -> web.Response:
         review,
         namespace=namespace,
         correlation_id=correlation_id,
+        verdicts=app[VERDICTS],
     )
     response = web.json_response(
         {

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...config import AlibabaAccount
+from ...config import AlibabaAccount, AlibabaSettings
 from . import moderation
 from .errors import bad_request
 from .models import (
@@ -26,9 +26,10 @@ from .models import (
 )
 
 TEXT_CONTENT_MAX = 10_000
-#: Tasks per scan call. UNCONFIRMED for images (the reference sheet gives 100 for TextScan only).
+#: Tasks per scan call. UNCONFIRMED(image-scan-max-tasks): 100 for images too (the reference sheet
+#: gives 100 for TextScan only).
 MAX_TASKS = 100
-#: Task ids per ImageAsyncScanResults call. UNCONFIRMED.
+#: Task ids per ImageAsyncScanResults call. UNCONFIRMED(async-results-max-ids).
 MAX_RESULT_IDS = 1_000
 
 #: Sends an asynchronous scan's result to a callback URL: (url, seed, task result).
@@ -50,11 +51,13 @@ class AlibabaContext:
     notify_scan: ScanNotifier | None = None
     #: None unless alibaba.notify_on_feedback is on.
     notify_feedback: FeedbackNotifier | None = None
+    #: The alibaba section of the settings (strictness switches).
+    settings: AlibabaSettings = field(default_factory=AlibabaSettings)
 
 
 def image_scan_feedback(call: AlibabaContext, body: Any) -> None:
     """ImageScanFeedback: every field optional; ``suggestion`` needs ``scenes``."""
-    _check_client_info(call.query)
+    _check_client_info(call)
     obj = _object(body, "")
     task_id = _opt_str(obj, "taskId", "")
     url = _opt_str(obj, "url", "")
@@ -74,10 +77,18 @@ def image_scan_feedback(call: AlibabaContext, body: Any) -> None:
         raise bad_request("scenes is required when suggestion is given")
     label = _opt_str(obj, "label", "")
     if label is not None:
-        allowed = _labels_of(scenes) if scenes else IMAGE_LABELS
+        # UNCONFIRMED(label-per-scene): the per-scene lists are the emulator's reading; by default
+        # any documented label goes in any scene (alibaba.strict_labels).
+        allowed = _labels_of(scenes) if scenes and call.settings.strict_labels else IMAGE_LABELS
         if label not in allowed:
-            where = f"scenes {', '.join(scenes)}" if scenes else "any scene"
+            where = f"scenes {', '.join(scenes)}" if scenes and call.settings.strict_labels else "any scene"
             raise bad_request(f"label {label!r} is not a label of {where}")
+    machine = None
+    if call.notify_feedback is not None:
+        # Taken before the feedback changes anything: the notification's scanResult.
+        machine = moderation.machine_image_result(
+            call.state, call.verdicts, task_id=task_id, url=url, scenes=scenes
+        )
     fb = ImageFeedback(
         request_id=call.request_id,
         received_at=call.received_at,
@@ -87,6 +98,7 @@ def image_scan_feedback(call: AlibabaContext, body: Any) -> None:
         scenes=scenes,
         label=label,
         note=note,
+        machine=machine,
     )
     call.state.add_image_feedback(fb)
     if call.notify_feedback is not None:
@@ -101,7 +113,7 @@ def _labels_of(scenes: tuple[str, ...]) -> frozenset[str]:
 
 def text_feedback(call: AlibabaContext, body: Any) -> None:
     """TextFeedback: ``taskId`` required. The docs say "JSON array" and show one object: both work."""
-    _check_client_info(call.query)
+    _check_client_info(call)
     items = body if isinstance(body, list) else [body]
     if not items:
         raise bad_request("request body must not be an empty array")
@@ -117,24 +129,41 @@ def text_feedback(call: AlibabaContext, body: Any) -> None:
             raise bad_request(
                 f"{prefix}content is longer than {TEXT_CONTENT_MAX} characters ({len(content)})"
             )
+        data_id = _opt_str(obj, "dataId", prefix)
         parsed.append(
             TextFeedback(
                 request_id=call.request_id,
                 received_at=call.received_at,
                 task_id=task_id,
-                data_id=_opt_str(obj, "dataId", prefix),
+                data_id=data_id,
                 content=content,
                 label=_opt_enum(obj, "label", tuple(sorted(TEXT_LABELS)), prefix),
                 note=_opt_str(obj, "note", prefix),
             )
         )
+    if call.notify_feedback is not None:
+        # Taken before the feedback changes anything: the notifications' scanResult.
+        parsed = [
+            replace(
+                fb,
+                machine=moderation.machine_text_result(
+                    call.state, call.verdicts, task_id=fb.task_id, content=fb.content, data_id=fb.data_id
+                ),
+            )
+            for fb in parsed
+        ]
     for fb in parsed:
         call.state.add_text_feedback(fb)
     if call.notify_feedback is not None:
         call.notify_feedback(parsed)
 
 
-def _check_client_info(query: Mapping[str, str]) -> None:
+def _check_client_info(call: AlibabaContext) -> None:
+    # UNCONFIRMED(client-info-json): the provider's answer to a ClientInfo that is not a JSON object
+    # (alibaba.strict_client_info: false accepts any).
+    if not call.settings.strict_client_info:
+        return
+    query = call.query
     # The docs name it clientInfo, the SDKs send ClientInfo: accept both.
     for name in ("ClientInfo", "clientInfo"):
         if name in query:
@@ -228,6 +257,7 @@ def _image_task(
         url=url,
         results=moderation.image_results(call.state, call.verdicts, url, scenes),
     )
+    call.state.remember_result(result)
     return result, True
 
 
@@ -274,14 +304,13 @@ def image_async_scan_results(call: AlibabaContext, body: Any) -> list[TaskResult
         if not isinstance(task_id, str):
             raise bad_request(f"[{i}] must be a taskId string")
         result = call.state.scan_tasks.get(task_id)
-        # UNCONFIRMED: the provider's answer for a taskId it does not know.
-        out.append(result if result is not None else TaskResult(code=404, msg="NOT_FOUND", task_id=task_id))
+        out.append(result if result is not None else moderation.unknown_task(task_id))
     return out
 
 
 def text_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
-    """TextScan: scene antispam; feedback library, custom libraries, verdicts, then normal."""
-    _, tasks = _scan_body(body, (moderation.TEXT_SCENE,))
+    """TextScan: scenes antispam and ad; feedback library, custom libraries, verdicts, then normal."""
+    scenes, tasks = _scan_body(body, moderation.TEXT_SCENES)
     answers: list[TaskResult] = []
     for i, task in enumerate(tasks):
         if not isinstance(task, dict):
@@ -296,17 +325,17 @@ def text_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
                 _task_error(task, f"tasks[{i}].content is longer than {TEXT_CONTENT_MAX} characters")
             )
             continue
-        result, filtered = moderation.text_result(call.state, call.verdicts, content)
+        results, filtered = moderation.text_results(call.state, call.verdicts, content, scenes)
         data_id = task.get("dataId")
-        answers.append(
-            TaskResult(
-                code=200,
-                msg="OK",
-                data_id=data_id if isinstance(data_id, str) else None,
-                task_id=new_task_id("txt"),
-                content=content,
-                filtered_content=filtered,
-                results=(result,),
-            )
+        answer = TaskResult(
+            code=200,
+            msg="OK",
+            data_id=data_id if isinstance(data_id, str) else None,
+            task_id=new_task_id("txt"),
+            content=content,
+            filtered_content=filtered,
+            results=results,
         )
+        call.state.remember_result(answer)
+        answers.append(answer)
     return answers

@@ -188,6 +188,7 @@ class Alibaba:
             verdicts=self._app[VERDICTS],
             notify_scan=notify_scan,
             notify_feedback=notify_feedback if self._cfg.notify_on_feedback else None,
+            settings=self._cfg,
         )
 
     def render_error(self, err: Exception, request: web.Request, call: Call) -> web.StreamResponse:
@@ -241,7 +242,7 @@ def _check_config(settings: Settings) -> moderation.Verdicts:
         libs = TextLibraries()
         for j, spec in enumerate(account.text_libraries):
             try:
-                libs.add(libs.create(spec.name, spec.kind, spec.list_type).code, spec.items)
+                libs.add(libs.create(spec.name, spec.kind, spec.list_type, spec.scenes).code, spec.items)
             except LibraryError as exc:
                 raise ConfigError(
                     settings.source, f"alibaba.accounts[{i}].text_libraries[{j}]", str(exc)

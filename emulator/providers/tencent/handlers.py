@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...config import TencentAccount
-from .errors import InvalidArgument, NotImplementedError_
+from ...config import TencentAccount, TencentSettings
+from .errors import InvalidArgument, MalformedXML, NotImplementedError_
 from .models import (
+    BADCASE_ELEMENTS,
     CONTENT_IMAGE,
     CONTENT_TEXT,
     KNOWN_LABELS,
@@ -24,6 +25,7 @@ from .models import (
     SceneResult,
     TencentState,
     TextAudit,
+    moderation_time_ok,
 )
 
 #: The scenes a text audit reports, in the order CI's documents list their ``<...Info>`` blocks.
@@ -63,10 +65,28 @@ class TencentContext:
     #: tencent.confirm_after_seconds and tencent.text_labels.
     confirm_after: float | None = None
     text_labels: Mapping[str, str] = field(default_factory=dict)
+    #: The tencent section of the settings (strictness switches).
+    settings: TencentSettings = field(default_factory=TencentSettings)
+
+
+def _check_badcase_strictness(call: TencentContext, fields: Mapping[str, str]) -> None:
+    if call.settings.strict_elements:
+        # UNCONFIRMED(tencent-unknown-elements): CI's answer to an element it does not document
+        # (tencent.strict_elements: false ignores them).
+        unknown = [name for name in fields if name not in BADCASE_ELEMENTS]
+        if unknown:
+            raise MalformedXML.because(f"Element {unknown[0]} is not part of the Request.")
+    moderation_time = fields.get("ModerationTime", "").strip()
+    if call.settings.strict_moderation_time and moderation_time:
+        # UNCONFIRMED(tencent-moderation-time): document 002 shows one format and says nothing of
+        # others (tencent.strict_moderation_time: false keeps any text as sent).
+        if not moderation_time_ok(moderation_time):
+            raise InvalidArgument.field("ModerationTime", "must be a time like 2021-08-07T12:12:12+08:00")
 
 
 def report_badcase(call: TencentContext, fields: Mapping[str, str]) -> None:
     """POST /report/badcase: record one reported moderation mistake."""
+    _check_badcase_strictness(call, fields)
     content_type = int(fields["ContentType"])
     text: str | None = None
     url = fields.get("Url", "").strip() or None

@@ -9,7 +9,9 @@ results read only confirmed ones.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from ...config import TencentAccount
@@ -22,6 +24,24 @@ KNOWN_LABELS: frozenset[str] = frozenset(
 
 CONTENT_TEXT = 1
 CONTENT_IMAGE = 2
+
+#: The elements of a badcase: document 002's, and Url, which image badcases carry.
+BADCASE_ELEMENTS = frozenset(
+    {"ContentType", "Label", "SuggestedLabel", "Text", "Url", "JobId", "ModerationTime"}
+)
+#: ModerationTime as document 002 shows it: 2021-08-07T12:12:12+08:00 (or Z).
+MODERATION_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})")
+
+
+def moderation_time_ok(value: str) -> bool:
+    """Shaped like 2021-08-07T12:12:12+08:00 and a real time."""
+    if not MODERATION_TIME.fullmatch(value.strip()):
+        return False
+    try:
+        datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 
 #: Text audit jobs each account keeps for DescribeAuditingTextJob (GET /text/auditing/<jobId>): the
 #: newest 10,000, the oldest forgotten first. CI keeps results for a month (three months, say the
