@@ -56,9 +56,10 @@ class CallbackSettings:
     max_retries: int = 16
     #: Seconds to wait before retry 1, 2, ...; the last value repeats for later retries. The
     #: provider documents no schedule: doubling from 1 s, capped at 10 minutes, spreads 16 retries
-    #: over about 77 minutes.
+    #: over about 77 minutes. UNCONFIRMED(callback-retry-delays).
     retry_delays: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600)
     #: Seconds one attempt may take (connect to last byte) before it counts as failed.
+    #: UNCONFIRMED(callback-attempt-timeout).
     attempt_timeout: float = 10.0
     #: Real seconds shutdown waits for deliveries still in progress before it cancels and reports
     #: them. Real time, not the injected clock: a stopped ManualClock must not hang the shutdown.
@@ -147,6 +148,10 @@ class AlibabaSettings:
     strict_labels: bool = False
     #: Refuse a ClientInfo query parameter that is not a JSON object (code 400; undocumented).
     strict_client_info: bool = True
+    #: Most tasks in one scan call (TextScan's documented 100; the image scans' limit is undocumented).
+    max_scan_tasks: int = 100
+    #: Most taskIds in one ImageAsyncScanResults call (undocumented).
+    max_result_ids: int = 1_000
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,7 @@ class TencentAccount:
     secret_key: str
     appid: str
     #: Calls per second per API action (/report/badcase, /text/auditing); none is documented, so
-    #: unlimited by default.
+    #: unlimited by default. UNCONFIRMED(tencent-rate-limit).
     rate_limit: int | None = None
     #: Journal namespace of this account's traffic when the request names none.
     namespace: str | None = None
@@ -173,11 +178,15 @@ class TencentSettings:
     #: Refuse a ModerationTime not shaped like 2021-08-07T12:12:12+08:00 (InvalidArgument); off
     #: keeps any text as sent. Undocumented either way.
     strict_moderation_time: bool = True
+    #: Refuse a text audit whose Input names more than one of Object, Url and Content (CI: "they do
+    #: not take effect together", which one wins is undocumented); off: Content wins, then Object.
+    strict_text_input: bool = True
     #: How far ahead of the server clock a signature's q-sign-time may start before the request is
     #: RequestTimeTooSkewed (the reference sheet's 15 minutes).
     max_clock_skew_seconds: int = 900
     #: XMLSizeLimit above this many bytes (also capped by server.max_body_bytes). A badcase is a few
     #: hundred bytes; CI documents no limit, so this only bounds what an untrusted client can send.
+    #: UNCONFIRMED(tencent-body-limit).
     max_body_bytes: int = 1024 * 1024
     #: Seconds after which a reported badcase counts as confirmed by the provider's backend review
     #: (CI: it "takes effect in subsequent moderation jobs after confirmation on the backend"; no

@@ -14,8 +14,8 @@
 
 Neither SDK has the 2017-08-23 library actions (CreateKeywordLib, ...), so their wire format cannot be
 checked; libraries are managed here instead. Errors carry the provider-style ``code`` of the rule
-broken (UNCONFIRMED names) as an extra member of the problem document, next to ``error`` and
-``message``.
+broken (UNCONFIRMED(alibaba-library-codes): the names) as an extra member of the problem
+document, next to ``error`` and ``message``.
 """
 
 from __future__ import annotations

@@ -311,3 +311,13 @@ def test_client_info_check_can_be_relaxed() -> None:
         assert refused["code"] == 400 and "ClientInfo must be a JSON object" in refused["msg"]
     with running(**{"alibaba.strict_client_info": False}) as server:
         assert image_feedback(server, {}, ClientInfo="not json")["code"] == 200
+
+
+def test_scan_task_limits_are_settings() -> None:
+    tasks = [{"url": f"http://a/{i}.jpg"} for i in range(101)]
+    body = {"scenes": ["porn"], "tasks": tasks}
+    with running() as server:
+        refused = acs(server, ImageSyncScanRequest.ImageSyncScanRequest(), body)
+        assert refused["code"] == 400 and "over 100" in refused["msg"]
+    with running(**{"alibaba.max_scan_tasks": 200}) as server:
+        assert len(acs(server, ImageSyncScanRequest.ImageSyncScanRequest(), body)["data"]) == 101

@@ -26,11 +26,9 @@ from .models import (
 )
 
 TEXT_CONTENT_MAX = 10_000
-#: Tasks per scan call. UNCONFIRMED(image-scan-max-tasks): 100 for images too (the reference sheet
-#: gives 100 for TextScan only).
-MAX_TASKS = 100
-#: Task ids per ImageAsyncScanResults call. UNCONFIRMED(async-results-max-ids).
-MAX_RESULT_IDS = 1_000
+# Tasks per scan call: alibaba.max_scan_tasks, UNCONFIRMED(alibaba-image-max-tasks): 100 for images
+# too (the reference sheet gives 100 for TextScan only). Task ids per ImageAsyncScanResults call:
+# alibaba.max_result_ids, UNCONFIRMED(alibaba-results-max-ids).
 
 #: Sends an asynchronous scan's result to a callback URL: (url, seed, task result).
 ScanNotifier = Callable[[str, str, TaskResult], None]
@@ -77,7 +75,7 @@ def image_scan_feedback(call: AlibabaContext, body: Any) -> None:
         raise bad_request("scenes is required when suggestion is given")
     label = _opt_str(obj, "label", "")
     if label is not None:
-        # UNCONFIRMED(label-per-scene): the per-scene lists are the emulator's reading; by default
+        # UNCONFIRMED(alibaba-label-per-scene): the per-scene lists are the emulator's reading; by default
         # any documented label goes in any scene (alibaba.strict_labels).
         allowed = _labels_of(scenes) if scenes and call.settings.strict_labels else IMAGE_LABELS
         if label not in allowed:
@@ -159,7 +157,7 @@ def text_feedback(call: AlibabaContext, body: Any) -> None:
 
 
 def _check_client_info(call: AlibabaContext) -> None:
-    # UNCONFIRMED(client-info-json): the provider's answer to a ClientInfo that is not a JSON object
+    # UNCONFIRMED(alibaba-client-info): the provider's answer to a ClientInfo that is not a JSON object
     # (alibaba.strict_client_info: false accepts any).
     if not call.settings.strict_client_info:
         return
@@ -214,7 +212,7 @@ def new_task_id(prefix: str) -> str:
 
 
 def _scan_body(
-    body: Any, allowed_scenes: Mapping[str, object] | tuple[str, ...]
+    body: Any, allowed_scenes: Mapping[str, object] | tuple[str, ...], max_tasks: int
 ) -> tuple[tuple[str, ...], list[Any]]:
     obj = _object(body, "")
     scenes_raw = obj.get("scenes")
@@ -226,8 +224,8 @@ def _scan_body(
     tasks = obj.get("tasks")
     if not isinstance(tasks, list) or not tasks:
         raise bad_request("tasks is required: a non-empty array")
-    if len(tasks) > MAX_TASKS:
-        raise bad_request(f"tasks has {len(tasks)} items, over {MAX_TASKS}")
+    if len(tasks) > max_tasks:
+        raise bad_request(f"tasks has {len(tasks)} items, over {max_tasks}")
     _opt_str(obj, "bizType", "")
     return tuple(dict.fromkeys(scenes_raw)), tasks
 
@@ -263,7 +261,7 @@ def _image_task(
 
 def image_sync_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
     """ImageSyncScan: one result per task, each scene judged (feedback library first)."""
-    scenes, tasks = _scan_body(body, tuple(IMAGE_SCENES))
+    scenes, tasks = _scan_body(body, tuple(IMAGE_SCENES), call.settings.max_scan_tasks)
     return [_image_task(call, task, i, scenes)[0] for i, task in enumerate(tasks)]
 
 
@@ -278,7 +276,7 @@ def image_async_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
             raise bad_request("callback must be an http(s) URL")
         if not seed:
             raise bad_request("seed is required when callback is given")
-    scenes, tasks = _scan_body(obj, tuple(IMAGE_SCENES))
+    scenes, tasks = _scan_body(obj, tuple(IMAGE_SCENES), call.settings.max_scan_tasks)
     answers = []
     for i, task in enumerate(tasks):
         result, ok = _image_task(call, task, i, scenes)
@@ -297,8 +295,8 @@ def image_async_scan_results(call: AlibabaContext, body: Any) -> list[TaskResult
     """ImageAsyncScanResults: the body is a JSON array of taskIds."""
     if not isinstance(body, list) or not body:
         raise bad_request("request body must be a non-empty JSON array of taskIds")
-    if len(body) > MAX_RESULT_IDS:
-        raise bad_request(f"request body has {len(body)} taskIds, over {MAX_RESULT_IDS}")
+    if len(body) > call.settings.max_result_ids:
+        raise bad_request(f"request body has {len(body)} taskIds, over {call.settings.max_result_ids}")
     out = []
     for i, task_id in enumerate(body):
         if not isinstance(task_id, str):
@@ -310,7 +308,7 @@ def image_async_scan_results(call: AlibabaContext, body: Any) -> list[TaskResult
 
 def text_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
     """TextScan: scenes antispam and ad; feedback library, custom libraries, verdicts, then normal."""
-    scenes, tasks = _scan_body(body, moderation.TEXT_SCENES)
+    scenes, tasks = _scan_body(body, moderation.TEXT_SCENES, call.settings.max_scan_tasks)
     answers: list[TaskResult] = []
     for i, task in enumerate(tasks):
         if not isinstance(task, dict):

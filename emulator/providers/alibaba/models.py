@@ -140,7 +140,7 @@ class HitContext:
     context: str
     lib_name: str | None = None
     lib_code: str | None = None
-    #: UNCONFIRMED: the documents name the field, not its values.
+    #: UNCONFIRMED(alibaba-rule-type): the documents name the field, not its values.
     rule_type: str | None = None
 
 
@@ -251,6 +251,7 @@ class AlibabaState:
     def reflux(self, scenes: tuple[str, ...]) -> tuple[str, ...]:
         """The scenes of a feedback (none named: every scene) that the account's real-time data
         reflux covers (document 000: enabled per account and per chosen reflux scenario)."""
+        # UNCONFIRMED(alibaba-reflux-default): every scene unless the account names fewer.
         enabled = self.account.reflux_scenes
         return tuple(s for s in scenes if s in enabled) if scenes else tuple(enabled)
 

@@ -30,11 +30,13 @@ from .models import (
 from .textlib import Hit, mask
 
 #: The confidence of a verdict the emulator is sure of (library hits, defaults). The provider answers
-#: a number from 0 to 100; the exact values it gives are not documented.
+#: a number from 0 to 100; the exact values it gives are not documented: UNCONFIRMED(alibaba-scan-rate)
+#: (a verdict's ``rate`` sets it).
 SURE = 99.9
 TEXT_SCENE = "antispam"
 #: TextScan's scenes: antispam, and ad, to which custom term libraries also apply (document 003:
 #: "you can apply custom text libraries to ad violation detection and text anti-spam").
+#: UNCONFIRMED(alibaba-textscan-ad-scene): that ad violation detection is TextScan's scene ``ad``.
 TEXT_SCENES = (TEXT_SCENE, "ad")
 
 
@@ -135,7 +137,7 @@ def _details(hits: Sequence[Hit], label: str) -> tuple[Detail, ...]:
             context=word,
             lib_name=hit.library.name,
             lib_code=hit.library.code,
-            # UNCONFIRMED: the documents name the field, not its values.
+            # UNCONFIRMED(alibaba-rule-type): the documents name the field, not its values.
             rule_type="keyword" if hit.library.kind == "term" else "similarText",
         )
         for hit in hits
@@ -193,7 +195,7 @@ def text_results(
 
 
 def unknown_task(task_id: str | None) -> TaskResult:
-    # UNCONFIRMED(unknown-task-id): the provider's answer for a taskId it does not know.
+    # UNCONFIRMED(alibaba-unknown-task): the provider's answer for a taskId it does not know.
     return TaskResult(code=404, msg="NOT_FOUND", task_id=task_id)
 
 
@@ -209,6 +211,7 @@ def machine_image_result(
     """What the machine said of an image (a notification's ``scanResult``, document 000: "the
     original system moderation content"): the scan that answered ``task_id``, else what a scan of
     ``url`` in ``scenes`` (none: every scene) answers now, else NOT_FOUND."""
+    # UNCONFIRMED(alibaba-notification-unscanned): the scanResult of a sample no scan answered.
     known = state.machine_results.get(task_id) if task_id else None
     if known is not None:
         return known

@@ -6,7 +6,8 @@ scan that answered its ``taskId`` (with that scan's ``dataId`` and ``taskId``) o
 scan the emulator remembers answered, what a scan would have answered just before the verdict;
 ``auditResult`` is the person's verdict. A receiver can compare the two. Notifications fire after a
 review in the console or, when ``alibaba.notify_on_feedback`` is on, after a feedback call with a
-verdict. The bytes come from ``protocol.notification``; the delivery (retries, journal, faults) from
+verdict (UNCONFIRMED(alibaba-notify-on-feedback): document 000 notifies after reviews only). The
+bytes come from ``protocol.notification``; the delivery (retries, journal, faults) from
 core/callbacks.py.
 """
 

@@ -110,6 +110,7 @@ class Alibaba:
         return self._settings.server.max_body_bytes
 
     def body_too_large(self, exc: BodyTooLarge) -> Exception:
+        # UNCONFIRMED(alibaba-too-large): Green's limit and answer (server.max_body_bytes).
         return BusinessError(589, f"TOO_LARGE: {exc}")
 
     async def authenticate(self, request: web.Request, call: Call, who: Identity) -> Identity:

@@ -10,7 +10,8 @@ blacklist, whitelist or review list, and the matcher text scans run against them
   "English words or phrases cannot be used as terms": a term made only of letters is refused.
 - Text patterns: 10 to 4,000 characters; a text hits a pattern when their *similarity* reaches the
   threshold (default 0.6). Similarity is the Jaccard index of the two texts' multisets of character
-  bigrams (after dropping whitespace): |A ∩ B| / |A ∪ B|. The provider documents no measure; with
+  bigrams (after dropping whitespace): |A ∩ B| / |A ∪ B|. The provider documents no measure
+  (UNCONFIRMED(alibaba-pattern-similarity), alibaba.pattern_similarity); with
   this one a single-character edit of a pattern of n >= 10 characters keeps at least (n-3)/(n+1) =
   7/11, so it hits at the default. A pattern without a Chinese (or other ideographic/syllabic)
   character, i.e. made only of letters, digits or emoticons, is kept but ignored: "a text pattern

@@ -4,7 +4,8 @@ Plain typed classes, keyed by APPID; no HTTP here. A reported badcase "takes eff
 moderation jobs after confirmation on the backend" (CI documentation), so each one starts as
 ``reported`` and moves to ``confirmed`` through :meth:`TencentState.confirm` (the admin action) or
 once ``tencent.confirm_after_seconds`` have passed (:meth:`TencentState.confirm_due`); moderation
-results read only confirmed ones.
+results read only confirmed ones. How long the backend takes is undocumented:
+UNCONFIRMED(tencent-confirm-delay) (tencent.confirm_after_seconds).
 """
 
 from __future__ import annotations

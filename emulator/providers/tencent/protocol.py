@@ -394,7 +394,8 @@ def success(result: object, call: Call) -> web.Response:
 
 
 #: CI's job times, e.g. ``2019-07-07T12:12:12+0800`` (the query API's documented sample); the
-#: offset is China Standard Time's, which the samples show (UNCONFIRMED for other regions).
+#: offset is China Standard Time's, which the samples show (UNCONFIRMED(tencent-job-time-zone) for
+#: other regions).
 _JOB_TZ = timezone(timedelta(hours=8))
 
 
@@ -419,7 +420,8 @@ def text_auditing_success(audit: TextAudit, call: Call) -> web.Response:
     put(detail, "CreationTime", job_time(audit.created_at))
     if audit.data_id is not None:
         put(detail, "DataId", audit.data_id)
-    # Echoed as sent (base64), as cos-go-sdk-v5's TextAuditingJobDetail.Content suggests (UNCONFIRMED).
+    # Echoed as sent (base64), as cos-go-sdk-v5's TextAuditingJobDetail.Content suggests
+    # (UNCONFIRMED(tencent-text-content-echo)).
     put(detail, "Content", audit.content)
     put(detail, "SectionCount", 1)
     put(detail, "Label", audit.label)
@@ -453,7 +455,7 @@ def image_auditing_success(audits: list[ImageAudit], call: Call) -> web.Response
     them a list (cos_client.py, ci_auditing_image_batch: ``format_dict(data, ['JobsDetail'])``).
     Fields and their order follow cos-go-sdk-v5's ImageAuditingResult (ci.go) and the image query
     API's documented body; OCR text, Category and SubLabel are left out, since the emulator reads no
-    image (UNCONFIRMED whether CI sends them empty)."""
+    image (UNCONFIRMED(tencent-image-omitted-fields) whether CI sends them empty)."""
     request_id = call.request_id
     root = etree.Element("Response")
 
@@ -479,7 +481,8 @@ def image_auditing_success(audits: list[ImageAudit], call: Call) -> web.Response
             put(info, "HitFlag", scene.hit_flag)
             put(info, "Score", scene.score)
             if scene.hit_flag:
-                # The scene's own label; CI may name a finer one here (UNCONFIRMED).
+                # The scene's own label; CI may name a finer one here
+                # (UNCONFIRMED(tencent-image-scene-label)).
                 put(info, "Label", scene.scene)
         # 0: not compressed (LargeImageDetect is never needed: no image is fetched).
         put(detail, "CompressionResult", 0)
