@@ -232,6 +232,8 @@ def _documented_part(root: etree._Element) -> etree._Element:
     times = [c for c in root if c.tag == "ModerationTime"]
     drop_time = len(times) == 1 and len(times[0]) == 0 and not moderation_time_ok(times[0].text or "")
     copy = etree.Element("Request")
+    for name, value in root.attrib.items():  # kept: the schema refuses them
+        copy.set(name, value)
     for child in root:
         tag: Any = child.tag  # a comment's tag is a function, not a name
         if isinstance(tag, str) and tag in BADCASE_ELEMENTS and not (drop_time and tag == "ModerationTime"):
