@@ -7,7 +7,6 @@ Prints scans per second of each and the ratio, measured side by side in one run.
 from __future__ import annotations
 
 import random
-import string
 import time
 
 from emulator.config import AlibabaAccount
@@ -21,8 +20,14 @@ LIBRARIES = 10
 TERMS = 10_000
 
 
+#: 26 Chinese characters in place of a-z: terms made only of English letters are refused (document
+#: 003), and Chinese terms match as substrings, so the loop below has the automaton's semantics. (A
+#: large alphabet is far slower for pyahocorasick: with 3,000 characters, some 25 times.)
+_CHARS = [chr(c) for c in range(0x4E00, 0x4E00 + 26)]
+
+
 def _word(rng: random.Random, n: int) -> str:
-    return "".join(rng.choice(string.ascii_lowercase) for _ in range(n))
+    return "".join(rng.choice(_CHARS) for _ in range(n))
 
 
 def build(rng: random.Random) -> AlibabaState:

@@ -88,9 +88,10 @@ class CallbackSettings:
     max_retries: int = 16
     #: Seconds to wait before retry 1, 2, ...; the last value repeats for later retries. The
     #: provider documents no schedule: doubling from 1 s, capped at 10 minutes, spreads 16 retries
-    #: over about 77 minutes.
+    #: over about 77 minutes. UNCONFIRMED(callback-retry-delays).
     retry_delays: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600)
     #: Seconds one attempt may take (connect to last byte) before it counts as failed.
+    #: UNCONFIRMED(callback-attempt-timeout).
     attempt_timeout: float = 10.0
     #: Real seconds shutdown waits for deliveries still in progress before it cancels and reports
     #: them, within server.shutdown_grace. Real time, not the injected clock: a stopped ManualClock
@@ -117,6 +118,9 @@ class TextLibrarySpec:
     kind: Literal["term", "pattern"]
     list_type: Literal["blacklist", "whitelist", "review"]
     items: tuple[str, ...] = ()
+    #: The TextScan scenes it applies to; empty: term libraries both ``antispam`` and ``ad``,
+    #: pattern libraries ``antispam`` only (document 003).
+    scenes: tuple[Literal["antispam", "ad"], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,10 @@ class AlibabaAccount:
     namespace: str | None = None
     #: Custom text libraries the account starts with (the console's "custom libraries").
     text_libraries: tuple[TextLibrarySpec, ...] = ()
+    #: The real-time data reflux scenarios enabled for the account (document 000): ImageScanFeedback
+    #: for these scenes joins the reflux library and changes the next scan; for other scenes it is
+    #: recorded only. Default: all three (every feedback takes effect at once).
+    reflux_scenes: tuple[Literal["porn", "terrorism", "ad"], ...] = ("porn", "terrorism", "ad")
 
 
 @dataclass(frozen=True)
@@ -176,8 +184,19 @@ class AlibabaSettings:
     notify_on_feedback: bool = False
     #: Default scan results for matching URLs and texts; anything unmapped is normal / pass.
     verdicts: tuple[Verdict, ...] = ()
-    #: How similar (bigram Jaccard, 0..1) a text must be to a text pattern to hit it.
-    pattern_similarity: float = 0.8
+    #: How similar (Jaccard index of the bigram multisets, 0..1) a text must be to a text pattern to
+    #: hit it. At 0.6 a single-character edit of a pattern of 10 or more characters still hits (its
+    #: similarity is at least 7/11).
+    pattern_similarity: float = 0.6
+    #: Check ImageScanFeedback labels against each scene's own list (the emulator's lists, not
+    #: documented); off accepts any label the documents name for any scene.
+    strict_labels: bool = False
+    #: Refuse a ClientInfo query parameter that is not a JSON object (code 400; undocumented).
+    strict_client_info: bool = True
+    #: Most tasks in one scan call (TextScan's documented 100; the image scans' limit is undocumented).
+    max_scan_tasks: int = 100
+    #: Most taskIds in one ImageAsyncScanResults call (undocumented).
+    max_result_ids: int = 1_000
     #: Samples each feedback-based library (image, text) keeps per account and namespace; past it
     #: the least recently taught is forgotten. The provider documents no limit.
     max_library_entries: int = 10_000
@@ -189,7 +208,7 @@ class TencentAccount:
     secret_key: str
     appid: str
     #: Calls per second per API action (/report/badcase, /text/auditing); none is documented, so
-    #: unlimited by default.
+    #: unlimited by default. UNCONFIRMED(tencent-rate-limit).
     rate_limit: int | None = None
     #: Journal namespace of this account's traffic when the request names none.
     namespace: str | None = None
@@ -201,11 +220,21 @@ class TencentSettings:
     verify_signatures: bool = True
     #: Reject labels outside the documented list.
     strict_labels: bool = False
+    #: Refuse elements of /report/badcase that document 002 does not list (MalformedXML); off
+    #: ignores them. Undocumented either way.
+    strict_elements: bool = True
+    #: Refuse a ModerationTime not shaped like 2021-08-07T12:12:12+08:00 (InvalidArgument); off
+    #: keeps any text as sent. Undocumented either way.
+    strict_moderation_time: bool = True
+    #: Refuse a text audit whose Input names more than one of Object, Url and Content (CI: "they do
+    #: not take effect together", which one wins is undocumented); off: Content wins, then Object.
+    strict_text_input: bool = True
     #: How far ahead of the server clock a signature's q-sign-time may start before the request is
     #: RequestTimeTooSkewed (the reference sheet's 15 minutes).
     max_clock_skew_seconds: int = 900
     #: XMLSizeLimit above this many bytes (also capped by server.max_body_bytes). A badcase is a few
     #: hundred bytes; CI documents no limit, so this only bounds what an untrusted client can send.
+    #: UNCONFIRMED(tencent-body-limit).
     max_body_bytes: int = 1024 * 1024
     #: Seconds after which a reported badcase counts as confirmed by the provider's backend review
     #: (CI: it "takes effect in subsequent moderation jobs after confirmation on the backend"; no

@@ -3,8 +3,11 @@
 - ``GET    /_emulator/alibaba/libraries``                   an account's libraries (the feedback-based
   ones included, read-only)
 - ``POST   /_emulator/alibaba/libraries``                   create one: ``{"account", "name", "kind":
-  "term"|"pattern", "listType": "blacklist"|"whitelist"|"review", "items": [...]}``
+  "term"|"pattern", "listType": "blacklist"|"whitelist"|"review", "items": [...], "scenes": [...]}``
+  (scenes: ``antispam`` and/or ``ad`` for terms, ``antispam`` for patterns; default all they allow)
 - ``DELETE /_emulator/alibaba/libraries/{code}``
+- ``PATCH  /_emulator/alibaba/libraries/{code}``            ``{"enabled": false}`` disables a user-created
+  library (kept, matches nothing), ``true`` enables it again; feedback-based ones cannot be disabled
 - ``GET|POST|DELETE /_emulator/alibaba/libraries/{code}/items``   list, add (``{"items": [...]}``) or
   remove terms / text patterns
 - ``GET|POST /_emulator/alibaba/verdicts``                  default scan results (``alibaba.verdicts``)
@@ -15,8 +18,8 @@ the namespace named, else the default.
 
 Neither SDK has the 2017-08-23 library actions (CreateKeywordLib, ...), so their wire format cannot be
 checked; libraries are managed here instead. Errors carry the provider-style ``code`` of the rule
-broken (UNCONFIRMED names) as an extra member of the problem document, next to ``error`` and
-``message``.
+broken (UNCONFIRMED(alibaba-library-codes): the names) as an extra member of the problem
+document, next to ``error`` and ``message``.
 """
 
 from __future__ import annotations
@@ -91,16 +94,20 @@ async def list_libraries(request: web.Request) -> web.Response:
 
 async def create_library(request: web.Request) -> web.Response:
     body = await json_object(request)
-    unknown = sorted(set(body) - {"account", "name", "kind", "listType", "items"})
+    unknown = sorted(set(body) - {"account", "name", "kind", "listType", "items", "scenes"})
     if unknown:
-        raise bad_request(f"unknown field {unknown[0]!r} (known: account, name, kind, listType, items)")
+        known = "account, name, kind, listType, items, scenes"
+        raise bad_request(f"unknown field {unknown[0]!r} (known: {known})")
     state = await _state(request, body)
     items = body.get("items", [])
     if not isinstance(items, list):
         raise bad_request("items must be a list")
+    scenes = body.get("scenes")
+    if scenes is not None and (not isinstance(scenes, list) or not all(isinstance(x, str) for x in scenes)):
+        raise bad_request("scenes must be a list of scene names (antispam, ad)")
     libs = state.text_libraries
     with _library_rules():
-        lib = libs.create(body.get("name"), body.get("kind"), body.get("listType"))  # type: ignore[arg-type]
+        lib = libs.create(body.get("name"), body.get("kind"), body.get("listType"), scenes)  # type: ignore[arg-type]
         try:
             libs.add(lib.code, items)
         except LibraryError:
@@ -120,6 +127,30 @@ async def delete_library(request: web.Request) -> web.Response:
     with _library_rules():
         state.text_libraries.delete(code)
     return web.json_response({"deleted": code})
+
+
+async def patch_library(request: web.Request) -> web.Response:
+    """Enable or disable a user-created library (document 003: feedback-based libraries cannot be
+    disabled or deleted)."""
+    code = request.match_info["code"]
+    body = await json_object(request)
+    unknown = sorted(set(body) - {"account", "enabled"})
+    if unknown:
+        raise bad_request(f"unknown field {unknown[0]!r} (known: account, enabled)")
+    enabled = body.get("enabled")
+    if not isinstance(enabled, bool):
+        raise bad_request("enabled is required: true or false")
+    if code in FEEDBACK_LIBRARIES:
+        if enabled:
+            raise bad_request("feedback-based libraries are always enabled", code="FeedbackLibNotDisablable")
+        raise bad_request(
+            "feedback-based libraries are created automatically and cannot be disabled or deleted",
+            code="FeedbackLibNotDisablable",
+        )
+    state = await _state(request, body)
+    with _library_rules():
+        lib = state.text_libraries.set_enabled(code, enabled)
+    return web.json_response(lib.to_dict())
 
 
 async def library_items(request: web.Request) -> web.Response:
@@ -183,6 +214,7 @@ def setup(admin: web.Application) -> None:
     admin.router.add_get("/alibaba/libraries", list_libraries)
     admin.router.add_post("/alibaba/libraries", create_library)
     admin.router.add_delete("/alibaba/libraries/{code}", delete_library)
+    admin.router.add_patch("/alibaba/libraries/{code}", patch_library)
     for method in ("GET", "POST", "DELETE"):
         admin.router.add_route(method, "/alibaba/libraries/{code}/items", library_items)
     admin.router.add_get("/alibaba/verdicts", list_verdicts)

@@ -26,7 +26,7 @@ from ..errors import AdminError
 from ..keys import CLOCK, DISPATCHER, JOURNAL
 from ..providers.alibaba import notifications
 from ..providers.alibaba.models import IMAGE_LABELS, Review
-from ..providers.alibaba.routes import ALIBABA_BACKEND
+from ..providers.alibaba.routes import ALIBABA_BACKEND, VERDICTS
 from .common import (
     account_namespace,
     alibaba_account,
@@ -128,6 +128,7 @@ async def post_alibaba_review(request: web.Request) -> web.Response:
         review,
         namespace=namespace,
         correlation_id=correlation_id,
+        verdicts=app[VERDICTS].get(namespace),
     )
     response = web.json_response(
         {

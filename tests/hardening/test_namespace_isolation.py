@@ -163,10 +163,10 @@ async def test_feedback_libraries_are_per_namespace(api: Api) -> None:
 
 
 async def test_custom_text_libraries_and_verdicts_are_per_namespace(api: Api) -> None:
-    body = {"name": "words", "kind": "term", "listType": "blacklist", "items": ["forbidden"]}
+    body = {"name": "words", "kind": "term", "listType": "blacklist", "items": ["违禁词"]}
     assert (await api.admin("POST", "/alibaba/libraries", A, body))[0] == 201
-    assert await api.text_label(A, "a forbidden word") == "customized"
-    assert await api.text_label(B, "a forbidden word") == "normal"
+    assert await api.text_label(A, "a 违禁词 word") == "customized"
+    assert await api.text_label(B, "a 违禁词 word") == "normal"
     verdict = {"scene": "porn", "label": "sexy", "suggestion": "review", "url": "http://example.com/v.jpg"}
     assert (await api.admin("POST", "/alibaba/verdicts", B, verdict))[0] == 201
     assert await api.image_label(B, "http://example.com/v.jpg") == "sexy"

@@ -100,7 +100,8 @@ async def test_badcases_are_capped_oldest_first_and_indexed(
     first = await report(http, server, clock, "kept twice")
     second = await report(http, server, clock, "kept twice")
     for request_id in (first, second):
-        async with http.post(f"{server.url}/_emulator/tencent/badcases/{request_id}/confirm", json={}) as response:
+        confirm = f"{server.url}/_emulator/tencent/badcases/{request_id}/confirm"
+        async with http.post(confirm, json={}) as response:
             assert response.status == 200
     assert await label("kept twice") == "Porn"
     ids = [await report(http, server, clock, f"text {i}") for i in range(CAP + 3)]

@@ -20,7 +20,9 @@ Two families, rendered differently by ``protocol.py``::
 
 Gateway codes and wording from the reference sheet and the provider's public error pages; the ones
 the sheet does not list (MissingAccessKeyId, IncompleteSignature, InvalidTimeStamp.Format,
-SignatureNonceUsed, ContentMD5NotMatched) are the POP gateway's codes for those cases.
+SignatureNonceUsed, ContentMD5NotMatched) are the POP gateway's codes for those cases, chosen by
+analogy: UNCONFIRMED(alibaba-gateway-codes) for Green (alibaba.verify_signatures: false relaxes every
+check that raises them).
 """
 
 from __future__ import annotations
@@ -148,6 +150,8 @@ class ThrottlingUser(GatewayError):
 
 
 class InvalidActionNotFound(GatewayError):
+    # UNCONFIRMED(alibaba-invalid-action): what the gateway answers for a path or method under
+    # /green/ that no API serves.
     code = "InvalidAction.NotFound"
     status = 404
     message = "Specified api is not found, please check your url and method."
@@ -178,12 +182,16 @@ class BusinessError(AlibabaError):
 
 def bad_request(msg: str) -> BusinessError:
     """Invalid parameters: business code 400, a message naming the field."""
+    # UNCONFIRMED(alibaba-bad-request-msg): the code is the sheet's; the wording of msg is ours.
     return BusinessError(400, msg)
 
 
 def throttled(response: str, retry_after: float = 0.0) -> AlibabaError:
     """What an account over its quota gets, by the configured ``throttle_response``: the gateway's
     Throttling.User with HTTP 429 or 400, or the business envelope's 588 EXCEED_QUOTA."""
+    # UNCONFIRMED(alibaba-throttle-response): which of them Green sends (alibaba.throttle_response);
+    # UNCONFIRMED(alibaba-throttle-retry-after): whether it adds x-acs-retry-after
+    # (alibaba.throttle_retry_after_header).
     if response == "588":
         return BusinessError(588, "EXCEED_QUOTA: request rate is over the quota")
     return ThrottlingUser(status=int(response), retry_after=retry_after)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...config import AlibabaAccount
+from ...config import AlibabaAccount, AlibabaSettings
 from ...core.callbacks import CallbackURLError, check_url
 from . import moderation
 from .errors import bad_request
@@ -27,13 +27,13 @@ from .models import (
 )
 
 TEXT_CONTENT_MAX = 10_000
-#: Tasks per scan call. UNCONFIRMED for images (the reference sheet gives 100 for TextScan only).
-MAX_TASKS = 100
-#: Task ids per ImageAsyncScanResults call. UNCONFIRMED.
-MAX_RESULT_IDS = 1_000
-#: Items per TextFeedback call. UNCONFIRMED: the documents give no limit; the scans' 100 tasks a
-#: call is taken, so one call cannot teach the feedback-based library thousands of samples.
-MAX_FEEDBACK_ITEMS = MAX_TASKS
+# Tasks per scan call: alibaba.max_scan_tasks, UNCONFIRMED(alibaba-image-max-tasks): 100 for images
+# too (the reference sheet gives 100 for TextScan only). Task ids per ImageAsyncScanResults call:
+# alibaba.max_result_ids, UNCONFIRMED(alibaba-results-max-ids).
+#: Items per TextFeedback call. UNCONFIRMED(alibaba-feedback-max-items): the documents give no limit;
+#: the scans' 100 tasks a call is taken, so one call cannot teach the feedback-based library thousands
+#: of samples.
+MAX_FEEDBACK_ITEMS = 100
 
 #: Sends an asynchronous scan's result to a callback URL: (url, seed, task result).
 ScanNotifier = Callable[[str, str, TaskResult], None]
@@ -57,11 +57,13 @@ class AlibabaContext:
     callback_refusal: Callable[[str], str | None] | None = None
     #: None unless alibaba.notify_on_feedback is on.
     notify_feedback: FeedbackNotifier | None = None
+    #: The alibaba section of the settings (strictness switches).
+    settings: AlibabaSettings = field(default_factory=AlibabaSettings)
 
 
 def image_scan_feedback(call: AlibabaContext, body: Any) -> None:
     """ImageScanFeedback: every field optional; ``suggestion`` needs ``scenes``."""
-    _check_client_info(call.query)
+    _check_client_info(call)
     obj = _object(body, "")
     task_id = _opt_str(obj, "taskId", "")
     url = _opt_str(obj, "url", "")
@@ -81,10 +83,18 @@ def image_scan_feedback(call: AlibabaContext, body: Any) -> None:
         raise bad_request("scenes is required when suggestion is given")
     label = _opt_str(obj, "label", "")
     if label is not None:
-        allowed = _labels_of(scenes) if scenes else IMAGE_LABELS
+        # UNCONFIRMED(alibaba-label-per-scene): the per-scene lists are the emulator's reading; by default
+        # any documented label goes in any scene (alibaba.strict_labels).
+        allowed = _labels_of(scenes) if scenes and call.settings.strict_labels else IMAGE_LABELS
         if label not in allowed:
-            where = f"scenes {', '.join(scenes)}" if scenes else "any scene"
+            where = f"scenes {', '.join(scenes)}" if scenes and call.settings.strict_labels else "any scene"
             raise bad_request(f"label {label!r} is not a label of {where}")
+    machine = None
+    if call.notify_feedback is not None:
+        # Taken before the feedback changes anything: the notification's scanResult.
+        machine = moderation.machine_image_result(
+            call.state, call.verdicts, task_id=task_id, url=url, scenes=scenes
+        )
     fb = ImageFeedback(
         request_id=call.request_id,
         received_at=call.received_at,
@@ -94,6 +104,7 @@ def image_scan_feedback(call: AlibabaContext, body: Any) -> None:
         scenes=scenes,
         label=label,
         note=note,
+        machine=machine,
     )
     call.state.add_image_feedback(fb)
     if call.notify_feedback is not None:
@@ -108,7 +119,7 @@ def _labels_of(scenes: tuple[str, ...]) -> frozenset[str]:
 
 def text_feedback(call: AlibabaContext, body: Any) -> None:
     """TextFeedback: ``taskId`` required. The docs say "JSON array" and show one object: both work."""
-    _check_client_info(call.query)
+    _check_client_info(call)
     items = body if isinstance(body, list) else [body]
     if not items:
         raise bad_request("request body must not be an empty array")
@@ -126,24 +137,41 @@ def text_feedback(call: AlibabaContext, body: Any) -> None:
             raise bad_request(
                 f"{prefix}content is longer than {TEXT_CONTENT_MAX} characters ({len(content)})"
             )
+        data_id = _opt_str(obj, "dataId", prefix)
         parsed.append(
             TextFeedback(
                 request_id=call.request_id,
                 received_at=call.received_at,
                 task_id=task_id,
-                data_id=_opt_str(obj, "dataId", prefix),
+                data_id=data_id,
                 content=content,
                 label=_opt_enum(obj, "label", tuple(sorted(TEXT_LABELS)), prefix),
                 note=_opt_str(obj, "note", prefix),
             )
         )
+    if call.notify_feedback is not None:
+        # Taken before the feedback changes anything: the notifications' scanResult.
+        parsed = [
+            replace(
+                fb,
+                machine=moderation.machine_text_result(
+                    call.state, call.verdicts, task_id=fb.task_id, content=fb.content, data_id=fb.data_id
+                ),
+            )
+            for fb in parsed
+        ]
     for fb in parsed:
         call.state.add_text_feedback(fb)
     if call.notify_feedback is not None:
         call.notify_feedback(parsed)
 
 
-def _check_client_info(query: Mapping[str, str]) -> None:
+def _check_client_info(call: AlibabaContext) -> None:
+    # UNCONFIRMED(alibaba-client-info): the provider's answer to a ClientInfo that is not a JSON object
+    # (alibaba.strict_client_info: false accepts any).
+    if not call.settings.strict_client_info:
+        return
+    query = call.query
     # The docs name it clientInfo, the SDKs send ClientInfo: accept both.
     for name in ("ClientInfo", "clientInfo"):
         if name in query:
@@ -194,7 +222,7 @@ def new_task_id(prefix: str) -> str:
 
 
 def _scan_body(
-    body: Any, allowed_scenes: Mapping[str, object] | tuple[str, ...]
+    body: Any, allowed_scenes: Mapping[str, object] | tuple[str, ...], max_tasks: int
 ) -> tuple[tuple[str, ...], list[Any]]:
     obj = _object(body, "")
     scenes_raw = obj.get("scenes")
@@ -206,8 +234,8 @@ def _scan_body(
     tasks = obj.get("tasks")
     if not isinstance(tasks, list) or not tasks:
         raise bad_request("tasks is required: a non-empty array")
-    if len(tasks) > MAX_TASKS:
-        raise bad_request(f"tasks has {len(tasks)} items, over {MAX_TASKS}")
+    if len(tasks) > max_tasks:
+        raise bad_request(f"tasks has {len(tasks)} items, over {max_tasks}")
     _opt_str(obj, "bizType", "")
     return tuple(dict.fromkeys(scenes_raw)), tasks
 
@@ -244,12 +272,13 @@ def _image_task(
         url=url,
         results=moderation.image_results(call.state, call.verdicts, url, scenes),
     )
+    call.state.remember_result(result)
     return result, True
 
 
 def image_sync_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
     """ImageSyncScan: one result per task, each scene judged (feedback library first)."""
-    scenes, tasks = _scan_body(body, tuple(IMAGE_SCENES))
+    scenes, tasks = _scan_body(body, tuple(IMAGE_SCENES), call.settings.max_scan_tasks)
     return [_image_task(call, task, i, scenes)[0] for i, task in enumerate(tasks)]
 
 
@@ -271,7 +300,7 @@ def image_async_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
         # Decided from the URL alone, before any lookup or connection. The provider calls any
         # host; the emulator only those it is told to (an emulator rule, not the provider's).
         refusal = call.callback_refusal(callback) if call.callback_refusal is not None else None
-    scenes, tasks = _scan_body(obj, tuple(IMAGE_SCENES))
+    scenes, tasks = _scan_body(obj, tuple(IMAGE_SCENES), call.settings.max_scan_tasks)
     answers = []
     for i, task in enumerate(tasks):
         result, ok = _image_task(call, task, i, scenes)
@@ -293,21 +322,20 @@ def image_async_scan_results(call: AlibabaContext, body: Any) -> list[TaskResult
     """ImageAsyncScanResults: the body is a JSON array of taskIds."""
     if not isinstance(body, list) or not body:
         raise bad_request("request body must be a non-empty JSON array of taskIds")
-    if len(body) > MAX_RESULT_IDS:
-        raise bad_request(f"request body has {len(body)} taskIds, over {MAX_RESULT_IDS}")
+    if len(body) > call.settings.max_result_ids:
+        raise bad_request(f"request body has {len(body)} taskIds, over {call.settings.max_result_ids}")
     out = []
     for i, task_id in enumerate(body):
         if not isinstance(task_id, str):
             raise bad_request(f"[{i}] must be a taskId string")
         result = call.state.scan_tasks.get(task_id)
-        # UNCONFIRMED: the provider's answer for a taskId it does not know.
-        out.append(result if result is not None else TaskResult(code=404, msg="NOT_FOUND", task_id=task_id))
+        out.append(result if result is not None else moderation.unknown_task(task_id))
     return out
 
 
 def text_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
-    """TextScan: scene antispam; feedback library, custom libraries, verdicts, then normal."""
-    _, tasks = _scan_body(body, (moderation.TEXT_SCENE,))
+    """TextScan: scenes antispam and ad; feedback library, custom libraries, verdicts, then normal."""
+    scenes, tasks = _scan_body(body, moderation.TEXT_SCENES, call.settings.max_scan_tasks)
     answers: list[TaskResult] = []
     for i, task in enumerate(tasks):
         if not isinstance(task, dict):
@@ -322,17 +350,17 @@ def text_scan(call: AlibabaContext, body: Any) -> list[TaskResult]:
                 _task_error(task, f"tasks[{i}].content is longer than {TEXT_CONTENT_MAX} characters")
             )
             continue
-        result, filtered = moderation.text_result(call.state, call.verdicts, content)
+        results, filtered = moderation.text_results(call.state, call.verdicts, content, scenes)
         data_id = task.get("dataId")
-        answers.append(
-            TaskResult(
-                code=200,
-                msg="OK",
-                data_id=data_id if isinstance(data_id, str) else None,
-                task_id=new_task_id("txt"),
-                content=content,
-                filtered_content=filtered,
-                results=(result,),
-            )
+        answer = TaskResult(
+            code=200,
+            msg="OK",
+            data_id=data_id if isinstance(data_id, str) else None,
+            task_id=new_task_id("txt"),
+            content=content,
+            filtered_content=filtered,
+            results=results,
         )
+        call.state.remember_result(answer)
+        answers.append(answer)
     return answers

@@ -54,6 +54,9 @@ IMAGE_SCENES: dict[str, frozenset[str]] = {
 }
 #: The label a blocked image gets in a scene when the verdict names none of that scene's labels.
 BLOCK_LABELS: dict[str, str] = {"porn": "porn", "terrorism": "others", "ad": "ad"}
+#: Every label the documents name for any scene: ImageScanFeedback accepts any of them in any scene
+#: unless ``alibaba.strict_labels`` (document 000 advises "porn", "ad", "terrorism" whatever the
+#: scene; the per-scene lists above are the emulator's reading of the scan documents).
 IMAGE_LABELS: frozenset[str] = frozenset().union(*IMAGE_SCENES.values())
 TEXT_LABELS: frozenset[str] = frozenset(
     {
@@ -88,6 +91,12 @@ def _keep_newest(records: list[Any]) -> None:
         del records[: len(records) - MAX_RECORDS]
 
 
+def _put_bounded(store: dict[str, Any], key: str, value: Any) -> None:
+    store[key] = value
+    while len(store) > MAX_RECORDS:
+        del store[next(iter(store))]
+
+
 @dataclass(frozen=True, slots=True)
 class ImageFeedback:
     request_id: str
@@ -98,6 +107,9 @@ class ImageFeedback:
     scenes: tuple[str, ...] = ()
     label: str | None = None
     note: str | None = None
+    #: The machine's result for the sample before this feedback (the scan that gave ``task_id``, or
+    #: what a scan would have answered); set when a notification needs it as its ``scanResult``.
+    machine: TaskResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +121,8 @@ class TextFeedback:
     content: str | None = None
     label: str | None = None
     note: str | None = None
+    #: As for :class:`ImageFeedback`.
+    machine: TaskResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +145,7 @@ class HitContext:
     context: str
     lib_name: str | None = None
     lib_code: str | None = None
-    #: UNCONFIRMED: the documents name the field, not its values.
+    #: UNCONFIRMED(alibaba-rule-type): the documents name the field, not its values.
     rule_type: str | None = None
 
 
@@ -221,29 +235,45 @@ class AlibabaState:
     #: The namespace this state belongs to, and how many samples each feedback-based library keeps.
     namespace: str = DEFAULT_NAMESPACE
     max_library_entries: int = MAX_LIBRARY_ENTRIES
+    #: What every scan answered, by taskId (the newest MAX_RECORDS): a notification's scanResult.
+    machine_results: dict[str, TaskResult] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.callback_url = self.account.callback_url
         self.callback_seed = self.account.seed
         self.text_libraries = TextLibraries(self.similarity)
         for spec in self.account.text_libraries:
-            lib = self.text_libraries.create(spec.name, spec.kind, spec.list_type)
+            lib = self.text_libraries.create(spec.name, spec.kind, spec.list_type, spec.scenes)
             self.text_libraries.add(lib.code, spec.items)
 
     def add_scan_task(self, result: TaskResult) -> None:
         """An asynchronous scan's result, for ImageAsyncScanResults (the newest MAX_RECORDS)."""
         assert result.task_id is not None
-        self.scan_tasks[result.task_id] = result
-        while len(self.scan_tasks) > MAX_RECORDS:
-            del self.scan_tasks[next(iter(self.scan_tasks))]
+        _put_bounded(self.scan_tasks, result.task_id, result)
+
+    def remember_result(self, result: TaskResult) -> None:
+        """What a scan answered for one task, for the notifications about that task later."""
+        if result.task_id is not None and result.results is not None:
+            _put_bounded(self.machine_results, result.task_id, result)
+
+    def reflux(self, scenes: tuple[str, ...]) -> tuple[str, ...]:
+        """The scenes of a feedback (none named: every scene) that the account's real-time data
+        reflux covers (document 000: enabled per account and per chosen reflux scenario)."""
+        # UNCONFIRMED(alibaba-reflux-default): every scene unless the account names fewer.
+        enabled = self.account.reflux_scenes
+        return tuple(s for s in scenes if s in enabled) if scenes else tuple(enabled)
 
     def add_image_feedback(self, fb: ImageFeedback) -> None:
+        """Record the feedback; in the account's reflux scenes it also joins the reflux library
+        (whitelist or blacklist) and so changes the next scan of the image. Elsewhere it only trains
+        the model, which "may not take effect immediately": no scan result changes."""
         self.image_feedback.append(fb)
         _keep_newest(self.image_feedback)
         kind = image_list_kind(fb)
-        if fb.url and kind is not None:
+        scenes = self.reflux(fb.scenes)
+        if fb.url and kind is not None and scenes:
             label = fb.label or ("normal" if kind == "whitelist" else "block")
-            self._learn(self.image_library, fb.url, LibraryEntry(kind, label, fb.scenes, fb.request_id))
+            self._learn(self.image_library, fb.url, LibraryEntry(kind, label, scenes, fb.request_id))
 
     def add_review(self, review: Review) -> None:
         """A reviewed image joins the feedback-based library like an ImageScanFeedback would."""

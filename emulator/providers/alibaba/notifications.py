@@ -1,9 +1,14 @@
 """Alibaba result notifications: what the console POSTs to the account's callback URL.
 
-A notification carries ``scanResult`` (the fields of an API result) and ``auditResult`` (the human
-verdict), and fires after a review in the console or, when ``alibaba.notify_on_feedback`` is on, after
-a feedback call with a verdict. The bytes come from ``protocol.notification``; the delivery (retries,
-journal, faults) from core/callbacks.py.
+A notification carries ``scanResult`` and ``auditResult`` (document 000: "the moderation result and
+the original system moderation content"): ``scanResult`` is the machine's result for the sample, the
+scan that answered its ``taskId`` (with that scan's ``dataId`` and ``taskId``) or, for a sample no
+scan the emulator remembers answered, what a scan would have answered just before the verdict;
+``auditResult`` is the person's verdict. A receiver can compare the two. Notifications fire after a
+review in the console or, when ``alibaba.notify_on_feedback`` is on, after a feedback call with a
+verdict (UNCONFIRMED(alibaba-notify-on-feedback): document 000 notifies after reviews only). The
+bytes come from ``protocol.notification``; the delivery (retries, journal, faults) from
+core/callbacks.py.
 """
 
 from __future__ import annotations
@@ -11,15 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...core.callbacks import Delivery, Dispatcher, OutboundFault, OutboundInfo, Payload, PayloadBuilder
-from . import protocol
+from . import moderation, protocol
 from .models import (
-    BLOCK_LABELS,
-    IMAGE_SCENES,
     AlibabaState,
     AuditResult,
     ImageFeedback,
     Review,
-    SceneResult,
     TaskResult,
     TextFeedback,
     image_list_kind,
@@ -27,25 +29,6 @@ from .models import (
 
 IMAGE_ACTION = "ImageScanNotification"
 TEXT_ACTION = "TextScanNotification"
-#: The score a human verdict gets: certain.
-HUMAN_RATE = 100.0
-
-
-def scene_of(label: str) -> str:
-    """The first image scene that knows ``label`` (``normal`` belongs to porn, the first scene)."""
-    return next((scene for scene, labels in IMAGE_SCENES.items() if label in labels), "porn")
-
-
-def review_results(review: Review) -> tuple[SceneResult, ...]:
-    if review.labels:
-        return tuple(_result(scene_of(label), label, review.suggestion) for label in review.labels)
-    if review.suggestion == "pass":
-        return (_result("porn", "normal", "pass"),)
-    return (_result("porn", BLOCK_LABELS["porn"], "block"),)
-
-
-def _result(scene: str, label: str, suggestion: str) -> SceneResult:
-    return SceneResult(scene, label, suggestion, HUMAN_RATE)
 
 
 def notify_review(
@@ -55,17 +38,17 @@ def notify_review(
     *,
     namespace: str | None,
     correlation_id: str,
+    verdicts: moderation.Verdicts | None = None,
 ) -> Delivery | None:
     """Record the review and notify the account's callback URL (None when it has none)."""
-    state.add_review(review)
-    scan = TaskResult(
-        code=200,
-        msg="OK",
-        data_id=review.data_id,
+    scan = moderation.machine_image_result(
+        state,
+        verdicts if verdicts is not None else moderation.Verdicts(),
         task_id=review.task_id,
         url=review.url,
-        results=review_results(review),
+        data_id=review.data_id,
     )
+    state.add_review(review)
     audit = AuditResult(review.suggestion, review.labels)
     return _submit(dispatcher, state, IMAGE_ACTION, scan, audit, namespace, correlation_id)
 
@@ -76,12 +59,7 @@ def image_feedback_notification(fb: ImageFeedback) -> tuple[TaskResult, AuditRes
     if kind is None:
         return None
     suggestion = "pass" if kind == "whitelist" else "block"
-    scenes = fb.scenes or ((scene_of(fb.label),) if fb.label else ("porn",))
-    results = tuple(
-        _result(scene, fb.label or ("normal" if suggestion == "pass" else BLOCK_LABELS[scene]), suggestion)
-        for scene in scenes
-    )
-    scan = TaskResult(code=200, msg="OK", task_id=fb.task_id, url=fb.url, results=results)
+    scan = fb.machine if fb.machine is not None else moderation.unknown_task(fb.task_id)
     return scan, AuditResult(suggestion, (fb.label,) if fb.label else ())
 
 
@@ -90,14 +68,7 @@ def text_feedback_notification(fb: TextFeedback) -> tuple[TaskResult, AuditResul
     if fb.label is None:
         return None
     suggestion = "pass" if fb.label == "normal" else "block"
-    scan = TaskResult(
-        code=200,
-        msg="OK",
-        data_id=fb.data_id,
-        task_id=fb.task_id,
-        content=fb.content,
-        results=(SceneResult("antispam", fb.label, suggestion, HUMAN_RATE),),
-    )
+    scan = fb.machine if fb.machine is not None else moderation.unknown_task(fb.task_id)
     return scan, AuditResult(suggestion, (fb.label,))
 
 

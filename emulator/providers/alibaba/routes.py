@@ -111,6 +111,7 @@ class Alibaba:
         return self._settings.server.max_body_bytes
 
     def body_too_large(self, exc: BodyTooLarge) -> Exception:
+        # UNCONFIRMED(alibaba-too-large): Green's limit and answer (server.max_body_bytes).
         return BusinessError(589, f"TOO_LARGE: {exc}")
 
     async def authenticate(self, request: web.Request, call: Call, who: Identity) -> Identity:
@@ -191,6 +192,7 @@ class Alibaba:
             notify_scan=notify_scan,
             callback_refusal=dispatcher.allowed.refusal,
             notify_feedback=notify_feedback if self._cfg.notify_on_feedback else None,
+            settings=self._cfg,
         )
 
     def render_error(self, err: Exception, request: web.Request, call: Call) -> web.StreamResponse:
@@ -244,7 +246,7 @@ def _check_config(settings: Settings) -> PerNamespace[moderation.Verdicts]:
         libs = TextLibraries()
         for j, spec in enumerate(account.text_libraries):
             try:
-                libs.add(libs.create(spec.name, spec.kind, spec.list_type).code, spec.items)
+                libs.add(libs.create(spec.name, spec.kind, spec.list_type, spec.scenes).code, spec.items)
             except LibraryError as exc:
                 raise ConfigError(
                     settings.source, f"alibaba.accounts[{i}].text_libraries[{j}]", str(exc)

@@ -125,7 +125,8 @@ class NoSuchBucket(TencentError):
 
 class NoSuchKey(TencentError):
     # What COS answers for a key its bucket does not hold; for an API that CI does not serve on its
-    # own host the real code is UNCONFIRMED (the documents list none), so the emulator uses this one.
+    # own host the real code is UNCONFIRMED(tencent-no-such-key) (the documents list none), so the
+    # emulator uses this one.
     code = "NoSuchKey"
     status = 404
     message = "The specified key does not exist."

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...config import TencentAccount
-from .errors import InvalidArgument, NotImplementedError_
+from ...config import TencentAccount, TencentSettings
+from .errors import InvalidArgument, MalformedXML, NotImplementedError_
 from .models import (
+    BADCASE_ELEMENTS,
     CONTENT_IMAGE,
     CONTENT_TEXT,
     KNOWN_LABELS,
@@ -24,23 +25,27 @@ from .models import (
     SceneResult,
     TencentState,
     TextAudit,
+    moderation_time_ok,
 )
 
 #: The scenes a text audit reports, in the order CI's documents list their ``<...Info>`` blocks.
 TEXT_SCENES = ("Porn", "Ads", "Illegal", "Abuse", "Politics", "Terrorism", "Teenager")
 #: Scenes audited when the request names none (DetectType absent): the documented request sample's
-#: ``Porn,Ads,Illegal,Abuse``. What a BizType's policy covers is console configuration (UNCONFIRMED).
+#: ``Porn,Ads,Illegal,Abuse``. What a BizType's policy covers is console configuration
+#: (UNCONFIRMED(tencent-default-scenes)).
 DEFAULT_TEXT_SCENES = ("Porn", "Ads", "Illegal", "Abuse")
 #: "文本编码前的原文长度不能超过10000个 utf8 编码字符" (CI, 提交文本审核任务).
 MAX_TEXT_CHARS = 10_000
 #: "长度限制为512字节" (cos_client.py, ci_auditing_text_submit, DataId).
 MAX_DATA_ID_BYTES = 512
 #: The scenes an image audit reports, in the order cos-go-sdk-v5's ImageAuditingResult lists its
-#: ``<...Info>`` blocks (ci.go). CI documents no IllegalInfo or AbuseInfo for images (UNCONFIRMED).
+#: ``<...Info>`` blocks (ci.go). CI documents no IllegalInfo or AbuseInfo for images
+#: (UNCONFIRMED(tencent-image-scenes)).
 IMAGE_SCENES = ("Porn", "Terrorism", "Politics", "Ads", "Teenager")
 #: Scenes audited when the request names none: the ``PornInfo`` and ``AdsInfo`` of the documented
 #: query response (DescribeAuditingPictureJob) and of the SDK's "1:porn, 8:ads" (cos_client.py,
-#: ci_auditing_image_batch). What a BizType's policy covers is console configuration (UNCONFIRMED).
+#: ci_auditing_image_batch). What a BizType's policy covers is console configuration
+#: (UNCONFIRMED(tencent-default-scenes)).
 DEFAULT_IMAGE_SCENES = ("Porn", "Ads")
 #: "单次请求图片数量不可超过100张" (CI, 图片批量审核).
 MAX_BATCH_IMAGES = 100
@@ -63,10 +68,28 @@ class TencentContext:
     #: tencent.confirm_after_seconds and tencent.text_labels.
     confirm_after: float | None = None
     text_labels: Mapping[str, str] = field(default_factory=dict)
+    #: The tencent section of the settings (strictness switches).
+    settings: TencentSettings = field(default_factory=TencentSettings)
+
+
+def _check_badcase_strictness(call: TencentContext, fields: Mapping[str, str]) -> None:
+    if call.settings.strict_elements:
+        # UNCONFIRMED(tencent-unknown-elements): CI's answer to an element it does not document
+        # (tencent.strict_elements: false ignores them).
+        unknown = [name for name in fields if name not in BADCASE_ELEMENTS]
+        if unknown:
+            raise MalformedXML.because(f"Element {unknown[0]} is not part of the Request.")
+    moderation_time = fields.get("ModerationTime", "").strip()
+    if call.settings.strict_moderation_time and moderation_time:
+        # UNCONFIRMED(tencent-moderation-time): document 002 shows one format and says nothing of
+        # others (tencent.strict_moderation_time: false keeps any text as sent).
+        if not moderation_time_ok(moderation_time):
+            raise InvalidArgument.field("ModerationTime", "must be a time like 2021-08-07T12:12:12+08:00")
 
 
 def report_badcase(call: TencentContext, fields: Mapping[str, str]) -> None:
     """POST /report/badcase: record one reported moderation mistake."""
+    _check_badcase_strictness(call, fields)
     content_type = int(fields["ContentType"])
     text: str | None = None
     url = fields.get("Url", "").strip() or None
@@ -134,10 +157,14 @@ def create_auditing_text_job(call: TencentContext, request: Mapping[str, Any]) -
         raise InvalidArgument.field("Input", "needs one of Object, Url or Content")
     if len(given) > 1:
         # "Content、Url 和 Object 不同时生效" (CI's C++ SDK guide); which one wins is undocumented, so
-        # the emulator refuses the ambiguity rather than guess (UNCONFIRMED).
-        raise InvalidArgument.field(
-            "Input", f"takes one of Object, Url and Content, not {' and '.join(given)}"
-        )
+        # the emulator refuses the ambiguity rather than guess
+        # (UNCONFIRMED(tencent-text-input-ambiguous)); relaxed, the image audit's documented order
+        # decides (Content, then Object, then Url).
+        if call.settings.strict_text_input:
+            raise InvalidArgument.field(
+                "Input", f"takes one of Object, Url and Content, not {' and '.join(given)}"
+            )
+        given = [name for name in IMAGE_SOURCES if name in given]
     if given[0] != "Content":
         raise NotImplementedError_(
             f"The emulator audits Input.Content synchronously; Input.{given[0]} (an asynchronous job "
@@ -162,7 +189,7 @@ def create_auditing_text_job(call: TencentContext, request: Mapping[str, Any]) -
                 break
     hit = label != "Normal"
     audit = TextAudit(
-        # Text job ids are "st" + 32 hex digits, as image ones are "si..." (UNCONFIRMED prefix).
+        # Text job ids are "st" + 32 hex digits, as image ones are "si..." (UNCONFIRMED(tencent-job-ids)).
         job_id=f"st{uuid.uuid4().hex}",
         created_at=call.received_at,
         content=content,
@@ -187,7 +214,7 @@ def describe_auditing_text_job(call: TencentContext, job_id: str) -> TextAudit:
     audit = call.state.text_job(job_id)
     if audit is None:
         # CI documents no error for an unknown job; a bad request parameter is InvalidArgument
-        # elsewhere, so it is here too (UNCONFIRMED: code and status).
+        # elsewhere, so it is here too (UNCONFIRMED(tencent-unknown-job): code and status).
         raise InvalidArgument.field(
             "JobId",
             f"no text auditing job {job_id!r} in this account (the emulator keeps each account's "
@@ -240,7 +267,7 @@ def batch_image_auditing(call: TencentContext, request: Mapping[str, Any]) -> li
         hit = label != "Normal"
         audits.append(
             ImageAudit(
-                # "si" + 32 hex digits, as CI's image job ids look (UNCONFIRMED beyond the prefix).
+                # "si" + 32 hex digits, as CI's image job ids look (UNCONFIRMED(tencent-job-ids)).
                 job_id=f"si{uuid.uuid4().hex}",
                 created_at=call.received_at,
                 data_id=_data_id(inp, where),
@@ -297,7 +324,8 @@ def _scenes(detect_type: str | None, known: tuple[str, ...], default: tuple[str,
     wanted = {part.strip().lower() for part in detect_type.split(",")}
     if "all" in wanted:  # the Java SDK guide's example value
         return known
-    # Unknown names are ignored rather than refused: CI publishes no closed list (UNCONFIRMED).
+    # Unknown names are ignored rather than refused: CI publishes no closed list
+    # (UNCONFIRMED(tencent-detect-type-unknown)).
     return tuple(s for s in known if s.lower() in wanted) or default
 
 

@@ -9,12 +9,16 @@ passed (:meth:`TencentState.confirm_due`); moderation results read only confirme
 Every structure is bounded and every audit's cost is independent of history: badcases are kept by
 RequestId (the newest ``tencent.max_badcases``), the confirmed ones indexed by what they correct (a
 text, an image URL), and the ones still under review queued in the order they were reported.
+How long the backend takes to confirm is undocumented: UNCONFIRMED(tencent-confirm-delay)
+(tencent.confirm_after_seconds).
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from ...config import TencentAccount
@@ -29,6 +33,24 @@ KNOWN_LABELS: frozenset[str] = frozenset(
 
 CONTENT_TEXT = 1
 CONTENT_IMAGE = 2
+
+#: The elements of a badcase: document 002's, and Url, which image badcases carry.
+BADCASE_ELEMENTS = frozenset(
+    {"ContentType", "Label", "SuggestedLabel", "Text", "Url", "JobId", "ModerationTime"}
+)
+#: ModerationTime as document 002 shows it: 2021-08-07T12:12:12+08:00 (or Z).
+MODERATION_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})")
+
+
+def moderation_time_ok(value: str) -> bool:
+    """Shaped like 2021-08-07T12:12:12+08:00 and a real time."""
+    if not MODERATION_TIME.fullmatch(value.strip()):
+        return False
+    try:
+        datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 
 #: Text audit jobs each account keeps for DescribeAuditingTextJob (GET /text/auditing/<jobId>): the
 #: newest 10,000, the oldest forgotten first. CI keeps results for a month (three months, say the

@@ -24,6 +24,7 @@ import re
 import secrets
 import threading
 from collections.abc import Mapping
+from copy import deepcopy
 from datetime import datetime, timedelta, timezone
 from email.utils import formatdate
 from pathlib import Path
@@ -42,7 +43,7 @@ from .errors import (
     SignatureDoesNotMatch,
     TencentError,
 )
-from .models import ImageAudit, TextAudit
+from .models import BADCASE_ELEMENTS, ImageAudit, TextAudit, moderation_time_ok
 
 if TYPE_CHECKING:
     from ...core.call import Call
@@ -212,13 +213,34 @@ def _libxml2_valid(schema: Path, root: etree._Element) -> bool:
 
 
 def decode_request(root: etree._Element) -> dict[str, str]:
-    """The fields of a ``<Request>`` body that validates against the published schema."""
+    """The fields of a ``<Request>`` body whose documented elements validate against the published
+    schema. Elements document 002 does not list, and a ModerationTime of another shape, are passed
+    on as sent: whether CI refuses them is undocumented, so the handler decides
+    (``tencent.strict_elements``, ``tencent.strict_moderation_time``)."""
     if not _libxml2_valid(REQUEST_SCHEMA, root):
+        checked = _documented_part(root)
         # xmlschema has the last word, and the error message.
-        error = next(iter(schema("report-badcase-request").iter_errors(root)), None)
+        error = next(iter(schema("report-badcase-request").iter_errors(checked)), None)
         if error is not None:
-            raise _schema_error(root, error)
+            raise _schema_error(checked, error)
     return {child.tag: (child.text or "") for child in root if isinstance(child.tag, str)}
+
+
+def _documented_part(root: etree._Element) -> etree._Element:
+    """A copy of the ``<Request>`` without the elements the schema leaves to the handler: unknown
+    ones, and a single ModerationTime of another shape."""
+    if str(root.tag) != "Request":
+        return root
+    times = [c for c in root if c.tag == "ModerationTime"]
+    drop_time = len(times) == 1 and len(times[0]) == 0 and not moderation_time_ok(times[0].text or "")
+    copy = etree.Element("Request")
+    for name, value in root.attrib.items():  # kept: the schema refuses them
+        copy.set(name, value)
+    for child in root:
+        tag: Any = child.tag  # a comment's tag is a function, not a name
+        if isinstance(tag, str) and tag in BADCASE_ELEMENTS and not (drop_time and tag == "ModerationTime"):
+            copy.append(deepcopy(child))
+    return copy
 
 
 def element_tree(root: etree._Element) -> dict[str, Any]:
@@ -337,8 +359,19 @@ def _xml(root: etree._Element) -> bytes:
     return etree.tostring(root, encoding="utf-8")
 
 
+class _Response(web.Response):
+    """CI's answers name the connection: document 002's sample response lists ``Connection:
+    keep-alive``. Sent only when the connection is kept open (not to a client that asked to close
+    it), which aiohttp otherwise leaves implicit under HTTP/1.1."""
+
+    async def prepare(self, request: web.BaseRequest) -> Any:
+        if request.keep_alive and self.keep_alive is not False and "Connection" not in self.headers:
+            self.headers["Connection"] = "keep-alive"
+        return await super().prepare(request)
+
+
 def _response(status: int, body: bytes, request_id: str, now: float) -> web.Response:
-    return web.Response(
+    return _Response(
         status=status,
         body=body,
         headers={
@@ -365,7 +398,8 @@ def success(result: object, call: Call) -> web.Response:
 
 
 #: CI's job times, e.g. ``2019-07-07T12:12:12+0800`` (the query API's documented sample); the
-#: offset is China Standard Time's, which the samples show (UNCONFIRMED for other regions).
+#: offset is China Standard Time's, which the samples show (UNCONFIRMED(tencent-job-time-zone) for
+#: other regions).
 _JOB_TZ = timezone(timedelta(hours=8))
 
 
@@ -390,7 +424,8 @@ def text_auditing_success(audit: TextAudit, call: Call) -> web.Response:
     put(detail, "CreationTime", job_time(audit.created_at))
     if audit.data_id is not None:
         put(detail, "DataId", audit.data_id)
-    # Echoed as sent (base64), as cos-go-sdk-v5's TextAuditingJobDetail.Content suggests (UNCONFIRMED).
+    # Echoed as sent (base64), as cos-go-sdk-v5's TextAuditingJobDetail.Content suggests
+    # (UNCONFIRMED(tencent-text-content-echo)).
     put(detail, "Content", audit.content)
     put(detail, "SectionCount", 1)
     put(detail, "Label", audit.label)
@@ -424,7 +459,7 @@ def image_auditing_success(audits: list[ImageAudit], call: Call) -> web.Response
     them a list (cos_client.py, ci_auditing_image_batch: ``format_dict(data, ['JobsDetail'])``).
     Fields and their order follow cos-go-sdk-v5's ImageAuditingResult (ci.go) and the image query
     API's documented body; OCR text, Category and SubLabel are left out, since the emulator reads no
-    image (UNCONFIRMED whether CI sends them empty)."""
+    image (UNCONFIRMED(tencent-image-omitted-fields) whether CI sends them empty)."""
     request_id = call.request_id
     root = etree.Element("Response")
 
@@ -450,7 +485,8 @@ def image_auditing_success(audits: list[ImageAudit], call: Call) -> web.Response
             put(info, "HitFlag", scene.hit_flag)
             put(info, "Score", scene.score)
             if scene.hit_flag:
-                # The scene's own label; CI may name a finer one here (UNCONFIRMED).
+                # The scene's own label; CI may name a finer one here
+                # (UNCONFIRMED(tencent-image-scene-label)).
                 put(info, "Label", scene.scene)
         # 0: not compressed (LargeImageDetect is never needed: no image is fetched).
         put(detail, "CompressionResult", 0)

@@ -202,6 +202,7 @@ class Tencent:
             strict_labels=cfg.strict_labels,
             confirm_after=cfg.confirm_after_seconds,
             text_labels=cfg.text_labels,
+            settings=cfg,
         )
 
     def render_error(self, err: Exception, request: web.Request, call: Call) -> web.StreamResponse:

@@ -71,7 +71,12 @@ async def test_review_notifies_and_the_receiver_verifies_the_checksum(
             "dataId": "d-1",
             "taskId": "task-1",
             "url": "http://example.com/1.jpg",
-            "results": [{"scene": "porn", "label": "porn", "suggestion": "block", "rate": 100.0}],
+            # The machine's result (document 000), not the person's: no scan of task-1 is known,
+            # so what a scan of the image in every scene answered just before the review.
+            "results": [
+                {"scene": scene, "label": "normal", "suggestion": "pass", "rate": 99.9}
+                for scene in ("porn", "terrorism", "ad")
+            ],
         },
         "auditResult": {"suggestion": "block", "labels": ["porn"]},
     }
@@ -114,8 +119,9 @@ async def test_feedback_call_notifies_linked_by_its_request_id(
     assert cause.action == "ImageScanFeedback"
     (got,) = receiver.received
     assert got.checksum_ok(UID, SEED)
+    # The machine's result before the feedback (document 000), not the person's verdict.
     assert got.content["scanResult"]["results"] == [
-        {"scene": "ad", "label": "ad", "suggestion": "block", "rate": 100.0}
+        {"scene": "ad", "label": "normal", "suggestion": "pass", "rate": 99.9}
     ]
     assert got.content["auditResult"] == {"suggestion": "block", "labels": ["ad"]}
 

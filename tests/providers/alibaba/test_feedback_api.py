@@ -52,7 +52,7 @@ BAD_IMAGE_BODIES = [
     ({"taskId": 12}, "taskId must be a string"),
     ({"url": ["http://a"]}, "url must be a string"),
     ({"note": {}}, "note must be a string"),
-    ({"label": "qrcode", "scenes": ["porn"]}, "label 'qrcode' is not a label of scenes porn"),
+    ({"label": "nonsense", "scenes": ["porn"]}, "label 'nonsense' is not a label of any scene"),
     ({"label": "nonsense"}, "label 'nonsense' is not a label of any scene"),
     ([], "request body must be a JSON object"),
     ("porn", "request body must be a JSON object"),

@@ -408,3 +408,39 @@ async def test_rate_limit_answers_slow_down(aiohttp_client: AppClient, clock: Ma
     clock.advance(1.0)
     assert (await post(client, TEXT_BADCASE)).status == 200
     assert len(state(client).badcases) == 3
+
+
+async def test_undocumented_strictness_can_be_relaxed(aiohttp_client: AppClient, clock: ManualClock) -> None:
+    # Document 002 lists the elements and shows one ModerationTime format; what CI does with others
+    # is undocumented, so both checks have a switch.
+    lax = make_settings(**{"tencent.strict_elements": False, "tencent.strict_moderation_time": False})
+    client = await make_client(aiohttp_client, clock, lax)
+    body = request_xml(
+        ContentType=1,
+        Label="Porn",
+        SuggestedLabel="Normal",
+        Text=b64("x"),
+        Lable="x",
+        ModerationTime="2021-08-07",
+    )
+    response = await post(client, body)
+    assert response.status == 200, await response.text()
+    (badcase,) = state(client).badcases
+    assert badcase.moderation_time == "2021-08-07"
+    # Only those two: a documented element still has to be well formed.
+    bad = request_xml(ContentType=3, Label="Porn", SuggestedLabel="Normal", Text=b64("x"), Extra="1")
+    assert (await error_of(await post(client, bad)))["Code"] == "InvalidArgument"
+    twice = b"<Request><ContentType>1</ContentType><Label>A</Label><Label>B</Label><X/></Request>"
+    assert "Element Label appears more than once." in (await error_of(await post(client, twice)))["Message"]
+
+
+async def test_answers_say_keep_alive_as_documented(client: Client) -> None:
+    # Document 002's sample response lists Connection: keep-alive.
+    response = await post(client, TEXT_BADCASE)
+    assert response.status == 200 and response.headers["Connection"] == "keep-alive"
+    error = await post(client, b"<Request/>")
+    assert error.status == 400 and error.headers["Connection"] == "keep-alive"
+    closing = await client.post(
+        PATH, data=TEXT_BADCASE, headers={**cos_sdk_headers(TEXT_BADCASE, NOW), "Connection": "close"}
+    )
+    assert closing.status == 200 and closing.headers["Connection"] == "close"

@@ -343,3 +343,13 @@ async def test_fault_rules_match_the_action(client: Client, clock: ManualClock) 
     assert (response.status, (await error_of(response))["Code"]) == (500, "InternalError")
     # Badcases are another action: untouched.
     await report(client, clock, TEXT, "Normal", "Porn")
+
+
+async def test_several_inputs_are_refused_unless_relaxed(
+    aiohttp_client: AppClient, clock: ManualClock
+) -> None:
+    body = text_auditing_xml(TEXT, input_extra="<Object>a.txt</Object>")
+    client = await make_client(aiohttp_client, clock, **{"tencent.strict_text_input": False})
+    # Relaxed, the image audit's documented order decides: Content wins over Object.
+    got = await audit(client, clock, body)
+    assert got["Label"] == "Normal" and got["detail"].findtext("Content") == b64(TEXT)
