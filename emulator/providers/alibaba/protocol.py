@@ -154,7 +154,8 @@ def decode_json(body: bytes) -> Any:
         if _SURROGATE_ESCAPE.search(text) is not None:
             # Only a \u escape can name a surrogate (the bytes were valid UTF-8), and only a pair
             # of them a character: a lone one is no text, as bytes that are not UTF-8 are none.
-            # UNCONFIRMED(alibaba-lone-surrogate): what the provider answers; a parameter error is what a client can act on.
+            # UNCONFIRMED(alibaba-lone-surrogate): what the provider answers; a parameter error is
+            # what a client can act on.
             _ENCODER.encode(tree).encode()
         return tree
     except UnicodeEncodeError as exc:
