@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         "JSON or YAML scenario file; repeatable",
     )
     serve.add_argument(
+        "--clock",
+        type=str.lower,
+        metavar="real|manual",
+        help="the emulator clock (default: server.clock, real): manual starts at the real time and "
+        "moves only when told (POST /_emulator/clock), for retry schedules and confirm delays",
+    )
+    serve.add_argument(
         "--config",
         metavar="FILE",
         help=f"JSON or YAML config file (default: the built-in {default_config_path().name}, which "
@@ -68,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the fault scenarios shipped with the emulator, for serve --scenario NAME.",
     )
     return parser
+
+
+#: serve's options that set a setting, and the dotted key each sets.
+OPTIONS = {
+    "--host": "server.host",
+    "--port": "server.port",
+    "--scenario": "scenarios",
+    "--clock": "server.clock",
+}
 
 
 def _port(value: str) -> int:
@@ -88,14 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name:18} {scenarios.load_scenario(name).description}")
         return 0
     overrides: dict[str, Any] = {}
-    if args.host is not None:
-        overrides["server.host"] = args.host
-    if args.port is not None:
-        overrides["server.port"] = args.port
-    if args.scenario:
-        overrides["scenarios"] = args.scenario
+    origins: dict[str, str] = {}
+    for option, key in OPTIONS.items():
+        value = getattr(args, option.removeprefix("--").replace("-", "_"))
+        if value is not None:
+            overrides[key] = value
+            origins[key] = f"option {option}"
     try:
-        settings = load(args.config, overrides=overrides)
+        settings = load(args.config, overrides=overrides, origins=origins)
     except EmulatorError as exc:
         print(f"emulator: error: {exc}", file=sys.stderr)
         return 2
