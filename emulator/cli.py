@@ -11,7 +11,7 @@ from typing import Any
 
 from ._version import __version__
 from .config import default_config_path, load
-from .core import scenarios
+from .core import log, scenarios
 from .errors import EmulatorError
 from .server import start
 
@@ -64,6 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
         "moves only when told (POST /_emulator/clock), for retry schedules and confirm delays",
     )
     serve.add_argument(
+        "--log-level",
+        type=str.lower,
+        metavar="LEVEL",
+        help="the request log on stderr, one line per exchange (default: server.log_level, info): "
+        "debug, info, warning or error (warning hides the exchanges)",
+    )
+    serve.add_argument(
+        "--log-format",
+        type=str.lower,
+        metavar="text|json",
+        help="the request log's format (default: server.log_format, text); json: one object a line",
+    )
+    serve.add_argument(
         "--config",
         metavar="FILE",
         help=f"JSON or YAML config file (default: the built-in {default_config_path().name}, which "
@@ -83,6 +96,8 @@ OPTIONS = {
     "--port": "server.port",
     "--scenario": "scenarios",
     "--clock": "server.clock",
+    "--log-level": "server.log_level",
+    "--log-format": "server.log_format",
 }
 
 
@@ -115,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EmulatorError as exc:
         print(f"emulator: error: {exc}", file=sys.stderr)
         return 2
+    log.configure(settings.server.log_level, settings.server.log_format)
     try:
         asyncio.run(_serve(settings))
     except scenarios.ScenarioError as exc:

@@ -13,12 +13,15 @@ dedicated server with those overrides, scopes it to a namespace of the shared on
 fault scenario (a shipped name, a file, or an inline ``{"rules": [...]}``) for that test only;
 ``clock="manual"`` gives it an emulator on a manual clock (``emulator.advance(seconds)``).
 
+Option: ``--emulator-log`` logs every exchange (logger ``emulator.requests``) into pytest's log capture.
+
 Option: ``--emulator-url URL`` (or ``EMULATOR_URL``) points the fixtures at an emulator that is
 already running instead of starting one.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
@@ -30,6 +33,7 @@ from aiohttp import web
 
 from ..config import load
 from ..core.clock import ManualClock
+from ..core.log import ROOT_LOGGER
 from ..keys import CLOCK
 from ..server import serve_in_thread
 from .client import SyncEmulatorClient
@@ -72,6 +76,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="use the emulator already running at this URL instead of starting one in-process "
         "(default: $EMULATOR_URL)",
     )
+    group.addoption(
+        "--emulator-log",
+        action="store_true",
+        help="log every exchange of the in-process emulator (logger emulator.requests, INFO): pytest "
+        "shows the lines with a failed test's captured log, or live with -o log_cli=true",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -82,6 +92,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "emulator.advance), scope it to a namespace of the shared one, and/or load a fault scenario "
         "(shipped name, file or inline rules) for this test only",
     )
+    if config.getoption("emulator_log", False):
+        # Quiet unless asked: the records then reach pytest's own log capture.
+        logging.getLogger(ROOT_LOGGER).setLevel(logging.INFO)
 
 
 @pytest.fixture(scope="session")
