@@ -223,7 +223,7 @@ def load(
     """Build settings from a JSON or YAML file (the default config when ``path`` is None), then ``EMULATOR_*``
     variables from ``env`` (``os.environ`` when None), then ``overrides`` (dotted keys, e.g. from CLI
     flags: ``{"server.port": 0}``). ``origins`` names where an override came from (e.g.
-    ``{"server.port": "command-line option --port"}``) for error messages."""
+    ``{"server.port": "option --port"}``) for error messages."""
     file = Path(path) if path is not None else default_config_path()
     source = str(file)
     try:
