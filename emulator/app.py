@@ -9,7 +9,7 @@ from aiohttp import web
 from . import admin
 from .config import Settings, load
 from .core.callbacks import AllowedHosts, Delivery, Dispatcher
-from .core.clock import Clock, RealClock
+from .core.clock import Clock, ManualClock, RealClock
 from .core.fault_actions import inbound_checker, outbound_faults, setup_hang_release
 from .core.faults import FaultEngine, RuleError
 from .core.gateway import Gateway
@@ -23,9 +23,11 @@ from .providers.tencent import routes as tencent_routes
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:
     """Build the emulator app. ``settings`` defaults to the built-in default config (plus
-    ``EMULATOR_*`` variables); ``clock`` to the system clocks (pass a ManualClock in tests)."""
+    ``EMULATOR_*`` variables); ``clock`` to the one ``server.clock`` names (the system clocks, or a
+    ManualClock started at the real time now)."""
     settings = settings if settings is not None else load()
-    clock = clock if clock is not None else RealClock()
+    if clock is None:
+        clock = ManualClock() if settings.server.clock == "manual" else RealClock()
     journal = Journal(
         capacity=settings.journal.capacity,
         max_bytes=settings.journal.max_bytes,

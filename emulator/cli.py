@@ -11,7 +11,7 @@ from typing import Any
 
 from ._version import __version__
 from .config import default_config_path, load
-from .core import scenarios
+from .core import log, scenarios
 from .errors import EmulatorError
 from .server import start
 
@@ -57,6 +57,26 @@ def build_parser() -> argparse.ArgumentParser:
         "JSON or YAML scenario file; repeatable",
     )
     serve.add_argument(
+        "--clock",
+        type=str.lower,
+        metavar="real|manual",
+        help="the emulator clock (default: server.clock, real): manual starts at the real time and "
+        "moves only when told (POST /_emulator/clock), for retry schedules and confirm delays",
+    )
+    serve.add_argument(
+        "--log-level",
+        type=str.lower,
+        metavar="LEVEL",
+        help="the request log on stderr, one line per exchange (default: server.log_level, info): "
+        "debug, info, warning or error (warning hides the exchanges)",
+    )
+    serve.add_argument(
+        "--log-format",
+        type=str.lower,
+        metavar="text|json",
+        help="the request log's format (default: server.log_format, text); json: one object a line",
+    )
+    serve.add_argument(
         "--config",
         metavar="FILE",
         help=f"JSON or YAML config file (default: the built-in {default_config_path().name}, which "
@@ -68,6 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the fault scenarios shipped with the emulator, for serve --scenario NAME.",
     )
     return parser
+
+
+#: serve's options that set a setting, and the dotted key each sets.
+OPTIONS = {
+    "--host": "server.host",
+    "--port": "server.port",
+    "--scenario": "scenarios",
+    "--clock": "server.clock",
+    "--log-level": "server.log_level",
+    "--log-format": "server.log_format",
+}
 
 
 def _port(value: str) -> int:
@@ -88,17 +119,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name:18} {scenarios.load_scenario(name).description}")
         return 0
     overrides: dict[str, Any] = {}
-    if args.host is not None:
-        overrides["server.host"] = args.host
-    if args.port is not None:
-        overrides["server.port"] = args.port
-    if args.scenario:
-        overrides["scenarios"] = args.scenario
+    origins: dict[str, str] = {}
+    for option, key in OPTIONS.items():
+        value = getattr(args, option.removeprefix("--").replace("-", "_"))
+        if value is not None:
+            overrides[key] = value
+            origins[key] = f"option {option}"
     try:
-        settings = load(args.config, overrides=overrides)
+        settings = load(args.config, overrides=overrides, origins=origins)
     except EmulatorError as exc:
         print(f"emulator: error: {exc}", file=sys.stderr)
         return 2
+    log.configure(settings.server.log_level, settings.server.log_format)
     try:
         asyncio.run(_serve(settings))
     except scenarios.ScenarioError as exc:

@@ -45,6 +45,14 @@ class ServerSettings:
     #: Namespaces whose provider state (libraries, badcases, jobs, console settings) is kept; past
     #: it the least recently used namespace's state is forgotten (the default namespace's never).
     max_namespaces: int = 1_000
+    #: "real": the system clock. "manual": starts at the real time of start-up and moves only when
+    #: told (POST /_emulator/clock), for throttle windows, signature skew, callback retries and
+    #: confirm delays.
+    clock: Literal["real", "manual"] = "real"
+    #: The request log (logger ``emulator.requests``, one line per exchange) under ``emulator serve``:
+    #: its level ("info" shows every exchange) and format ("text" or "json", one object a line).
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
 
 
 @dataclass(frozen=True)
@@ -262,9 +270,19 @@ class Settings:
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
     #: Where the settings came from, for messages.
     source: str = "<defaults>"
+    #: Dotted keys set by an environment variable or an override, and by which (for messages).
+    origins: Mapping[str, str] = field(default_factory=dict)
+
+    def origin(self, key: str) -> str:
+        """What carried the value of the dotted ``key``: the variable or option that set it (or a
+        list or section around it), else the file."""
+        return _origin(self.origins, key, self.source)
 
 
 ENV_PREFIX = "EMULATOR_"
+#: Variables with the prefix that are not settings: the pytest plugin's (the emulator to use and its
+#: admin token), so that a shell or CI job setting them can still run ``emulator serve``.
+NOT_SETTINGS = frozenset({"EMULATOR_URL", "EMULATOR_ADMIN_TOKEN"})
 
 
 def default_config_path() -> Path:
@@ -280,10 +298,12 @@ def load(
     path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    origins: Mapping[str, str] | None = None,
 ) -> Settings:
     """Build settings from a JSON or YAML file (the default config when ``path`` is None), then ``EMULATOR_*``
     variables from ``env`` (``os.environ`` when None), then ``overrides`` (dotted keys, e.g. from CLI
-    flags: ``{"server.port": 0}``)."""
+    flags: ``{"server.port": 0}``). ``origins`` names where an override came from (e.g.
+    ``{"server.port": "option --port"}``) for error messages."""
     file = Path(path) if path is not None else default_config_path()
     source = str(file)
     try:
@@ -293,19 +313,20 @@ def load(
     if not isinstance(raw, dict):
         raise ConfigError(source, "<file>", "must hold an object (a mapping) at the top level")
 
+    # Which variable or option set each dotted key (and each section it had to create), so that an
+    # error names what carried the bad value rather than the file.
     sources: dict[str, str] = {}
     environ = os.environ if env is None else env
     for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue
         dotted = ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
-        _set_dotted(raw, dotted, _parse_env_value(environ[name]), name)
-        sources[dotted] = f"environment variable {name}"
+        _set_dotted(raw, dotted, _parse_env_value(environ[name]), f"environment variable {name}", sources)
     for dotted, value in (overrides or {}).items():
-        _set_dotted(raw, dotted, value, "overrides")
-        sources[dotted] = "command line"
+        _set_dotted(raw, dotted, value, (origins or {}).get(dotted, f"override {dotted}"), sources)
 
-    settings = _build(Settings, {**raw, "source": source}, "", source, sources)
+    settings = _build(Settings, raw, "", source, sources)
+    settings = dataclasses.replace(settings, source=source, origins=types.MappingProxyType(sources))
     _check(settings)
     return settings
 
@@ -322,45 +343,60 @@ def _parse_env_value(value: str) -> Any:
         return value
 
 
-def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, origin: str, sources: dict[str, str]) -> None:
     parts = dotted.split(".")
     node = raw
     for i, part in enumerate(parts[:-1]):
+        if part not in node:
+            sources.setdefault(".".join(parts[: i + 1]), origin)
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
             raise ConfigError(origin, ".".join(parts[: i + 1]), "is not a section")
         node = child
     node[parts[-1]] = value
+    sources[dotted] = origin
+
+
+def _origin(sources: Mapping[str, str], key: str, default: str) -> str:
+    """What set ``key``: the variable or option that set it or an enclosing key (a list or section
+    given whole), else ``default`` (the file)."""
+    while key:
+        if key in sources:
+            return sources[key]
+        key = key[: max(key.rfind("."), key.rfind("["), 0)]
+    return default
 
 
 T = TypeVar("T")
+#: Settings fields that record where the settings came from: set by load(), never by a file.
+_INTERNAL = ("source", "origins")
 
 
 def _build(cls: type[T], raw: Any, key: str, source: str, sources: Mapping[str, str]) -> T:
     """Turn a JSON object into the dataclass ``cls``, checking every key and type."""
-    where = sources.get(key, source) if key else source
+    where = _origin(sources, key, source)
     if not isinstance(raw, dict):
         raise ConfigError(where, key or "<file>", f"must be an object, not {_json_type(raw)}")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _INTERNAL}  # type: ignore[arg-type]
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         bad = _join(key, unknown[0])
-        known = ", ".join(sorted(f for f in fields if f != "source"))
-        raise ConfigError(sources.get(bad, source), bad, f"unknown key (known keys: {known})")
+        known = ", ".join(sorted(fields))
+        raise ConfigError(_origin(sources, bad, source), bad, f"unknown key (known keys: {known})")
     values: dict[str, Any] = {}
     for name, f in fields.items():
         sub = _join(key, name)
         if name not in raw:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(source, sub, "is required")
+                raise ConfigError(where, sub, "is required")
             continue
         values[name] = _convert(hints[name], raw[name], sub, source, sources)
     return cls(**values)
 
 
 def _convert(tp: Any, value: Any, key: str, source: str, sources: Mapping[str, str]) -> Any:
-    where = sources.get(key, source)
+    where = _origin(sources, key, source)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if dataclasses.is_dataclass(tp):
@@ -415,57 +451,59 @@ def _convert(tp: Any, value: Any, key: str, source: str, sources: Mapping[str, s
 
 
 def _check(settings: Settings) -> None:
-    """Rules that span several values."""
-    src = settings.source
+    """Rules that span several values (or that a type cannot say)."""
+
+    def bad(key: str, problem: str) -> ConfigError:
+        return ConfigError(settings.origin(key), key, problem)
+
     if settings.server.port > 65535:
-        raise ConfigError(src, "server.port", f"must be at most 65535, not {settings.server.port}")
+        raise bad("server.port", f"must be at most 65535, not {settings.server.port}")
     used: dict[str, set[str]] = {"access_key_id": set(), "uid": set()}
     for i, acc in enumerate(settings.alibaba.accounts):
         for attr, seen in used.items():
             value = getattr(acc, attr)
             key = f"alibaba.accounts[{i}].{attr}"
             if not value:
-                raise ConfigError(src, key, "must not be empty")
+                raise bad(key, "must not be empty")
             if value in seen:
-                raise ConfigError(src, key, f"{value!r} is used by another account")
+                raise bad(key, f"{value!r} is used by another account")
             seen.add(value)
         if acc.callback_url is not None and not acc.callback_url.startswith(("http://", "https://")):
-            raise ConfigError(
-                src, f"alibaba.accounts[{i}].callback_url", "must be an http:// or https:// URL"
+            raise bad(f"alibaba.accounts[{i}].callback_url", "must be an http:// or https:// URL"
             )
     for i, host in enumerate(settings.callbacks.allowed_hosts):
         if not host.strip().rstrip("."):
-            raise ConfigError(src, f"callbacks.allowed_hosts[{i}]", "must not be empty")
+            raise bad(f"callbacks.allowed_hosts[{i}]", "must not be empty")
     for i, verdict in enumerate(settings.alibaba.verdicts):
         key = f"alibaba.verdicts[{i}]"
         chosen = [k for k in ("url", "url_pattern", "text") if getattr(verdict, k) is not None]
         if len(chosen) != 1:
-            raise ConfigError(src, key, "needs exactly one of url, url_pattern, text")
+            raise bad(key, "needs exactly one of url, url_pattern, text")
         if verdict.url_pattern is not None:
             try:
                 compile_pattern(verdict.url_pattern)
             except InvalidInput as exc:
-                raise ConfigError(src, f"{key}.url_pattern", str(exc)) from None
+                raise bad(f"{key}.url_pattern", str(exc)) from None
         if verdict.rate > 100:
-            raise ConfigError(src, f"{key}.rate", f"must be at most 100, not {verdict.rate:g}")
+            raise bad(f"{key}.rate", f"must be at most 100, not {verdict.rate:g}")
     if settings.faults.max_rules < 1:
-        raise ConfigError(src, "faults.max_rules", "must be at least 1")
+        raise bad("faults.max_rules", "must be at least 1")
     if settings.faults.scenarios_dir is not None and not Path(settings.faults.scenarios_dir).is_dir():
-        raise ConfigError(src, "faults.scenarios_dir", f"{settings.faults.scenarios_dir!r} is not a folder")
+        raise bad("faults.scenarios_dir", f"{settings.faults.scenarios_dir!r} is not a folder")
     if not 0 < settings.alibaba.pattern_similarity <= 1:
-        raise ConfigError(src, "alibaba.pattern_similarity", "must be above 0 and at most 1")
+        raise bad("alibaba.pattern_similarity", "must be above 0 and at most 1")
     ids: set[str] = set()
     appids: set[str] = set()
     for i, tacc in enumerate(settings.tencent.accounts):
         key = f"tencent.accounts[{i}]"
         if not tacc.secret_id:
-            raise ConfigError(src, f"{key}.secret_id", "must not be empty")
+            raise bad(f"{key}.secret_id", "must not be empty")
         if tacc.secret_id in ids:
-            raise ConfigError(src, f"{key}.secret_id", f"{tacc.secret_id!r} is used twice")
+            raise bad(f"{key}.secret_id", f"{tacc.secret_id!r} is used twice")
         if not tacc.appid.isdigit():
-            raise ConfigError(src, f"{key}.appid", f"must be digits, not {tacc.appid!r}")
+            raise bad(f"{key}.appid", f"must be digits, not {tacc.appid!r}")
         if tacc.appid in appids:
-            raise ConfigError(src, f"{key}.appid", f"{tacc.appid!r} is used twice")
+            raise bad(f"{key}.appid", f"{tacc.appid!r} is used twice")
         ids.add(tacc.secret_id)
         appids.add(tacc.appid)
     for key, value in (
@@ -474,7 +512,7 @@ def _check(settings: Settings) -> None:
         ("tencent.max_badcases", settings.tencent.max_badcases),
     ):
         if value < 1:
-            raise ConfigError(src, key, f"must be at least 1, not {value}")
+            raise bad(key, f"must be at least 1, not {value}")
 
 
 def _join(key: str, name: str) -> str:

@@ -77,8 +77,9 @@ def test_help_explains_every_option() -> None:
     assert top.returncode == 0 and "serve" in top.stdout
     serve = run("serve", "--help")
     assert serve.returncode == 0
-    for option in ("--host", "--port", "--config", "0 picks a free port"):
+    for option in ("--host", "--port", "--config", "0 picks a free port", "--clock", "--log-level"):
         assert option in serve.stdout
+    assert "--log-format" in serve.stdout
 
 
 def test_bad_config_fails_at_start_naming_file_and_key(tmp_path: Path) -> None:
@@ -87,6 +88,48 @@ def test_bad_config_fails_at_start_naming_file_and_key(tmp_path: Path) -> None:
     result = run("serve", "--config", str(path))
     assert result.returncode == 2
     assert result.stderr.strip() == f'emulator: error: {path}: server.port: must be an integer, not "x"'
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        # An unknown section, and a value out of range: the variable carried them, not the file.
+        ((), {"EMULATOR_SERVR__PORT": "9000"}, "environment variable EMULATOR_SERVR__PORT: servr: unknown"),
+        (
+            (),
+            {"EMULATOR_SERVER__PORT": "70000"},
+            "environment variable EMULATOR_SERVER__PORT: server.port: must be at most 65535, not 70000",
+        ),
+        (
+            ("--clock", "fast"),
+            {},
+            'option --clock: server.clock: must be one of "real", "manual", not "fast"',
+        ),
+        (
+            ("--log-format", "xml"),
+            {"EMULATOR_SERVER__LOG_FORMAT": "json"},
+            'option --log-format: server.log_format: must be one of "text", "json", not "xml"',
+        ),
+    ],
+)
+def test_a_bad_value_names_the_variable_or_option_that_carried_it(
+    args: tuple[str, ...], env: dict[str, str], message: str
+) -> None:
+    # No --port: it would override EMULATOR_SERVER__PORT.
+    result = run("serve", *args, env={**CLEAN_ENV, **env})
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"emulator: error: {message}"), result.stderr
+
+
+def test_a_bad_value_in_the_file_names_the_file_beside_good_variables(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"server": {"clock": "fast"}}))
+    env = {**CLEAN_ENV, "EMULATOR_SERVER__PORT": "0", "EMULATOR_URL": "http://127.0.0.1:1"}
+    result = run("serve", "--config", str(path), "--log-level", "warning", env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f'emulator: error: {path}: server.clock: must be one of "real", "manual", not "fast"'
+    )
 
 
 def test_bad_port_is_refused() -> None:

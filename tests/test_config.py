@@ -89,12 +89,10 @@ def test_per_account_limit_overrides_the_default(tmp_path: Path) -> None:
         ("[]", "<file>", "must hold an object (a mapping) at the top level"),
         ({"server": {"port": "eighty"}}, "server.port", 'must be an integer, not "eighty"'),
         ({"server": {"port": 70000}}, "server.port", "must be at most 65535"),
-        (
-            {"server": {"prot": 1}},
-            "server.prot",
-            "unknown key (known keys: allowed_hosts, host, max_body_bytes, max_namespaces, port, "
-            "read_timeout, shutdown_grace)",
-        ),
+        ({"server": {"prot": 1}}, "server.prot", "unknown key (known keys: "),
+        ({"source": "x"}, "source", "unknown key"),
+        ({"server": {"clock": "fake"}}, "server.clock", 'must be one of "real", "manual", not "fake"'),
+        ({"server": {"log_format": "xml"}}, "server.log_format", 'must be one of "text", "json"'),
         ({"alibaba": {"verify_signatures": "yes"}}, "alibaba.verify_signatures", "must be true or false"),
         ({"alibaba": {"throttle_response": "503"}}, "alibaba.throttle_response", "must be one of"),
         ({"alibaba": {"accounts": {}}}, "alibaba.accounts", "must be a list, not an object"),
@@ -152,6 +150,72 @@ def test_bad_environment_variable_is_named() -> None:
     assert str(info.value) == (
         'environment variable EMULATOR_SERVER__PORT: server.port: must be an integer, not "abc"'
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "key", "problem"),
+    [
+        # An unknown section: the variable made it, not the file.
+        ({"EMULATOR_SERVR__PORT": "9000"}, "servr", "unknown key (known keys: "),
+        ({"EMULATOR_SERVER__PROT": "9000"}, "server.prot", "unknown key"),
+        # A rule checked after the types: the variable still carried the value.
+        ({"EMULATOR_SERVER__PORT": "70000"}, "server.port", "must be at most 65535, not 70000"),
+        # A list given whole by a variable: its items' problems are the variable's.
+        (
+            {"EMULATOR_ALIBABA__ACCOUNTS": '[{"uid": "1"}]'},
+            "alibaba.accounts[0].access_key_id",
+            "is required",
+        ),
+        (
+            {"EMULATOR_TENCENT__ACCOUNTS": '[{"secret_id": "i", "secret_key": "k", "appid": "12ab"}]'},
+            "tencent.accounts[0].appid",
+            "must be digits",
+        ),
+        ({"EMULATOR_SERVER__CLOCK": "fake"}, "server.clock", "must be one of"),
+    ],
+)
+def test_a_bad_value_from_a_variable_names_the_variable(env: dict[str, str], key: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(env={**env, "EMULATOR_JOURNAL__CAPACITY": "5"})
+    (name,) = env
+    assert info.value.source == f"environment variable {name}"
+    assert info.value.key == key and problem in info.value.problem
+
+
+def test_a_provider_check_names_the_variable() -> None:
+    accounts = '[{"access_key_id": "k", "access_key_secret": "s", "uid": "1", "rate_limits": {"Nope": 1}}]'
+    with pytest.raises(ConfigError) as info:
+        create_app(load(env={"EMULATOR_ALIBABA__ACCOUNTS": accounts}))
+    assert info.value.source == "environment variable EMULATOR_ALIBABA__ACCOUNTS"
+    assert info.value.key == "alibaba.accounts[0].rate_limits.Nope"
+
+
+def test_a_bad_value_in_the_file_names_the_file_even_with_variables_set(tmp_path: Path) -> None:
+    # The variable touches the same section; the file's own bad key is still the file's.
+    path = write(tmp_path, {"server": {"prot": 1}, "alibaba": {"accounts": [{"uid": "1"}]}})
+    for env in ({"EMULATOR_SERVER__PORT": "9000"}, {}):
+        with pytest.raises(ConfigError) as info:
+            load(path, env=env)
+        assert (info.value.source, info.value.key) == (str(path), "server.prot")
+    path = write(tmp_path, {"alibaba": {"accounts": [{"uid": "1"}]}})
+    with pytest.raises(ConfigError) as info:
+        load(path, env={"EMULATOR_ALIBABA__VERIFY_SIGNATURES": "false"})
+    assert (info.value.source, info.value.key) == (str(path), "alibaba.accounts[0].access_key_id")
+
+
+def test_an_override_is_named_by_its_origin() -> None:
+    with pytest.raises(ConfigError) as info:
+        key = "server.log_level"
+        load(env={}, overrides={key: "loud"}, origins={key: "option --log-level"})
+    assert str(info.value).startswith("option --log-level: server.log_level: must be one of")
+    with pytest.raises(ConfigError) as info:
+        load(env={}, overrides={"server.prot": 1})
+    assert info.value.source == "override server.prot"
+
+
+def test_the_pytest_plugin_variables_are_not_settings() -> None:
+    env = {"EMULATOR_URL": "http://127.0.0.1:9", "EMULATOR_ADMIN_TOKEN": "t"}
+    assert load(env=env).admin.token is None
 
 
 def test_missing_file() -> None:

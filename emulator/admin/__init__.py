@@ -24,7 +24,7 @@ from aiohttp.typedefs import Handler
 from .._version import __version__
 from ..errors import AdminError
 from ..keys import HEALTH, SETTINGS
-from . import alibaba, callbacks, faults, journal, tencent
+from . import alibaba, callbacks, clock, faults, journal, tencent
 from .problems import problem_middleware
 
 PREFIX = "/_emulator"
@@ -116,6 +116,7 @@ def setup(app: web.Application) -> None:
     admin.router.add_get("/openapi.json", openapi)
     journal.setup(admin)
     callbacks.setup(admin)
+    clock.setup(admin)
     faults.setup(admin)
     tencent.setup(admin)
     alibaba.setup(admin)

@@ -47,6 +47,7 @@ from urllib.parse import parse_qsl, urlsplit
 import aiohttp
 
 from ..errors import InvalidInput, Timeout
+from . import log as request_log
 from .clock import Clock
 from .journal import Entry, FilterError, Journal
 
@@ -802,6 +803,15 @@ class Dispatcher:
         status, response_headers, response_body, request_headers = (
             sent if sent is not None else (None, (), b"", (("Content-Type", d.payload.content_type),))
         )
+        if request_log.enabled():
+            outcome = "dropped" if number == 0 else "delivered" if status == 200 else "failed"
+            request_log.exchange(
+                time=self.clock.time() if started is None else started, direction="out",
+                provider=d.info.provider, action=d.info.action, account=d.info.account,
+                namespace=d.info.namespace, method="POST", target=d.info.url, status=status,
+                duration=duration, fault=fault, error=error, correlation_id=d.info.correlation_id,
+                attempt=number, max_attempts=self.max_retries + 1, outcome=outcome,
+            )
         return self.journal.record(
             Entry(
                 id=0,

@@ -73,8 +73,8 @@ class ManualClock:
             return self._wall
 
     def advance(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError("a clock cannot go back")
+        if not seconds >= 0:  # NaN too
+            raise ValueError(f"a clock cannot go back (advance by {seconds})")
         with self._lock:
             self._mono += seconds
             self._wall += seconds
@@ -87,6 +87,16 @@ class ManualClock:
                 sleeper.loop.call_soon_threadsafe(_wake, sleeper.future)
             except RuntimeError:
                 pass  # that loop is closed; nobody is waiting any more
+
+    def advance_to(self, wall: float) -> float:
+        """Move both readings forward until the wall clock reads ``wall`` (epoch seconds); returns
+        the seconds moved. ValueError if ``wall`` is in this clock's past: it never goes back."""
+        with self._lock:
+            seconds = wall - self._wall
+        if seconds < 0:
+            raise ValueError("a clock cannot go back")
+        self.advance(seconds)
+        return seconds
 
     async def sleep(self, seconds: float) -> None:
         loop = asyncio.get_running_loop()

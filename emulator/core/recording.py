@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from . import log
 from .call import Call
 from .headers import query_of
 from .journal import Journal
@@ -17,6 +18,8 @@ def record_call(
     response: web.StreamResponse | None,
 ) -> None:
     """One journal entry for ``request`` and what was answered (None: no response was sent)."""
+    if log.enabled():
+        _log(request, call, duration, response)
     if journal.capacity == 0:
         # Recording is off: count the exchange without building an entry nobody will keep.
         journal.evicted += 1
@@ -80,3 +83,24 @@ def _url(request: web.Request) -> str:
         return target
     # Authority-form (CONNECT host:port) or anything else aiohttp let through.
     return f"{request.scheme}://{target}"
+
+
+def _log(request: web.Request, call: Call, duration: float, response: web.StreamResponse | None) -> None:
+    status = response.status if response is not None else None
+    body = response.body if isinstance(response, web.Response) and isinstance(response.body, bytes) else b""
+    log.exchange(
+        time=call.received_at,
+        direction="in",
+        provider=call.provider,
+        action=call.action,
+        account=call.account,
+        namespace=call.namespace,
+        method=request.method,
+        target=request.path_qs,
+        status=status,
+        duration=duration,
+        fault=call.fault,
+        code=log.error_code(status, body),
+        error=None if response is not None else f"no response ({call.cut or 'the client went away'})",
+        correlation_id=call.correlation_id,
+    )

@@ -19,6 +19,7 @@ import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -254,6 +255,24 @@ class EmulatorClient:
         namespace, else the default namespace."""
         await self._call("POST", "/reset", {"namespace": namespace} if namespace else None)
 
+    # --- the clock -----------------------------------------------------------------------------
+
+    async def clock(self) -> dict[str, Any]:
+        """``{"now": <epoch seconds>, "iso", "mode": "real" | "manual"}`` (manual: and ``timers``,
+        the seconds until each pending wait on it)."""
+        return dict((await self._call("GET", "/clock"))[1])
+
+    async def advance(self, seconds: float) -> dict[str, Any]:
+        """Move a manual clock forward (AdminError 409 on a real one); waits that come due end (a
+        callback's next attempt, a badcase's confirmation). Returns the clock as :meth:`clock` does."""
+        return dict((await self._call("POST", "/clock", json={"advance": seconds}))[1])
+
+    async def set_clock(self, when: float | str | datetime) -> dict[str, Any]:
+        """Move a manual clock forward to ``when`` (epoch seconds, ISO 8601 or an aware datetime);
+        never back (AdminError 400)."""
+        value = when.isoformat() if isinstance(when, datetime) else when
+        return dict((await self._call("POST", "/clock", json={"set": value}))[1])
+
     # --- fault rules ---------------------------------------------------------------------------
 
     async def add_faults(
@@ -452,6 +471,15 @@ class SyncEmulatorClient:
 
     def reset(self, namespace: str | None = None) -> None:
         self._run(self._async.reset(namespace))
+
+    def clock(self) -> dict[str, Any]:
+        return self._run(self._async.clock())
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        return self._run(self._async.advance(seconds))
+
+    def set_clock(self, when: float | str | datetime) -> dict[str, Any]:
+        return self._run(self._async.set_clock(when))
 
     def add_faults(
         self, *rules: Mapping[str, Any], scenario: str | Mapping[str, Any] | None = None

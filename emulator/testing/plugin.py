@@ -10,7 +10,10 @@ Fixtures:
 
 Marker: ``@pytest.mark.emulator(config={...}, namespace="...", scenario="...")`` gives one test a
 dedicated server with those overrides, scopes it to a namespace of the shared one, and/or loads a
-fault scenario (a shipped name, a file, or an inline ``{"rules": [...]}``) for that test only.
+fault scenario (a shipped name, a file, or an inline ``{"rules": [...]}``) for that test only;
+``clock="manual"`` gives it an emulator on a manual clock (``emulator.advance(seconds)``).
+
+Option: ``--emulator-log`` logs every exchange (logger ``emulator.requests``) into pytest's log capture.
 
 Option: ``--emulator-url URL`` (or ``EMULATOR_URL``) points the fixtures at an emulator that is
 already running instead of starting one.
@@ -18,6 +21,7 @@ already running instead of starting one.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
@@ -28,6 +32,9 @@ import pytest
 from aiohttp import web
 
 from ..config import load
+from ..core.clock import ManualClock
+from ..core.log import ROOT_LOGGER
+from ..keys import CLOCK
 from ..server import serve_in_thread
 from .client import SyncEmulatorClient
 
@@ -69,15 +76,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="use the emulator already running at this URL instead of starting one in-process "
         "(default: $EMULATOR_URL)",
     )
+    group.addoption(
+        "--emulator-log",
+        action="store_true",
+        help="log every exchange of the in-process emulator (logger emulator.requests, INFO): pytest "
+        "shows the lines with a failed test's captured log, or live with -o log_cli=true",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "emulator(config=None, namespace=None, scenario=None): run this test against a dedicated emulator "
-        "with these dotted-key config overrides, scope it to a namespace of the shared one, and/or load a "
-        "fault scenario (shipped name, file or inline rules) for this test only",
+        "emulator(config=None, namespace=None, scenario=None, clock=None): run this test against a "
+        "dedicated emulator with these dotted-key config overrides or clock (\"manual\": moved by "
+        "emulator.advance), scope it to a namespace of the shared one, and/or load a fault scenario "
+        "(shipped name, file or inline rules) for this test only",
     )
+    if config.getoption("emulator_log", False):
+        # Quiet unless asked: the records then reach pytest's own log capture.
+        logging.getLogger(ROOT_LOGGER).setLevel(logging.INFO)
 
 
 @pytest.fixture(scope="session")
@@ -124,22 +141,30 @@ def emulator(
 ) -> Iterator[Emulator]:
     marker = request.node.get_closest_marker("emulator")
     kwargs: dict[str, Any] = dict(marker.kwargs) if marker else {}
-    unknown = set(kwargs) - {"config", "namespace", "scenario"}
+    unknown = set(kwargs) - {"config", "namespace", "scenario", "clock"}
     if unknown or (marker and marker.args):
         raise pytest.UsageError(
-            f"@pytest.mark.emulator takes config=, namespace= and scenario= only, not {sorted(unknown)}"
+            "@pytest.mark.emulator takes config=, namespace=, scenario= and clock= only, "
+            f"not {sorted(unknown)}"
         )
     with ExitStack() as stack:
         handle = emulator_server
-        if kwargs.get("config"):
+        config = dict(kwargs.get("config") or {})
+        clock = kwargs.get("clock")
+        if clock is not None and handle.app is not None:
+            if (clock == "manual") != isinstance(handle.app[CLOCK], ManualClock):
+                config["server.clock"] = clock
+        if config:
             if handle.app is None:
                 pytest.skip("a per-test config needs an in-process emulator, not --emulator-url")
-            settings = load(emulator_config_file, overrides={**emulator_config, **kwargs["config"]})
+            settings = load(emulator_config_file, overrides={**emulator_config, **config})
             server = stack.enter_context(serve_in_thread(settings))
             handle = ServerHandle(server.url, server.app, settings.admin.token)
         emu = stack.enter_context(
             Emulator(handle.url, app=handle.app, namespace=kwargs.get("namespace"), token=handle.token)
         )
+        if clock is not None and handle.app is None and emu.clock()["mode"] != clock:
+            pytest.skip(f"this test needs an emulator on the {clock} clock (emulator serve --clock {clock})")
         # A test scoped to a namespace starts with it reset; any other with the whole emulator reset.
         emu.reset(None if kwargs.get("namespace") else "*")
         if kwargs.get("scenario") is not None:

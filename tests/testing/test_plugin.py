@@ -133,7 +133,7 @@ def test_uses_the_external_server(emulator):
 
 def test_marker_is_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--markers")
-    result.stdout.fnmatch_lines(["@pytest.mark.emulator(config=None, namespace=None, scenario=None):*"])
+    result.stdout.fnmatch_lines(["@pytest.mark.emulator(config=None, namespace=None, scenario=None*"])
 
 
 def test_the_readme_example_runs_as_written(pytester: pytest.Pytester) -> None:

@@ -235,22 +235,21 @@ def _check_config(settings: Settings) -> PerNamespace[moderation.Verdicts]:
         moderation.check_verdicts(settings.alibaba.verdicts)
     except ValueError as exc:
         key, _, problem = str(exc).partition(": ")
-        raise ConfigError(settings.source, key, problem) from None
+        raise ConfigError(settings.origin(key), key, problem) from None
     names = [a.name for a in ACTIONS]
     for i, account in enumerate(settings.alibaba.accounts):
         for action in account.rate_limits:
             if action not in names:
                 key = f"alibaba.accounts[{i}].rate_limits.{action}"
                 known = ", ".join(sorted(names))
-                raise ConfigError(settings.source, key, f"unknown API action (known: {known})")
+                raise ConfigError(settings.origin(key), key, f"unknown API action (known: {known})")
         libs = TextLibraries()
         for j, spec in enumerate(account.text_libraries):
             try:
                 libs.add(libs.create(spec.name, spec.kind, spec.list_type, spec.scenes).code, spec.items)
             except LibraryError as exc:
-                raise ConfigError(
-                    settings.source, f"alibaba.accounts[{i}].text_libraries[{j}]", str(exc)
-                ) from None
+                key = f"alibaba.accounts[{i}].text_libraries[{j}]"
+                raise ConfigError(settings.origin(key), key, str(exc)) from None
     # Each namespace starts from its own copy of the config's.
     return PerNamespace(
         lambda namespace: moderation.Verdicts.build(settings.alibaba.verdicts), settings.server.max_namespaces
