@@ -18,7 +18,7 @@ from aliyunsdkgreen.request.v20180509 import ImageScanFeedbackRequest, ImageSync
 from qcloud_cos import CosConfig, CosS3Client
 
 from emulator import serve_in_thread
-from emulator.testing import EmulatorClient
+from emulator.testing import EmulatorClient, SyncEmulatorClient
 from emulator.testing.plugin import AsyncEmulator, Emulator
 from emulator.testing.sdks import EmulatorSDKs, emulator_sdks, is_provider_host
 from emulator.testing.settings import make_settings
@@ -218,3 +218,29 @@ async def test_the_context_manager_tags_its_namespace() -> None:
 )
 def test_which_hosts_are_redirected(host: str, redirected: bool) -> None:
     assert is_provider_host(host) is redirected
+
+
+def test_proxy_settings_do_not_take_redirected_calls_off_loopback(
+    emulator: Emulator, emulator_sdks: EmulatorSDKs, loopback_only: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://proxy.example.com:3128")
+    app = app_for(emulator_sdks)
+    assert app.acs_feedback("http://a/1.jpg")["code"] == 200
+    app.tea().image_scan_feedback(green_models.ImageScanFeedbackRequest())
+    assert app.report_badcase("proxied")["RequestId"]
+    assert emulator.count(direction="in", status=200) == 3
+    assert "proxy.example.com" not in loopback_only
+
+
+def test_clients_built_before_the_block_are_redirected_inside_it() -> None:
+    with serve_in_thread(make_settings()) as server:
+        with emulator_sdks(server.url) as sdks:
+            pass
+        app = app_for(sdks)
+        cos, tea = app.cos(), app.tea()  # built with no redirect in force
+        with emulator_sdks(server.url, namespace="late"):
+            assert cos.ci_auditing_text_submit(Bucket=app.bucket, Content=b"x")["JobsDetail"]["Label"]
+            tea.image_scan_feedback(green_models.ImageScanFeedbackRequest())
+        with SyncEmulatorClient(server.url, namespace="late") as admin:
+            assert [c.provider for c in admin.requests()] == ["tencent", "alibaba"]
