@@ -235,7 +235,9 @@ def emulator_namespace(request: pytest.FixtureRequest, emulator_server: ServerHa
     mode = request.config.getoption("emulator_namespaces")
     if mode == "off" or (mode == "auto" and emulator_server.app is not None):
         return None
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # xdist gives each worker process its id; PYTEST_XDIST_WORKER in the environment could be
+    # inherited from an outer run.
+    worker = str(getattr(request.config, "workerinput", {}).get("workerid", "main"))
     return auto_namespace(worker, request.config.stash[_RUN_TOKEN], request.node.nodeid)
 
 
