@@ -215,10 +215,13 @@ def emulator_server(
     emulator_address: tuple[str, int],
 ) -> Iterator[ServerHandle]:
     url = request.config.getoption("emulator_url")
-    settings = load(emulator_config_file, overrides=emulator_config)
     if url:
+        # Only the accounts are read from these settings; EMULATOR_URL and EMULATOR_ADMIN_TOKEN are
+        # this plugin's variables, not config keys, so the environment stays out of it.
+        settings = load(emulator_config_file, env={}, overrides=emulator_config)
         yield ServerHandle(url, None, os.environ.get("EMULATOR_ADMIN_TOKEN"), settings)
         return
+    settings = load(emulator_config_file, overrides=emulator_config)
     host, port = emulator_address
     with serve_in_thread(settings, host=host, port=port) as server:
         yield ServerHandle(server.url, server.app, settings.admin.token, settings)

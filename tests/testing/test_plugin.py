@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emulator import serve_in_thread
+from emulator.testing.settings import make_settings
 
 pytest_plugins = ["pytester"]
 
@@ -129,6 +130,24 @@ def test_uses_the_external_server(emulator):
         result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--emulator-url={server.url}")
         result.assert_outcomes(passed=1)
         assert server.app is not None
+
+
+def test_environment_points_at_a_running_emulator_with_a_token(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        test_env="""
+def test_uses_the_external_server(emulator, emulator_sdks):
+    assert emulator.app is None and emulator.namespace
+    emulator_sdks.cos_client().ci_auditing_text_submit(Bucket=emulator.accounts.bucket, Content=b"x")
+    emulator.assert_called(provider="tencent", count=1)
+"""
+    )
+    with serve_in_thread(make_settings(**{"admin.token": "s3cret"})) as server:
+        monkeypatch.setenv("EMULATOR_URL", server.url)
+        monkeypatch.setenv("EMULATOR_ADMIN_TOKEN", "s3cret")
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+        result.assert_outcomes(passed=1)
 
 
 def test_marker_is_registered(pytester: pytest.Pytester) -> None:
