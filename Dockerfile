@@ -1,4 +1,9 @@
-# The emulator with its built-in default config, serving both providers on 0.0.0.0:8080.
+# The emulator, serving both providers on 0.0.0.0 at the port its settings give (8080 by default).
+#
+#   docker build -t cloud-moderation-emulator .
+#   docker run -p 8080:8080 cloud-moderation-emulator
+#   docker run -p 9000:9000 -e EMULATOR_SERVER__PORT=9000 cloud-moderation-emulator
+#   docker run -p 8080:8080 -v "$PWD/my-config.json:/etc/emulator/config.json:ro" cloud-moderation-emulator
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -7,22 +12,38 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# Dependencies first, in a layer of their own: it is rebuilt only when pyproject.toml changes, not on
+# every change to the source. The list is read from pyproject.toml (the runtime dependencies and the
+# yaml extra, so a mounted config or scenario file may be YAML too).
+COPY pyproject.toml ./
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['yaml']))" > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt && rm /tmp/requirements.txt
+
+# Then the package itself, without touching the dependencies again. A regular (non-editable) install:
+# the default config travels inside the package.
+COPY README.md ./
 COPY emulator ./emulator
 COPY fixtures ./fixtures
-# A regular (non-editable) install: the default config travels inside the package; with the yaml
-# extra, a mounted config or scenario file may be YAML too.
-RUN pip install '.[yaml]' && rm -rf /src
+RUN pip install --no-deps . \
+    && mkdir -p /etc/emulator && cp fixtures/default-config.json /etc/emulator/config.json \
+    && rm -rf /src
 
 WORKDIR /
 RUN useradd --system --no-create-home emulator
 USER emulator
 
+# Listen on every interface of the container; the port is the config's server.port (8080 in the
+# built-in one) unless EMULATOR_SERVER__PORT says otherwise. The config is read from
+# /etc/emulator/config.json: mount your own (JSON) there; scenario files it names may be YAML.
+ENV EMULATOR_SERVER__HOST=0.0.0.0
 EXPOSE 8080
-# Health from inside the container, with the interpreter the image already has.
-HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/_emulator/health', timeout=2).status == 200 else 1)"]
 
-# Exec form: the server is PID 1 and gets SIGTERM from `docker stop` directly.
+# Health from inside the container, at the port the settings give (the same file and EMULATOR_*
+# variables the server reads), with the interpreter the image already has.
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; from emulator.config import load; s = load('/etc/emulator/config.json').server; host = '127.0.0.1' if s.host in ('0.0.0.0', '::', '') else s.host; sys.exit(0 if urllib.request.urlopen(f'http://{host}:{s.port}/_emulator/health', timeout=2).status == 200 else 1)"]
+
+# Exec form: the server is PID 1 and gets SIGTERM from `docker stop` directly. No --host or --port
+# here: they would override the settings (and the HEALTHCHECK would no longer follow them).
 ENTRYPOINT ["emulator"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]
+CMD ["serve", "--config", "/etc/emulator/config.json"]

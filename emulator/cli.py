@@ -16,10 +16,23 @@ from .errors import EmulatorError
 from .server import start
 
 DESCRIPTION = """\
-A local stand-in for the content-moderation feedback APIs of Alibaba Cloud Green
-(POST /green/image/feedback, /green/text/feedback) and Tencent Cloud Infinite
-(POST /report/badcase). Both providers are served on one port, told apart by path;
-the admin API lives under /_emulator/ (GET /_emulator/health)."""
+A local stand-in for the content-moderation APIs of Alibaba Cloud Green and Tencent
+Cloud Infinite (CI), both served on one port and told apart by path:
+
+Alibaba Green (2018-05-09, JSON; signed as the official SDKs sign):
+  POST /green/image/feedback     ImageScanFeedback
+  POST /green/text/feedback      TextFeedback
+  POST /green/image/scan         ImageSyncScan (answers as the feedback says)
+  POST /green/text/scan          TextScan
+  POST /green/image/asyncscan    ImageAsyncScan (callback + seed notify)
+  POST /green/image/results      ImageAsyncScanResults
+Tencent CI (XML; COS signatures, Host <bucket>-<appid>.ci.<region>.myqcloud.com):
+  POST /report/badcase           ReportBadcase
+  POST /text/auditing            CreateAuditingTextJob (synchronous)
+  GET  /text/auditing/{jobId}    DescribeAuditingTextJob
+  POST /image/auditing           BatchImageAuditing (synchronous)
+Admin API under /_emulator/ (GET /_emulator/health, GET /_emulator/openapi.json):
+journal, fault rules, reset, callbacks and the providers' consoles."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -188,7 +188,8 @@ def test_each_callback_attempt_is_a_line_with_its_outcome(served: Served) -> Non
         served.expect(r" in  alibaba ImageAsyncScan .*-> 200 ")
         line = served.expect(r" out alibaba ")
         want = (
-            f"out alibaba ImageAsyncScanCallback account={UID} ns=default POST {url} attempt=1/17 -> 500 failed "
+            f"out alibaba ImageAsyncScanCallback account={UID} ns=default POST {url} "
+            "attempt=1/17 -> 500 failed "
         )
         assert want in line, line
     finally:

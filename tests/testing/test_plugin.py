@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emulator import serve_in_thread
+from emulator.testing.settings import make_settings
 
 pytest_plugins = ["pytester"]
 
@@ -131,18 +132,64 @@ def test_uses_the_external_server(emulator):
         assert server.app is not None
 
 
+def test_environment_points_at_a_running_emulator_with_a_token(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        test_env="""
+def test_uses_the_external_server(emulator, emulator_sdks):
+    assert emulator.app is None and emulator.namespace
+    emulator_sdks.cos_client().ci_auditing_text_submit(Bucket=emulator.accounts.bucket, Content=b"x")
+    emulator.assert_called(provider="tencent", count=1)
+"""
+    )
+    with serve_in_thread(make_settings(**{"admin.token": "s3cret"})) as server:
+        monkeypatch.setenv("EMULATOR_URL", server.url)
+        monkeypatch.setenv("EMULATOR_ADMIN_TOKEN", "s3cret")
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+        result.assert_outcomes(passed=1)
+
+
 def test_marker_is_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.emulator(config=None, namespace=None, scenario=None*"])
 
 
-def test_the_readme_example_runs_as_written(pytester: pytest.Pytester) -> None:
+def readme_blocks(language: str) -> list[str]:
     import re
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## In pytest", 1)[1]
-    (example,) = re.findall(r"```python\n(.*?)```", section, re.S)[:1]
-    pytester.makepyfile(test_readme=example)
+    section = readme.split("## In pytest", 1)[1].split("\n## ", 1)[0]
+    return re.findall(rf"```{language}\n(.*?)```", section, re.S)
+
+
+def test_the_readme_example_runs_as_written(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_readme=readme_blocks("python")[0])
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_the_readme_async_example_runs_with_the_configuration_it_names(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_readme_async=readme_blocks("python")[1])
+    # Without it, pytest-asyncio's strict mode does not run the test.
+    assert pytester.runpytest_subprocess("-p", "no:cacheprovider").parseoutcomes().get("passed", 0) == 0
+    (config,) = readme_blocks("toml")
+    pytester.makepyprojecttoml(config)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_moderation_emulator_leaves_the_module_importable(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_alias="""
+import emulator
+
+
+def test_alias(moderation_emulator):
+    settings = emulator.load(env={})
+    assert moderation_emulator.accounts.uid == settings.alibaba.accounts[0].uid
+    assert moderation_emulator.health()["status"] == "ok"
+"""
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
