@@ -36,7 +36,7 @@ def _yaml(text: str) -> Any:
     try:
         import yaml
     except ImportError:
-        raise DocumentError("is YAML, which needs PyYAML: pip install 'emulator[yaml]'") from None
+        raise DocumentError("is YAML, which needs PyYAML: pip install 'cloud-moderation-emulator[yaml]'") from None
     try:
         # safe_load: plain data only, never Python objects from tags.
         return yaml.safe_load(text)
