@@ -36,7 +36,8 @@ def _yaml(text: str) -> Any:
     try:
         import yaml
     except ImportError:
-        raise DocumentError("is YAML, which needs PyYAML: pip install 'cloud-moderation-emulator[yaml]'") from None
+        hint = "pip install 'cloud-moderation-emulator[yaml]'"
+        raise DocumentError(f"is YAML, which needs PyYAML: {hint}") from None
     try:
         # safe_load: plain data only, never Python objects from tags.
         return yaml.safe_load(text)

@@ -66,7 +66,7 @@ async def post_scenario(server: RunningServer, name: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize(
     "name",
-    ["/etc/shadow", "/etc/passwd", "/no/such/file", "../secret", "../secret.json", "link", "sub/../../secret"],
+    ["/etc/shadow", "/etc/passwd", "/no/such/file", "../secret", "../secret.json", "link", "a/../../secret"],
 )
 async def test_a_scenario_outside_the_folder_is_refused_unopened(
     server: RunningServer, folders: Path, opened: list[str], name: str
