@@ -249,5 +249,5 @@ def test_yaml_without_pyyaml_says_what_to_install(tmp_path: Path, monkeypatch: p
     monkeypatch.setitem(sys.modules, "yaml", None)  # as if PyYAML were not installed
     path = tmp_path / "config.yaml"
     path.write_text("server: {}\n")
-    with pytest.raises(ConfigError, match=r"needs PyYAML: pip install 'emulator\[yaml\]'"):
+    with pytest.raises(ConfigError, match=r"needs PyYAML: pip install 'cloud-moderation-emulator\[yaml\]'"):
         load(path, env={})
