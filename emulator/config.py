@@ -228,8 +228,8 @@ class TencentSettings:
     verify_signatures: bool = True
     #: Reject labels outside the documented list.
     strict_labels: bool = False
-    #: Refuse elements of /report/badcase that document 002 does not list (MalformedXML); off
-    #: ignores them. Undocumented either way.
+    #: Refuse elements that document 002 does not list, in /report/badcase, /text/auditing and
+    #: /image/auditing (MalformedXML); off ignores them. Undocumented either way.
     strict_elements: bool = True
     #: Refuse a ModerationTime not shaped like 2021-08-07T12:12:12+08:00 (InvalidArgument); off
     #: keeps any text as sent. Undocumented either way.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -121,7 +121,14 @@ class Tencent:
         self._backend = backend
 
     def actions(self) -> Sequence[Action]:
-        return ACTIONS
+        if self._settings.tencent.strict_elements:
+            return ACTIONS
+        # Audits whose undocumented elements are ignored rather than refused.
+        lenient = {
+            CREATE_AUDITING_TEXT_JOB: lambda root, params: protocol.decode_text_auditing(root, strict=False),
+            BATCH_IMAGE_AUDITING: lambda root, params: protocol.decode_image_auditing(root, strict=False),
+        }
+        return tuple(replace(a, decode=lenient[a.name]) if a.name in lenient else a for a in ACTIONS)
 
     def new_request_id(self, now: float) -> str:
         return protocol.new_request_id(now)

@@ -382,3 +382,18 @@ async def test_fault_rules_match_the_action_and_a_batch_item(client: Client, clo
     assert (response.status, (await error_of(response))["Code"]) == (500, "InternalError")
     # Badcases are another action: untouched.
     await report(client, clock, OTHER_URL, "Normal", "Porn")
+
+
+@pytest.mark.parametrize("strict", [True, False])
+async def test_undocumented_elements_refused_or_ignored_as_configured(
+    aiohttp_client: AppClient, clock: ManualClock, strict: bool
+) -> None:
+    client = await make_client(aiohttp_client, clock, **{"tencent.strict_elements": strict})
+    body = image_xml(url_input(extra="<Unknown>x</Unknown>"), conf="<Async>0</Async><Other/>")
+    response = await post(client, IMAGE_PATH, body, clock)
+    raw = await response.read()
+    if strict:
+        assert response.status == 400 and b"<Code>MalformedXML</Code>" in raw
+    else:
+        assert response.status == 200, raw
+        assert raw.count(b"<JobsDetail>") == 1 and URL.encode() in raw

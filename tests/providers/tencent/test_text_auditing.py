@@ -353,3 +353,18 @@ async def test_several_inputs_are_refused_unless_relaxed(
     # Relaxed, the image audit's documented order decides: Content wins over Object.
     got = await audit(client, clock, body)
     assert got["Label"] == "Normal" and got["detail"].findtext("Content") == b64(TEXT)
+
+
+@pytest.mark.parametrize("strict", [True, False])
+async def test_undocumented_elements_refused_or_ignored_as_configured(
+    aiohttp_client: AppClient, clock: ManualClock, strict: bool
+) -> None:
+    client = await make_client(aiohttp_client, clock, **{"tencent.strict_elements": strict})
+    body = text_auditing_xml(TEXT, input_extra="<Extra><Deep>1</Deep></Extra>", conf="<Other/>")
+    response = await post(client, TEXT_AUDITING_PATH, body, clock)
+    raw = await response.read()
+    if strict:
+        assert response.status == 400 and b"<Code>MalformedXML</Code>" in raw
+    else:
+        assert response.status == 200, raw
+        assert b"<Label>Normal</Label>" in raw
