@@ -406,6 +406,12 @@ class Journal:
     _waiters: list[_Waiter] = field(default_factory=list)
     #: How many stored items are still Raw (0: nothing to make before a read).
     _raw: int = 0
+    #: ``secret`` as the raw header bytes carry it, encoded once.
+    _secret_bytes: bytes = field(init=False, default=b"")
+
+    def __post_init__(self) -> None:
+        if self.secret is not None:
+            self._secret_bytes = self.secret.encode("utf-8", "surrogateescape")
 
     def record(self, entry: Entry) -> Entry | None:
         """Store ``entry`` and wake whoever waits for it. The journal takes the entry over and numbers
@@ -449,8 +455,7 @@ class Journal:
         self._store(raw, size)
 
     def _redact(self, raw: Raw) -> Raw:
-        assert self.secret is not None
-        secret = self.secret.encode("utf-8", "surrogateescape")
+        secret = self._secret_bytes
         if not any(secret in v for _, v in raw.raw_headers):
             return raw
         mask = REDACTED.encode()
