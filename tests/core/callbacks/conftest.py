@@ -13,6 +13,9 @@ from urllib.parse import parse_qs
 import pytest
 from aiohttp import web
 
+from emulator import RunningServer
+from emulator.testing import EmulatorClient
+
 
 @dataclass
 class Received:
@@ -102,3 +105,11 @@ async def other_receiver() -> AsyncIterator[Receiver]:
         if rec.hold is not None:
             rec.hold.set()
         await runner.cleanup()
+
+
+@pytest.fixture
+async def emu(server: RunningServer, receiver: Receiver) -> AsyncIterator[EmulatorClient]:
+    """An admin client whose callback URL is the receiver; ``server`` is each test module's own."""
+    async with EmulatorClient(server.url) as client:
+        await client.set_callback(receiver.url)
+        yield client

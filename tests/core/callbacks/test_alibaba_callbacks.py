@@ -40,13 +40,6 @@ async def server(receiver: Receiver) -> AsyncIterator[RunningServer]:
         yield running
 
 
-@pytest.fixture
-async def emu(server: RunningServer, receiver: Receiver) -> AsyncIterator[EmulatorClient]:
-    async with EmulatorClient(server.url) as client:
-        await client.set_callback(receiver.url)
-        yield client
-
-
 async def review(emu: EmulatorClient, **kw: Any) -> dict[str, Any]:
     args: dict[str, Any] = {"task_id": "task-1", "suggestion": "block", "labels": ["porn"]}
     args.update(kw)

@@ -24,13 +24,6 @@ async def server(receiver: Receiver) -> AsyncIterator[RunningServer]:
         yield running
 
 
-@pytest.fixture
-async def emu(server: RunningServer, receiver: Receiver) -> AsyncIterator[EmulatorClient]:
-    async with EmulatorClient(server.url) as client:
-        await client.set_callback(receiver.url)
-        yield client
-
-
 async def review(emu: EmulatorClient, task: str) -> None:
     await emu.review(url="http://example.com/1.jpg", task_id=task, suggestion="block", labels=["porn"])
 
