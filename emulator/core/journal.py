@@ -22,6 +22,7 @@ from typing import Any, Literal, NamedTuple
 
 from ..errors import InvalidInput, Timeout
 from .paths import MISSING, lookup, text_forms
+from .storage import JournalRow, Store
 
 Direction = Literal["in", "out"]
 
@@ -368,6 +369,21 @@ def _entry_size(entry: Entry) -> int:
 
 
 REDACTED = "[redacted]"
+#: Entry fields stored as the row's JSON document (the bodies are stored as bytes beside it).
+_DOC_FIELDS = tuple(f.name for f in fields(Entry) if f.name not in ("request_body", "response_body"))
+_PAIRS = ("query", "request_headers", "response_headers")
+
+
+def _to_row(entry: Entry) -> JournalRow:
+    doc = {name: getattr(entry, name) for name in _DOC_FIELDS}
+    return JournalRow(entry.id, entry.namespace, doc, entry.request_body, entry.response_body)
+
+
+def _from_row(row: JournalRow) -> Entry:
+    doc = dict(row.doc)
+    for name in _PAIRS:
+        doc[name] = tuple(tuple(pair) for pair in doc.get(name, ()))
+    return Entry(**doc, request_body=row.request_body, response_body=row.response_body)
 
 
 def _matching(items: Iterable[Entry | Raw], flt: Filter, with_view: bool) -> Iterator[Entry]:
@@ -408,10 +424,39 @@ class Journal:
     _raw: int = 0
     #: ``secret`` as the raw header bytes carry it, encoded once.
     _secret_bytes: bytes = field(init=False, default=b"")
+    #: Where each entry is also written (core/storage), when durable: in batches, not awaited.
+    store: Store | None = None
 
     def __post_init__(self) -> None:
         if self.secret is not None:
             self._secret_bytes = self.secret.encode("utf-8", "surrogateescape")
+        if self.store is not None and not self.store.durable:
+            self.store = None
+
+    def restore(self) -> int:
+        """At start: the newest entries the store holds (within both bounds) and the counts; the
+        numbering goes on after them. Returns how many entries came back."""
+        store = self.store
+        if store is None:
+            return 0
+        counts = store.get_meta("journal.counts") or {}
+        rows = store.load_entries(self.capacity)
+        self.store = None  # nothing read back is written again
+        try:
+            for row in rows:
+                entry = _from_row(row)
+                self._store(entry, _entry_size(entry))
+        finally:
+            self.store = store
+        self.evicted = int(counts.get("evicted", 0)) + self.evicted
+        self.evicted_for_bytes = int(counts.get("evictedForBytes", 0)) + self.evicted_for_bytes
+        self.truncated = int(counts.get("truncated", 0))
+        self._next_id = max(int(counts.get("nextId", 1)), rows[-1].id + 1 if rows else 1)
+        return len(rows)
+
+    def _write(self, entry: Entry) -> None:
+        assert self.store is not None
+        self.store.append_entry(_to_row(entry))
 
     def record(self, entry: Entry) -> Entry | None:
         """Store ``entry`` and wake whoever waits for it. The journal takes the entry over and numbers
@@ -428,6 +473,8 @@ class Journal:
             object.__setattr__(entry, "request_headers", redacted)
         if entry.request_body_size is not None:
             self.truncated += 1
+        if self.store is not None:
+            self._write(entry)
         self._store(entry, _entry_size(entry))
         self._wake(entry)
         return entry
@@ -445,9 +492,11 @@ class Journal:
         if raw.request_body_size is not None:
             self.truncated += 1
         size = raw.size()
-        if self._waiters:
-            # Someone waits: the entry is needed now to match it.
+        if self._waiters or self.store is not None:
+            # Someone waits, or the store takes it: the entry is needed now.
             entry = raw.entry()
+            if self.store is not None:
+                self._write(entry)
             self._store(entry, size)
             self._wake(entry)
             return
@@ -465,6 +514,7 @@ class Journal:
         self._entries.append(item)
         self._sizes.append(size)
         self._bytes += size
+        evicted = self.evicted
         while len(self._entries) > self.capacity or (self._bytes > self.max_bytes and self._entries):
             if len(self._entries) <= self.capacity:
                 self.evicted_for_bytes += 1
@@ -472,6 +522,21 @@ class Journal:
                 self._raw -= 1
             self._bytes -= self._sizes.popleft()
             self.evicted += 1
+        if self.store is not None and self.evicted != evicted:
+            self.store.trim_entries(self._entries[0].id if self._entries else self._next_id)
+            self._write_counts()
+
+    def _write_counts(self) -> None:
+        assert self.store is not None
+        self.store.put_meta(
+            "journal.counts",
+            {
+                "evicted": self.evicted,
+                "evictedForBytes": self.evicted_for_bytes,
+                "truncated": self.truncated,
+                "nextId": self._next_id,
+            },
+        )
 
     @property
     def bytes(self) -> int:
@@ -564,6 +629,9 @@ class Journal:
             self._sizes = deque(n for _, n in kept)
             self._bytes = sum(self._sizes)
             self._raw = sum(isinstance(e, Raw) for e in self._entries)
+        if self.store is not None:
+            self.store.clear_entries(namespace)
+            self._write_counts()
         for waiter in self._waiters:
             waiter.found = self.count(waiter.flt)
         return before - len(self._entries)

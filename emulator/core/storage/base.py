@@ -23,20 +23,26 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import ConfigError
+from ...errors import EmulatorError
 
 #: The most a journal row waits in the store's queue before it is written.
 JOURNAL_FLUSH_SECONDS = 0.1
 
 
-class StorageError(ConfigError):
+class StorageError(EmulatorError):
     """The store cannot be opened: a corrupt or foreign file, another schema version, or a data
     directory another process holds. Its message says which, and what to do."""
 
 
+class StorageFailure(Exception):
+    """The store could not make changes durable while serving (its writer failed, the disk is full,
+    the server is gone): :meth:`Store.commit` raises it, and the call it was for is answered with
+    the provider's 503-class error instead of an acknowledgement."""
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One keyed piece of state. ``kind`` names what it is (``"alibaba.image_library"``,
+    """One keyed piece of state. ``kind`` names what it is (``"<provider>.library"``,
     ``"faults.rule"``); ``account`` is "" for state that belongs to no account; ``value`` is a JSON
     value (dicts, lists, strings, numbers, booleans, None)."""
 
@@ -126,10 +132,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def commit(self) -> None:
-        """Return once everything queued before the call is durable (journal rows included)."""
+        """Return once everything queued before the call is durable (journal rows included);
+        :class:`StorageFailure` when it cannot be."""
 
     async def start(self) -> None:
         """Called once the event loop runs, before the first call is served."""
+        return None
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -32,12 +32,13 @@ from __future__ import annotations
 import itertools
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import ahocorasick
 
+from ...core.storage.records import NOWHERE, Sink
 from ...errors import InvalidInput
 
 LibKind = Literal["term", "pattern"]
@@ -52,6 +53,10 @@ MAX_ITEMS = 10_000
 MAX_TERM = 50
 PATTERN_MIN, PATTERN_MAX = 10, 4_000
 DEFAULT_SIMILARITY = 0.6
+
+#: How a library is stored (core/storage): its definition, and each of its items apart.
+KIND_LIBRARY = "alibaba.textlib"
+KIND_ITEM = "alibaba.textlib_item"
 
 _HALF = "@#$%^*()<>/?,.;_+-='\" \t"
 # The full-width forms of the same characters (U+FF01..U+FF5E mirror ASCII 0x21..0x7E) and the
@@ -193,9 +198,12 @@ class Hit:
 class TextLibraries:
     """One account's custom text libraries and their matchers."""
 
-    def __init__(self, similarity_threshold: float = DEFAULT_SIMILARITY) -> None:
+    def __init__(self, similarity_threshold: float = DEFAULT_SIMILARITY, sink: Sink = NOWHERE) -> None:
         self.threshold = similarity_threshold
+        self._sink = sink
         self._libs: dict[str, Library] = {}
+        #: Items restored before their library's definition (see :meth:`restore`).
+        self._orphans: dict[str, list[str]] = {}
         self._codes = itertools.count(1)
         self._automaton: ahocorasick.Automaton | None = None
         self._term_index: dict[str, list[tuple[Library, Term]]] = {}
@@ -238,19 +246,80 @@ class TextLibraries:
             raise LibraryError("KeywordLibNameDuplicated", f"a library named {name!r} exists")
         lib = Library(f"lib{next(self._codes)}", name, kind, list_type, scenes=chosen)  # type: ignore[arg-type]
         self._libs[lib.code] = lib
+        self._write(lib)
         return lib
 
     def set_enabled(self, code: str, enabled: bool) -> Library:
         """Enable or disable a user-created library: a disabled one is kept but matches nothing."""
         lib = self.get(code)
         lib.enabled = enabled
+        self._write(lib)
         self._changed()
         return lib
 
     def delete(self, code: str) -> None:
-        self.get(code)
+        lib = self.get(code)
         del self._libs[code]
+        self._sink.delete(KIND_LIBRARY, code)
+        for item in lib.items:
+            self._sink.delete(KIND_ITEM, _item_key(code, item))
         self._changed()
+
+    # -- storage -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _definition(lib: Library) -> dict[str, Any]:
+        return {
+            "name": lib.name,
+            "kind": lib.kind,
+            "listType": lib.list_type,
+            "scenes": list(lib.scenes),
+            "enabled": lib.enabled,
+        }
+
+    def _write(self, lib: Library) -> None:
+        self._sink.put(KIND_LIBRARY, lib.code, self._definition(lib))
+
+    def dump(self) -> Iterator[tuple[str, str, Any]]:
+        """Every library's records, as (kind, key, JSON value)."""
+        for lib in self._libs.values():
+            yield KIND_LIBRARY, lib.code, self._definition(lib)
+            for item in lib.items:
+                yield KIND_ITEM, _item_key(lib.code, item), None
+
+    def restore(self, kind: str, key: str, value: Any) -> None:
+        """Put back a stored definition or item (nothing written)."""
+        if kind == KIND_LIBRARY:
+            old = self._libs.get(key)
+            lib = Library(
+                key, value["name"], value["kind"], value["listType"],
+                items=old.items if old is not None else {}, enabled=value["enabled"],
+                scenes=tuple(value["scenes"]),
+                ignored=old.ignored if old is not None else set(),
+            )
+            self._libs[key] = lib
+            for item in self._orphans.pop(key, []):
+                self._restore_item(lib, item)
+            number = key[3:]
+            if key.startswith("lib") and number.isdigit():
+                taken = int(number)
+                # Codes are never given twice, even after a restart.
+                self._codes = itertools.count(max(taken + 1, next(self._codes)))
+        elif kind == KIND_ITEM:
+            code, _, item = key.partition("\n")
+            owner = self._libs.get(code)
+            if owner is None:
+                # Its library was written again after it (enabled, say): it comes later.
+                self._orphans.setdefault(code, []).append(item)
+            else:
+                self._restore_item(owner, item)
+        self._changed()
+
+    @staticmethod
+    def _restore_item(lib: Library, item: str) -> None:
+        lib.items[item] = parse_term(item) if lib.kind == "term" else item
+        if lib.kind == "pattern" and is_meaningless(item):
+            lib.ignored.add(item)
 
     def add(self, code: str, items: Iterable[str]) -> int:
         """Add terms or patterns, all or nothing; returns how many were new."""
@@ -266,6 +335,8 @@ class TextLibraries:
                 "KeywordCountExceeded", f"a library holds at most {MAX_ITEMS} items ({len(lib.items)} now)"
             )
         lib.items.update(parsed)
+        for item in new:
+            self._sink.put(KIND_ITEM, _item_key(code, item), None)
         if lib.kind == "pattern":
             lib.ignored.update(p for p in parsed if is_meaningless(p))
         self._changed()
@@ -274,7 +345,11 @@ class TextLibraries:
     def remove(self, code: str, items: Iterable[str]) -> int:
         lib = self.get(code)
         items = [item for item in items if isinstance(item, str)]
-        gone = sum(1 for item in items if lib.items.pop(item, None) is not None)
+        gone = 0
+        for item in items:
+            if lib.items.pop(item, None) is not None:
+                gone += 1
+                self._sink.delete(KIND_ITEM, _item_key(code, item))
         lib.ignored.difference_update(items)
         self._changed()
         return gone
@@ -356,6 +431,10 @@ class TextLibraries:
 
 
 _EMPTY = ahocorasick.Automaton()
+
+
+def _item_key(code: str, item: str) -> str:
+    return f"{code}\n{item}"
 
 
 def whole_words(text: str, end: int, atom: str) -> bool:
