@@ -2,5 +2,14 @@
 
 from .base import JOURNAL_FLUSH_SECONDS, JournalRow, Record, StorageError, Store
 from .memory import MemoryStore
+from .sqlite import SQLiteStore
 
-__all__ = ["JOURNAL_FLUSH_SECONDS", "JournalRow", "MemoryStore", "Record", "StorageError", "Store"]
+__all__ = [
+    "JOURNAL_FLUSH_SECONDS",
+    "JournalRow",
+    "MemoryStore",
+    "Record",
+    "SQLiteStore",
+    "StorageError",
+    "Store",
+]
