@@ -9,7 +9,7 @@ Design
     ``JOURNAL_FLUSH_SECONDS / 2``; each time it takes *everything* queued, runs it in one
     transaction and commits (group commit), then resolves the futures of every ``commit()`` that
     was waiting for operations up to that point, with one ``call_soon_threadsafe`` per event loop.
-    The queue is bounded: past ``MAX_QUEUED`` operations a writer waits until the writer caught up.
+    The queue is bounded: past ``MAX_QUEUED`` operations a caller waits until the writer caught up.
 
     Reads (``load``, ``namespaces``, ``get_meta``, ``load_entries``) run on the caller's thread on
     a second connection (WAL lets it read while the writer writes), after waiting until the writer
