@@ -16,7 +16,7 @@ from .core.gateway import Gateway
 from .core.journal import Journal
 from .core.scenarios import ScenarioError, load_scenario
 from .core.state import StateDocumentError, StateHub, read_document
-from .core.storage import MemoryStore, StorageError, Store
+from .core.storage import MemoryStore, SQLiteStore, StorageError, Store
 from .core.throttle import SlidingWindowLimiter
 from .errors import ConfigError
 from .keys import (
@@ -101,8 +101,6 @@ def open_store(settings: Settings) -> Store:
     """The store ``storage.path`` names (SQLite in that directory), else memory."""
     if not settings.storage.path:
         return MemoryStore()
-    from .core.storage.sqlite import SQLiteStore
-
     return SQLiteStore(settings.storage.path, synchronous=settings.storage.synchronous)
 
 
@@ -125,8 +123,9 @@ def _setup_state(
         journal.restore()
     except RuleError as exc:
         raise StorageError(
-            f"{settings.storage.path}: the stored fault rules do not load ({exc}); "
-            "move the data directory away to start afresh"
+            settings.storage.path,
+            "storage.path",
+            f"the stored fault rules do not load ({exc}); move the data directory away to start afresh",
         ) from None
     store = app[STORE]
 

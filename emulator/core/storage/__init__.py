@@ -2,12 +2,14 @@
 
 from .base import JOURNAL_FLUSH_SECONDS, JournalRow, Record, StorageError, StorageFailure, Store
 from .memory import MemoryStore
+from .sqlite import SQLiteStore
 
 __all__ = [
     "JOURNAL_FLUSH_SECONDS",
     "JournalRow",
     "MemoryStore",
     "Record",
+    "SQLiteStore",
     "StorageError",
     "StorageFailure",
     "Store",

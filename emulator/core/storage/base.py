@@ -23,18 +23,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import EmulatorError
+from ...errors import ConfigError
 
 #: The most a journal row waits in the store's queue before it is written.
 JOURNAL_FLUSH_SECONDS = 0.1
 
 
-class StorageError(EmulatorError):
+class StorageError(ConfigError):
     """The store cannot be opened: a corrupt or foreign file, another schema version, or a data
     directory another process holds. Its message says which, and what to do."""
 
 
-class StorageFailure(Exception):
+class StorageFailure(StorageError):
     """The store could not make changes durable while serving (its writer failed, the disk is full,
     the server is gone): :meth:`Store.commit` raises it, and the call it was for is answered with
     the provider's 503-class error instead of an acknowledgement."""
