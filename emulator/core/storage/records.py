@@ -261,7 +261,12 @@ class Spaces(Generic[A, SS]):
         self._drop(namespace)
 
     def dump(self, namespace: str | None = None) -> Iterator[Record]:
-        """Every record of the namespaces in use (or of one), for a snapshot."""
+        """Every record of the namespaces in use or stored (or of one), for a snapshot."""
+        if self._store is not None and self._store.durable:
+            stored = self._store.namespaces(self.prefix) if namespace is None else [namespace]
+            for ns in stored:
+                if self._spaces.peek(ns) is None:
+                    self._spaces.get(ns)  # made from its records
         for ns, states in self._spaces.items(namespace):
             for account, state in states.items():
                 for kind, key, value in state.dump():
