@@ -447,6 +447,8 @@ class Rule:
     spec: dict[str, Any]
     provider: str | None
     added_at: float = 0.0
+    #: The same moment on the wall clock (what is stored: monotonic time starts afresh each run).
+    added_wall: float = 0.0
     #: Calls counted and fired on; for a rule of every namespace, over all of them.
     matched: int = 0
     fired: int = 0
@@ -592,6 +594,7 @@ class FaultEngine:
             spec=clean,
             provider=provider,
             added_at=self._clock.monotonic(),
+            added_wall=self._clock.time(),
             indexed=_index_entry(match_spec, provider),
             order=(-priority, next(self._seq)),
         )
@@ -632,7 +635,7 @@ class FaultEngine:
                 "spec": rule.spec,
                 "order": rule.order[1],
                 # Wall-clock time it was added: a window schedule goes on counting across a restart.
-                "addedAt": self._clock.time() - (self._clock.monotonic() - rule.added_at),
+                "addedAt": rule.added_wall,
                 "matched": rule.matched,
                 "fired": rule.fired,
                 "draws": rule.schedule.draws,
@@ -681,7 +684,8 @@ class FaultEngine:
             rule = self.parse(v["spec"], namespace, f"{KIND_RULE} {r.key}")
             rule.id = r.key
             rule.order = (rule.order[0], int(v["order"]))
-            rule.added_at = now - (now_wall - float(v["addedAt"]))
+            rule.added_wall = float(v["addedAt"])
+            rule.added_at = now - (now_wall - rule.added_wall)
             rule.matched, rule.fired = int(v["matched"]), int(v["fired"])
             rule.schedule = dataclasses.replace(rule.schedule, draws=int(v.get("draws", 0)))
             added.append(rule)
@@ -697,6 +701,9 @@ class FaultEngine:
         top = max([*numbers, 0]) + 1
         self._ids = itertools.count(max(top, next(self._ids)))
         self._seq = itertools.count(max([rule.order[1] for rule in self._rules] + [0]) + 1)
+
+    def touch(self, namespace: str) -> None:
+        """Rules are not made per namespace: nothing to make."""
 
     def restore(self, seed: Sequence[Record] = ()) -> bool:
         """At start: the rules the store holds, if it holds the engine's (True); else the start-up

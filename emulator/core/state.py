@@ -37,6 +37,9 @@ class Part(Protocol):
 
     def reset(self, namespace: str | None = None) -> None: ...
 
+    def touch(self, namespace: str) -> None:
+        """Make the namespace's state if it has none yet (a snapshot shows seeded namespaces)."""
+
 
 def schema() -> dict[str, Any]:
     """The JSON Schema of a state document."""
@@ -119,6 +122,9 @@ class StateHub:
         return [r for records in self._seed.values() for r in records if r.kind.startswith(prefix)]
 
     def document(self) -> dict[str, Any]:
+        for namespace in self._seed:
+            for part in self.parts:
+                part.touch(namespace)
         records = [
             {"kind": r.kind, "namespace": r.namespace, "account": r.account, "key": r.key, "value": r.value}
             for part in self.parts

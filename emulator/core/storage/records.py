@@ -252,6 +252,10 @@ class Spaces(Generic[A, SS]):
     def get(self, namespace: str) -> dict[str, SS]:
         return self._spaces.get(namespace)
 
+    def touch(self, namespace: str) -> None:
+        if self._spaces.peek(namespace) is None:
+            self._spaces.get(namespace)
+
     def items(self, namespace: str | None = None) -> Iterator[tuple[str, dict[str, SS]]]:
         return self._spaces.items(namespace)
 

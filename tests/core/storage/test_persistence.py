@@ -20,7 +20,8 @@ import jsonschema
 import pytest
 from aiohttp import web
 
-from emulator import RunningServer, serve
+from emulator import serve
+from emulator.config import default_config_path
 from emulator.core.state import schema
 from emulator.testing.settings import make_settings
 from emulator.testing.signers import cos_sdk_headers, tea_sdk_headers
@@ -114,9 +115,11 @@ async def test_snapshot_round_trip_matches_its_schema_and_seeds_a_reset(tmp_path
                 assert says in (await response.json())["detail"]
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps(doc))
-    async with serve(make_settings(**{"storage.state": str(seed)})) as seeded, aiohttp.ClientSession() as http:
+    seeded_settings = make_settings(**{"storage.state": str(seed)})
+    async with serve(seeded_settings) as seeded, aiohttp.ClientSession() as http:
         assert kinds(await admin(http, seeded.url, "GET", "/state")) >= {"alibaba.textlib", "faults.rule"}
-        await admin(http, seeded.url, "POST", "/faults/clear" if False else "/reset?namespace=*", {})
+        await admin(http, seeded.url, "DELETE", "/alibaba/libraries/lib1")
+        await admin(http, seeded.url, "POST", "/reset?namespace=*", {})
         after_reset = await admin(http, seeded.url, "GET", "/state")
         assert sorted(map(json.dumps, after_reset["records"])) == sorted(map(json.dumps, doc["records"]))
 
@@ -153,7 +156,12 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
 async def test_kill_9_under_load_loses_nothing_acknowledged(
     tmp_path: Path, processes: list[subprocess.Popen[str]]
 ) -> None:
-    proc, url = start(tmp_path)
+    # The account's 20 calls a second would make this slow: the load test lifts it.
+    config = json.loads(default_config_path().read_text())
+    config["alibaba"]["accounts"][0]["rate_limits"] = {"ImageScanFeedback": 100_000}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    data = tmp_path / "data"
+    proc, url = start(data, "--config", str(tmp_path / "config.json"))
     processes.append(proc)
     acked: dict[str, float] = {}  # image URL -> when its answer arrived
     sent = 0
@@ -182,7 +190,7 @@ async def test_kill_9_under_load_loses_nothing_acknowledged(
     assert len(acked) >= 300
     proc.wait()
 
-    proc, url = start(tmp_path)
+    proc, url = start(data)
     processes.append(proc)
     async with aiohttp.ClientSession() as http:
         doc = await admin(http, url, "GET", "/state")
@@ -193,7 +201,7 @@ async def test_kill_9_under_load_loses_nothing_acknowledged(
         # the last journal flush interval (0.1 s) before it.
         count = await admin(http, url, "GET", "/requests/count?action=ImageScanFeedback")
         entries = await admin(http, url, "GET", "/requests?action=ImageScanFeedback&limit=100000")
-        journaled = {e["request"]["parsed"]["url"] for e in entries["requests"]}
+        journaled = {e["request"]["parsed"]["url"] for e in entries["entries"]}
         flushed = {image for image, at in acked.items() if at < killed_at - 0.3}
         assert flushed <= journaled
         assert len(acked) <= count["count"] + count["evicted"] + len(set(acked) - journaled) <= sent
@@ -241,8 +249,8 @@ async def test_a_pending_delivery_resumes_after_kill_9_with_its_attempt_count(
             if got.bodies:
                 break
             await asyncio.sleep(0.01)
-        waited = await admin(http, url, "GET", f"/callbacks/{delivery_id}")
-        assert [a["status"] for a in waited["attempts"]] == [500]
+        (waited,) = (await admin(http, url, "GET", "/callbacks"))["deliveries"]
+        assert (waited["id"], [a["status"] for a in waited["attempts"]]) == (delivery_id, [500])
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     got.accept = True
@@ -253,7 +261,8 @@ async def test_a_pending_delivery_resumes_after_kill_9_with_its_attempt_count(
             url + "/_emulator/callbacks/wait", params={"state": "delivered", "timeout": "10"}
         ) as response:
             assert response.status == 200, await response.text()
-        done = await admin(http, url, "GET", f"/callbacks/{delivery_id}")
+        (done,) = (await admin(http, url, "GET", "/callbacks"))["deliveries"]
+        assert done["id"] == delivery_id
     assert done["state"] == "delivered"
     assert [(a["number"], a["status"]) for a in done["attempts"]] == [(1, 500), (2, 200)]
     assert len(got.bodies) == 2 and got.bodies[0] == got.bodies[1]
@@ -277,7 +286,9 @@ def refused(data: Path) -> str:
     ],
     ids=["text", "corrupt"],
 )
-def test_a_data_directory_with_a_bad_file_is_refused_clearly(tmp_path: Path, content: bytes, says: str) -> None:
+def test_a_data_directory_with_a_bad_file_is_refused_clearly(
+    tmp_path: Path, content: bytes, says: str
+) -> None:
     (tmp_path / "emulator.sqlite3").write_bytes(content)
     message = refused(tmp_path)
     assert message.startswith("emulator: error:") and says in message and str(tmp_path) in message
