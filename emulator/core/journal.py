@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -363,6 +364,22 @@ class Raw(NamedTuple):
         return len(self.request_body) + len(self.response_body) + head + len(self.url)
 
 
+class Stored(NamedTuple):
+    """An entry read back from the store at start: decoded when the journal is first read, so a
+    restart with a full journal does not decode 10,000 documents before it serves."""
+
+    id: int
+    namespace: str | None
+    row: JournalRow
+
+    def entry(self, with_view: bool = True) -> Entry:
+        return _from_row(self.row)
+
+
+#: What the journal holds: entries, and the two kinds made into entries when read.
+Item = Entry | Raw | Stored
+
+
 def _entry_size(entry: Entry) -> int:
     head = sum(len(k) + len(v) for k, v in entry.request_headers)
     return len(entry.request_body) + len(entry.response_body) + head + len(entry.url)
@@ -376,22 +393,24 @@ _PAIRS = ("query", "request_headers", "response_headers")
 
 def _to_row(entry: Entry) -> JournalRow:
     doc = {name: getattr(entry, name) for name in _DOC_FIELDS}
-    return JournalRow(entry.id, entry.namespace, doc, entry.request_body, entry.response_body)
+    return JournalRow(
+        entry.id, entry.namespace, doc, entry.request_body, entry.response_body, _entry_size(entry)
+    )
 
 
 def _from_row(row: JournalRow) -> Entry:
-    doc = dict(row.doc)
+    doc = json.loads(row.doc) if isinstance(row.doc, str) else dict(row.doc)
     for name in _PAIRS:
         doc[name] = tuple(tuple(pair) for pair in doc.get(name, ()))
     return Entry(**doc, request_body=row.request_body, response_body=row.response_body)
 
 
-def _matching(items: Iterable[Entry | Raw], flt: Filter, with_view: bool) -> Iterator[Entry]:
+def _matching(items: Iterable[Item], flt: Filter, with_view: bool) -> Iterator[Entry]:
     left = flt.limit
     for item in items:
         if left is not None and left <= 0:
             return
-        entry = item.entry(with_view) if isinstance(item, Raw) else item
+        entry = item if isinstance(item, Entry) else item.entry(with_view)
         if flt.matches(entry):
             if left is not None:
                 left -= 1
@@ -414,7 +433,7 @@ class Journal:
     evicted_for_bytes: int = 0
     #: Request bodies kept only in part.
     truncated: int = 0
-    _entries: deque[Entry | Raw] = field(default_factory=deque)
+    _entries: deque[Item] = field(default_factory=deque)
     #: The size of each stored item, in the same order.
     _sizes: deque[int] = field(default_factory=deque)
     _bytes: int = 0
@@ -444,8 +463,8 @@ class Journal:
         self.store = None  # nothing read back is written again
         try:
             for row in rows:
-                entry = _from_row(row)
-                self._store(entry, _entry_size(entry))
+                self._raw += 1
+                self._store(Stored(row.id, row.namespace, row), row.size)
         finally:
             self.store = store
         self.evicted = int(counts.get("evicted", 0)) + self.evicted
@@ -510,7 +529,7 @@ class Journal:
         mask = REDACTED.encode()
         return raw._replace(raw_headers=tuple((k, v.replace(secret, mask)) for k, v in raw.raw_headers))
 
-    def _store(self, item: Entry | Raw, size: int) -> None:
+    def _store(self, item: Item, size: int) -> None:
         self._entries.append(item)
         self._sizes.append(size)
         self._bytes += size
@@ -518,7 +537,7 @@ class Journal:
         while len(self._entries) > self.capacity or (self._bytes > self.max_bytes and self._entries):
             if len(self._entries) <= self.capacity:
                 self.evicted_for_bytes += 1
-            if isinstance(self._entries.popleft(), Raw):
+            if not isinstance(self._entries.popleft(), Entry):
                 self._raw -= 1
             self._bytes -= self._sizes.popleft()
             self.evicted += 1
@@ -568,10 +587,10 @@ class Journal:
                 if waiter.found >= waiter.want and not waiter.future.done():
                     waiter.future.set_result(None)
 
-    def _made(self) -> deque[Entry | Raw]:
+    def _made(self) -> deque[Item]:
         """The stored items, every Raw made into its Entry first (once)."""
         if self._raw:
-            self._entries = deque(e.entry() if isinstance(e, Raw) else e for e in self._entries)
+            self._entries = deque(e if isinstance(e, Entry) else e.entry() for e in self._entries)
             self._raw = 0
         return self._entries
 
@@ -628,7 +647,7 @@ class Journal:
             self._entries = deque(e for e, _ in kept)
             self._sizes = deque(n for _, n in kept)
             self._bytes = sum(self._sizes)
-            self._raw = sum(isinstance(e, Raw) for e in self._entries)
+            self._raw = sum(not isinstance(e, Entry) for e in self._entries)
         if self.store is not None:
             self.store.clear_entries(namespace)
             self._write_counts()

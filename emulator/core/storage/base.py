@@ -55,14 +55,16 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class JournalRow:
-    """One journal entry as stored: its id, namespace, the entry's fields as JSON (bodies apart) and
-    the two bodies as bytes."""
+    """One journal entry as stored: its id, namespace, the entry's fields as JSON (bodies apart: a
+    dict when written, the JSON text when read back, decoded only when the entry is read), the two
+    bodies as bytes, and the bytes the journal's byte budget counts for it."""
 
     id: int
     namespace: str | None
-    doc: dict[str, Any]
+    doc: dict[str, Any] | str
     request_body: bytes
     response_body: bytes
+    size: int = 0
 
 
 class Store(abc.ABC):

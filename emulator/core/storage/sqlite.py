@@ -421,7 +421,9 @@ class SQLiteStore(Store):
             (max(0, limit),),
         )
         return [
-            JournalRow(i, ns, json.loads(doc), bytes(req), bytes(resp))
+            # The document stays text: the journal decodes it when the entry is first read. Its
+            # size (what the journal's byte budget counts) is taken from the stored bytes.
+            JournalRow(i, ns, doc, bytes(req), bytes(resp), len(doc) + len(req) + len(resp))
             for i, ns, doc, req, resp in reversed(rows)
         ]
 

@@ -54,9 +54,9 @@ MAX_TERM = 50
 PATTERN_MIN, PATTERN_MAX = 10, 4_000
 DEFAULT_SIMILARITY = 0.6
 
-#: How a library is stored (core/storage): its definition, and each of its items apart.
+#: How a library is stored (core/storage): one record, its definition and items (at most MAX_ITEMS),
+#: written again when it changes. Read back, it is one record per library, not one per term.
 KIND_LIBRARY = "alibaba.textlib"
-KIND_ITEM = "alibaba.textlib_item"
 
 _HALF = "@#$%^*()<>/?,.;_+-='\" \t"
 # The full-width forms of the same characters (U+FF01..U+FF5E mirror ASCII 0x21..0x7E) and the
@@ -202,8 +202,6 @@ class TextLibraries:
         self.threshold = similarity_threshold
         self._sink = sink
         self._libs: dict[str, Library] = {}
-        #: Items restored before their library's definition (see :meth:`restore`).
-        self._orphans: dict[str, list[str]] = {}
         self._codes = itertools.count(1)
         self._automaton: ahocorasick.Automaton | None = None
         self._term_index: dict[str, list[tuple[Library, Term]]] = {}
@@ -260,9 +258,7 @@ class TextLibraries:
     def delete(self, code: str) -> None:
         lib = self.get(code)
         del self._libs[code]
-        self._sink.delete(KIND_LIBRARY, code)
-        for item in lib.items:
-            self._sink.delete(KIND_ITEM, _item_key(code, item))
+        self._sink.delete(KIND_LIBRARY, lib.code)
         self._changed()
 
     # -- storage -------------------------------------------------------------------------------
@@ -275,6 +271,7 @@ class TextLibraries:
             "listType": lib.list_type,
             "scenes": list(lib.scenes),
             "enabled": lib.enabled,
+            "items": list(lib.items),
         }
 
     def _write(self, lib: Library) -> None:
@@ -284,42 +281,29 @@ class TextLibraries:
         """Every library's records, as (kind, key, JSON value)."""
         for lib in self._libs.values():
             yield KIND_LIBRARY, lib.code, self._definition(lib)
-            for item in lib.items:
-                yield KIND_ITEM, _item_key(lib.code, item), None
 
     def restore(self, kind: str, key: str, value: Any) -> None:
-        """Put back a stored definition or item (nothing written)."""
-        if kind == KIND_LIBRARY:
-            old = self._libs.get(key)
-            lib = Library(
-                key, value["name"], value["kind"], value["listType"],
-                items=old.items if old is not None else {}, enabled=value["enabled"],
-                scenes=tuple(value["scenes"]),
-                ignored=old.ignored if old is not None else set(),
-            )
-            self._libs[key] = lib
-            for item in self._orphans.pop(key, []):
-                self._restore_item(lib, item)
-            number = key[3:]
-            if key.startswith("lib") and number.isdigit():
-                taken = int(number)
-                # Codes are never given twice, even after a restart.
-                self._codes = itertools.count(max(taken + 1, next(self._codes)))
-        elif kind == KIND_ITEM:
-            code, _, item = key.partition("\n")
-            owner = self._libs.get(code)
-            if owner is None:
-                # Its library was written again after it (enabled, say): it comes later.
-                self._orphans.setdefault(code, []).append(item)
-            else:
-                self._restore_item(owner, item)
+        """Put back a stored library (nothing written)."""
+        if kind != KIND_LIBRARY:
+            return
+        lib = Library(
+            key,
+            value["name"],
+            value["kind"],
+            value["listType"],
+            enabled=value["enabled"],
+            scenes=tuple(value["scenes"]),
+        )
+        for item in value["items"]:
+            lib.items[item] = parse_term(item) if lib.kind == "term" else item
+            if lib.kind == "pattern" and is_meaningless(item):
+                lib.ignored.add(item)
+        self._libs[key] = lib
+        number = key[3:]
+        if key.startswith("lib") and number.isdigit():
+            # Codes are never given twice, even after a restart.
+            self._codes = itertools.count(max(int(number) + 1, next(self._codes)))
         self._changed()
-
-    @staticmethod
-    def _restore_item(lib: Library, item: str) -> None:
-        lib.items[item] = parse_term(item) if lib.kind == "term" else item
-        if lib.kind == "pattern" and is_meaningless(item):
-            lib.ignored.add(item)
 
     def add(self, code: str, items: Iterable[str]) -> int:
         """Add terms or patterns, all or nothing; returns how many were new."""
@@ -335,8 +319,8 @@ class TextLibraries:
                 "KeywordCountExceeded", f"a library holds at most {MAX_ITEMS} items ({len(lib.items)} now)"
             )
         lib.items.update(parsed)
-        for item in new:
-            self._sink.put(KIND_ITEM, _item_key(code, item), None)
+        if new:
+            self._write(lib)
         if lib.kind == "pattern":
             lib.ignored.update(p for p in parsed if is_meaningless(p))
         self._changed()
@@ -345,11 +329,9 @@ class TextLibraries:
     def remove(self, code: str, items: Iterable[str]) -> int:
         lib = self.get(code)
         items = [item for item in items if isinstance(item, str)]
-        gone = 0
-        for item in items:
-            if lib.items.pop(item, None) is not None:
-                gone += 1
-                self._sink.delete(KIND_ITEM, _item_key(code, item))
+        gone = sum(1 for item in items if lib.items.pop(item, None) is not None)
+        if gone:
+            self._write(lib)
         lib.ignored.difference_update(items)
         self._changed()
         return gone
@@ -431,10 +413,6 @@ class TextLibraries:
 
 
 _EMPTY = ahocorasick.Automaton()
-
-
-def _item_key(code: str, item: str) -> str:
-    return f"{code}\n{item}"
 
 
 def whole_words(text: str, end: int, atom: str) -> bool:

@@ -80,7 +80,7 @@ async def test_everything_acknowledged_survives_a_restart(tmp_path: Path) -> Non
         before = await admin(http, first.url, "GET", "/state")
         journal = await admin(http, first.url, "GET", "/requests/count")
     assert {
-        "alibaba.image_library", "alibaba.textlib", "alibaba.textlib_item", "alibaba.console",
+        "alibaba.image_library", "alibaba.textlib", "alibaba.console",
         "alibaba_verdicts.verdict", "faults.rule", "tencent.badcase",
     } <= kinds(before)
     async with serve(settings) as second, aiohttp.ClientSession() as http:
