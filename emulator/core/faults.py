@@ -662,9 +662,11 @@ class FaultEngine:
                     self._store.delete(KIND_COUNTS, counted, "", rule.id)
 
     def dump(self, namespace: str | None = None) -> Iterator[Record]:
-        """Every rule and its counts as records (a snapshot)."""
+        """Every rule and its counts as records (a snapshot); of one namespace: its own rules, and
+        what the rules of every namespace counted of it."""
         for rule in self.rules(namespace):
-            yield self._rule_record(rule)
+            if namespace is None or rule.namespace == namespace:
+                yield self._rule_record(rule)
             if rule.spaces is not None:
                 for counted, c in rule.spaces.items(namespace):
                     value = {"matched": c.matched, "fired": c.fired, "draws": c.schedule.draws}
@@ -676,20 +678,20 @@ class FaultEngine:
         records = list(records)
         added: list[Rule] = []
         now_wall, now = self._clock.time(), self._clock.monotonic()
-        for r in records:
-            if r.kind != KIND_RULE:
-                continue
+        rule_records = [r for r in records if r.kind == KIND_RULE]
+        for r in rule_records:
             v = r.value
             namespace = None if r.namespace == ALL_NAMESPACES else r.namespace
             rule = self.parse(v["spec"], namespace, f"{KIND_RULE} {r.key}")
-            rule.id = r.key
+            if self.get(r.key) is None and all(a.id != r.key for a in added):
+                rule.id = r.key  # else (seeding one namespace): the rule keeps its new id
             rule.order = (rule.order[0], int(v["order"]))
             rule.added_wall = float(v["addedAt"])
             rule.added_at = now - (now_wall - rule.added_wall)
             rule.matched, rule.fired = int(v["matched"]), int(v["fired"])
             rule.schedule = dataclasses.replace(rule.schedule, draws=int(v.get("draws", 0)))
             added.append(rule)
-        by_id = {rule.id: rule for rule in added}
+        by_id = {r.key: rule for r, rule in zip(rule_records, added, strict=True)}
         for r in records:
             owner = by_id.get(r.key) if r.kind == KIND_COUNTS else None
             if owner is not None and owner.spaces is not None:

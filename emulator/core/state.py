@@ -9,6 +9,7 @@ config. The document's JSON Schema is ``state.schema.json`` beside this module.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
@@ -121,28 +122,33 @@ class StateHub:
         """The seed's records of every namespace whose kind starts with ``prefix``."""
         return [r for records in self._seed.values() for r in records if r.kind.startswith(prefix)]
 
-    def document(self) -> dict[str, Any]:
-        for namespace in self._seed:
-            for part in self.parts:
-                part.touch(namespace)
+    def document(self, namespace: str | None = None) -> dict[str, Any]:
+        """Every part's records (of one namespace, or of all)."""
+        for seeded in self._seed:
+            if namespace in (None, seeded):
+                for part in self.parts:
+                    part.touch(seeded)
         records = [
             {"kind": r.kind, "namespace": r.namespace, "account": r.account, "key": r.key, "value": r.value}
             for part in self.parts
-            for r in part.dump()
+            for r in part.dump(namespace)
         ]
         return {"version": STATE_VERSION, "records": records}
 
-    def replace(self, doc: Any) -> int:
-        """Reset every part, then load the document's records; returns how many. A document whose
-        records do not fit leaves the state reset and raises StateDocumentError naming the record."""
+    def replace(self, doc: Any, namespace: str | None = None) -> int:
+        """Reset every part, then load the document's records; returns how many. With
+        ``namespace``, only that namespace is reset and every record is moved into it. A document
+        whose records do not fit leaves the state reset and raises StateDocumentError."""
         records = parse_document(doc, self.kinds)
+        if namespace is not None:
+            records = [dataclasses.replace(r, namespace=namespace) for r in records]
         for part in self.parts:
-            part.reset(None)
+            part.reset(namespace)
         try:
             for part in self.parts:
                 part.load([r for r in records if r.kind.startswith(part.prefix)])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             for part in self.parts:
-                part.reset(None)
+                part.reset(namespace)
             raise StateDocumentError(f"a record does not fit its kind: {type(exc).__name__}: {exc}") from None
         return len(records)
