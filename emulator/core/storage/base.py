@@ -130,11 +130,12 @@ class Store(abc.ABC):
     @property
     @abc.abstractmethod
     def pending(self) -> bool:
-        """Whether anything queued is not yet durable (asked on every call: must be cheap)."""
+        """Whether a change queued (a journal row aside) is not yet durable (asked on every call:
+        must be cheap)."""
 
     @abc.abstractmethod
     async def commit(self) -> None:
-        """Return once everything queued before the call is durable (journal rows included);
+        """Return once every change queued before the call is durable (journal rows need not be);
         :class:`StorageFailure` when it cannot be."""
 
     async def start(self) -> None:
