@@ -17,7 +17,9 @@ from emulator.testing.settings import make_settings
 from emulator.testing.signers import tea_sdk_headers
 
 IMAGE = "/green/image/feedback"
-BODY = json.dumps({"taskId": "t-1", "suggestion": "block", "scenes": ["porn"], "url": "http://a/1.jpg"}).encode()
+BODY = json.dumps(
+    {"taskId": "t-1", "suggestion": "block", "scenes": ["porn"], "url": "http://a/1.jpg"}
+).encode()
 
 
 @pytest.fixture

@@ -227,7 +227,10 @@
     const tr = event.target.closest("tr[data-id]");
     if (tr) openDetail(Number(tr.dataset.id));
   });
-  for (const id of filterIds) $(id).addEventListener("input", scheduleRender);
+  for (const id of filterIds) {
+    $(id).addEventListener("input", scheduleRender);
+    $(id).addEventListener("change", scheduleRender);
+  }
   $("cap").addEventListener("change", () => {
     if (traffic.rows.length > cap()) traffic.rows.length = cap();
     scheduleRender();
