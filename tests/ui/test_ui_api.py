@@ -99,7 +99,9 @@ async def test_the_stream_sends_the_backlog_then_new_calls_in_batches(
         assert response.content_type == "text/event-stream"
         name, data = await next_event(response.content)
         assert name == "snapshot"
-        assert [(r["id"], r["action"], r["status"]) for r in data["rows"]] == [(1, "ImageScanFeedback", 200)]
+        columns = data["columns"]
+        assert [(r[0], r[6], r[9]) for r in data["rows"]] == [(1, "ImageScanFeedback", 200)]
+        assert (columns[0], columns[6], columns[9]) == ("id", "action", "status")
         for _ in range(3):
             assert await signed_feedback(http, server, clock) == 200
         # Calls made together arrive in few events (a batch each BATCH_SECONDS), oldest first.
@@ -107,7 +109,7 @@ async def test_the_stream_sends_the_backlog_then_new_calls_in_batches(
         while len(rows) < 3:
             name, data = await next_event(response.content)
             assert name == "rows" and data["dropped"] == 0
-            rows += data["rows"]
+            rows += [dict(zip(columns, r, strict=True)) for r in data["rows"]]
         assert [r["id"] for r in rows] == [2, 3, 4]
         assert rows[0]["provider"] == "alibaba" and '"taskId"' in rows[0]["snippet"]
         assert data["journal"]["entries"] == 4

@@ -303,6 +303,14 @@
     if (!signal.aborted) setTimeout(() => { if (!signal.aborted) restartStream(); }, 1000);
   }
 
+  // Rows come as arrays in the order of the snapshot's columns (cheaper for the server to encode).
+  let columns = [];
+  function record(values) {
+    const r = {};
+    columns.forEach((name, i) => { r[name] = values[i]; });
+    return r;
+  }
+
   function dispatch(block) {
     let name = "message";
     const data = [];
@@ -317,10 +325,12 @@
     if (!data.length) return;
     const payload = JSON.parse(data.join("\n"));
     traffic.journal = payload.journal || traffic.journal;
-    if (name === "snapshot") take(payload.rows);
-    else if (name === "rows") {
+    if (name === "snapshot") {
+      columns = payload.columns;
+      take(payload.rows.map(record));
+    } else if (name === "rows") {
       traffic.dropped += payload.dropped || 0;
-      take(payload.rows.slice().reverse());
+      take(payload.rows.map(record).reverse());
       scheduleRender();
     }
   }

@@ -1,0 +1,214 @@
+"""What an open dashboard costs the provider APIs: throughput with and without a listener.
+
+``python -m bench.ui [--duration S] [--rounds N]``: one emulator process (bench/servers.py, the
+benchmark config), signed ImageScanFeedback calls driven by the throughput section's generator (wrk
+with a Lua script when installed, else the raw asyncio client), in alternating runs:
+
+- **none**: nobody listens to ``/_emulator/ui/events`` (the journal's listener check is one truth
+  test a call);
+- **reader**: one stream open and read as fast as it comes, as a browser tab does; it counts the
+  rows and events it got and the rows the server reported ``dropped``;
+- **stalled**: one stream opened and never read (a frozen tab): the server's writes block, its
+  buffer of rows stays at its bound, and the server's resident memory is shown after the run.
+
+The median req/s of each is printed with the ratios to **none** (same process, same rounds).
+
+With valgrind installed, instructions per call are also counted (bench/instructions.py: callgrind,
+instrumented only while the calls are served) with nobody listening and with a reader, which stays
+connected until it has received every counted row, so each batch it was sent is counted: a figure
+that does not move with a shared machine's load, as req/s does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import statistics
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import instructions
+from .common import bench_config, check_accepted, image_target, server_process, table, tempdir
+from .throughput import Run, run_raw, run_wrk
+
+KINDS = ("none", "reader", "stalled")
+
+
+@dataclass
+class Counts:
+    events: int = 0
+    rows: int = 0
+    dropped: int = 0
+
+
+@dataclass
+class Reader:
+    """A thread that reads the event stream like a page does (without drawing anything)."""
+
+    url: str
+    counts: Counts = field(default_factory=Counts)
+    _response: object = None
+
+    def start(self) -> threading.Thread:
+        ready = threading.Event()
+        thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        thread.start()
+        ready.wait(5)
+        return thread
+
+    def _run(self, ready: threading.Event) -> None:
+        response = urllib.request.urlopen(self.url + "/_emulator/ui/events?backlog=0", timeout=30)
+        self._response = response
+        ready.set()
+        buffer = b""
+        try:
+            while chunk := response.read1(65536):
+                buffer += chunk
+                *events, buffer = buffer.split(b"\n\n")
+                for event in events:
+                    self._count(event)
+        except (OSError, ValueError, AttributeError):
+            pass  # closed by stop() (http.client drops its file object on close)
+
+    def _count(self, event: bytes) -> None:
+        for line in event.split(b"\n"):
+            if line.startswith(b"data: "):
+                data = json.loads(line[6:])
+                self.counts.events += 1
+                self.counts.rows += len(data["rows"])
+                self.counts.dropped += data.get("dropped", 0)
+
+    def stop(self, thread: threading.Thread) -> None:
+        close = getattr(self._response, "close", None)
+        if close is not None:
+            close()
+        thread.join(5)
+
+
+def stalled_stream(port: int) -> socket.socket:
+    """A stream opened with a small receive buffer and then never read."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(b"GET /_emulator/ui/events?backlog=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    return sock
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main(duration: float = 5.0, rounds: int = 3) -> dict[str, float]:
+    work = tempdir()
+    config = bench_config(work / "config.json")
+    target = image_target()
+    use_wrk = shutil.which("wrk") is not None
+    generator = "wrk -t1 -c50 (Lua script)" if use_wrk else "raw asyncio client (wrk missing)"
+    print(f"\n## Dashboard stream: {generator}, {duration:g} s per run, {rounds} rounds, median\n")
+    runs: dict[str, list[Run]] = {kind: [] for kind in KINDS}
+    rss: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    counts = Counts()
+
+    with server_process("emulator", config=config) as server:
+        check_accepted(server.url, target)
+
+        def load(seconds: float) -> Run:
+            if use_wrk:
+                return run_wrk(server.url, target, seconds, work)
+            return run_raw(server.port, target, seconds)
+
+        load(min(2.0, duration))  # warm up, and fill the journal to its cap
+        for i in range(rounds):
+            # Each round in another order, so that a drift over time hits every kind alike.
+            for kind in KINDS[i % 3 :] + KINDS[: i % 3]:
+                if kind == "reader":
+                    reader = Reader(server.url)
+                    thread = reader.start()
+                    runs[kind].append(load(duration))
+                    reader.stop(thread)
+                    counts.events += reader.counts.events
+                    counts.rows += reader.counts.rows
+                    counts.dropped += reader.counts.dropped
+                elif kind == "stalled":
+                    sock = stalled_stream(server.port)
+                    runs[kind].append(load(duration))
+                    rss[kind].append(rss_mib(server.proc.pid))
+                    sock.close()
+                else:
+                    runs[kind].append(load(duration))
+                if kind != "stalled":
+                    rss[kind].append(rss_mib(server.proc.pid))
+
+    rps = {kind: statistics.median(r.rps for r in runs[kind]) for kind in KINDS}
+    errors = sum(r.errors for kind in KINDS for r in runs[kind])
+    rows = [
+        [
+            kind,
+            f"{rps[kind]:,.0f}",
+            f"{rps[kind] / rps['none']:.3f}",
+            f"{max(rss[kind]):.1f}",
+            " ".join(f"{r.rps:,.0f}" for r in runs[kind]),
+        ]
+        for kind in KINDS
+    ]
+    print(table(rows, ["listener", "req/s", "/ none", "server RSS MiB (max)", "runs"]))
+    print(
+        f"\nreader: {counts.events:,} events carried {counts.rows:,} rows "
+        f"({counts.rows / max(1, counts.events):,.0f} a batch); {counts.dropped:,} dropped by the server "
+        f"for a reader slower than the traffic; non-2xx or socket errors: {errors}"
+    )
+    return {f"{kind}/rps": rps[kind] for kind in KINDS}
+
+
+def reading(calls: int) -> Callable[[int], AbstractContextManager[object]]:
+    """For instructions.count: a reader connected while the calls are made, until it got them all."""
+
+    @contextmanager
+    def during(port: int) -> Iterator[Counts]:
+        reader = Reader(f"http://127.0.0.1:{port}")
+        thread = reader.start()
+        try:
+            yield reader.counts
+            deadline = time.monotonic() + 300
+            while reader.counts.rows + reader.counts.dropped < calls and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            reader.stop(thread)
+
+    return during
+
+
+def count_instructions(calls: int = 1000) -> dict[str, float]:
+    print(f"\n## Dashboard stream: instructions per call (callgrind, {calls} calls after 200)\n")
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        print("(valgrind is not installed: apt-get install -y valgrind)")
+        return {}
+    work = tempdir()
+    config = bench_config(work / "config.json")
+    target = image_target()
+    setup = {"calls": calls, "work": work, "config": config}
+    none = instructions.count("emulator", target, **setup)  # type: ignore[arg-type]
+    read = instructions.count("emulator", target, **setup, during=reading(calls))  # type: ignore[arg-type]
+    rows = [["none", f"{none:,.0f}", "1.000"], ["reader", f"{read:,.0f}", f"{none / read:.3f}"]]
+    print(table(rows, ["listener", "instructions per call", "calls per instruction / none"]))
+    return {"none/instructions": none, "reader/instructions": read}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.ui", description=__doc__)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per run (5)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of none/reader/stalled (3)")
+    parser.add_argument("--calls", type=int, default=1000, help="calls counted under callgrind (1000)")
+    args = parser.parse_args()
+    main(duration=args.duration, rounds=args.rounds)
+    count_instructions(calls=args.calls)
