@@ -170,12 +170,12 @@ def main(duration: float = 5.0, rounds: int = 3) -> dict[str, float]:
     return {f"{kind}/rps": rps[kind] for kind in KINDS}
 
 
-def reading(calls: int) -> Callable[[int], AbstractContextManager[object]]:
+def reading(calls: int, counts: Counts) -> Callable[[int], AbstractContextManager[object]]:
     """For instructions.count: a reader connected while the calls are made, until it got them all."""
 
     @contextmanager
     def during(port: int) -> Iterator[Counts]:
-        reader = Reader(f"http://127.0.0.1:{port}")
+        reader = Reader(f"http://127.0.0.1:{port}", counts)
         thread = reader.start()
         try:
             yield reader.counts
@@ -196,11 +196,14 @@ def count_instructions(calls: int = 1000) -> dict[str, float]:
     work = tempdir()
     config = bench_config(work / "config.json")
     target = image_target()
-    setup = {"calls": calls, "work": work, "config": config}
-    none = instructions.count("emulator", target, **setup)  # type: ignore[arg-type]
-    read = instructions.count("emulator", target, **setup, during=reading(calls))  # type: ignore[arg-type]
+    none = instructions.count("emulator", target, calls=calls, work=work, config=config)
+    got = Counts()
+    read = instructions.count(
+        "emulator", target, calls=calls, work=work, config=config, during=reading(calls, got)
+    )
     rows = [["none", f"{none:,.0f}", "1.000"], ["reader", f"{read:,.0f}", f"{none / read:.3f}"]]
     print(table(rows, ["listener", "instructions per call", "calls per instruction / none"]))
+    print(f"\nreader: {got.events} events carried {got.rows} rows, {got.dropped} dropped")
     return {"none/instructions": none, "reader/instructions": read}
 
 

@@ -15,7 +15,8 @@ header). Everything else here needs the token as every admin route does.
 
 The event stream costs a provider call nothing while no page listens (the journal's one truth test,
 :meth:`Journal.subscribe`) and one append to a bounded buffer while one does: rows are summarised
-and sent from the stream's own task, at most one ``rows`` event each :data:`BATCH_SECONDS`. A page
+and sent from the stream's own task, which looks at the buffer each :data:`BATCH_SECONDS` and
+sends what it holds as one ``rows`` event. A page
 that reads slowly loses the oldest rows of a batch past :data:`BUFFER_ROWS`, counted in the event's
 ``dropped``; the server's memory stays bounded whatever the page does.
 """
@@ -120,40 +121,31 @@ async def asset(request: web.Request) -> web.Response:
 
 
 class Feed:
-    """One page's subscription to the journal: a bounded buffer that recording appends to."""
+    """One page's subscription to the journal: a bounded buffer that recording appends to, and that
+    the stream takes from once each :data:`BATCH_SECONDS` (no wake-up per call)."""
 
     def __init__(self, size: int = BUFFER_ROWS) -> None:
         self.items: deque[Entry | Raw] = deque(maxlen=size)
         self.dropped = 0
-        self.ready = asyncio.Event()
-        self.closed = False
+        self._closed = False
 
     def __call__(self, item: Entry | Raw) -> None:
         if len(self.items) == self.items.maxlen:
             self.dropped += 1
         self.items.append(item)
-        if not self.ready.is_set():
-            self.ready.set()
-
-    async def wait(self, timeout: float) -> bool:
-        """Whether rows arrived (or the feed was closed) within ``timeout`` seconds."""
-        try:
-            await asyncio.wait_for(self.ready.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
 
     def take(self) -> tuple[list[Entry | Raw], int]:
         """What arrived since the last take, oldest first, and how many were dropped meanwhile."""
         items, dropped = list(self.items), self.dropped
         self.items.clear()
         self.dropped = 0
-        self.ready.clear()
         return items, dropped
 
     def close(self) -> None:
-        self.closed = True
-        self.ready.set()
+        self._closed = True
+
+    def is_open(self) -> bool:
+        return not self._closed
 
 
 FEEDS: web.AppKey[set[Feed]] = web.AppKey("ui_feeds")
@@ -234,16 +226,17 @@ async def events(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         snapshot = {"columns": COLUMNS, "rows": rows, "journal": journal.stats()}
         await response.write(_event("snapshot", snapshot))
-        while True:
-            if not await feed.wait(HEARTBEAT_SECONDS):
-                await response.write(b": keep-alive\n\n")
-                continue
-            if feed.closed:
-                break
+        quiet = 0.0
+        while feed.is_open():
             await asyncio.sleep(BATCH_SECONDS)  # let a batch gather
             items, dropped = feed.take()
-            data = {"rows": [row(i) for i in items], "dropped": dropped, "journal": journal.stats()}
-            await response.write(_event("rows", data))
+            if items or dropped:
+                data = {"rows": [row(i) for i in items], "dropped": dropped, "journal": journal.stats()}
+                await response.write(_event("rows", data))
+                quiet = 0.0
+            elif (quiet := quiet + BATCH_SECONDS) >= HEARTBEAT_SECONDS:
+                await response.write(b": keep-alive\n\n")
+                quiet = 0.0
     except (ConnectionResetError, ConnectionError):
         pass  # the page went away
     finally:
