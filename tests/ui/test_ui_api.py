@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from emulator import ManualClock, RunningServer, serve
 from emulator.admin import ui
@@ -202,3 +203,37 @@ async def test_with_a_token_the_page_is_open_and_its_data_is_not(http: aiohttp.C
         async with http.get(server.url + "/_emulator/ui/events", headers=bearer) as response:
             assert response.status == 200
             assert (await next_event(response.content))[0] == "snapshot"
+
+
+async def test_an_exchange_links_the_callbacks_it_caused(
+    server: RunningServer, http: aiohttp.ClientSession, aiohttp_server: Any
+) -> None:
+    heard: list[bytes] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        heard.append(await request.read())
+        return web.Response(text="ok")
+
+    receiver_app = web.Application()
+    receiver_app.router.add_post("/cb", receive)
+    receiver = await aiohttp_server(receiver_app, host="127.0.0.1")
+    json_type = {"Content-Type": "application/json"}
+    setting = json.dumps({"url": str(receiver.make_url("/cb"))})
+    async with http.put(server.url + "/_emulator/alibaba/callback", data=setting, headers=json_type) as r:
+        assert r.status == 200
+    review = json.dumps({"taskId": "t-9", "suggestion": "block"})
+    async with http.post(server.url + "/_emulator/alibaba/reviews", data=review, headers=json_type) as r:
+        cid = (await r.json())["correlationId"]
+    status, _ = await get_json(http, server.url + "/_emulator/callbacks/wait?state=delivered&timeout=5")
+    assert status == 200 and len(heard) == 1
+    _, data = await get_json(http, server.url + "/_emulator/ui/exchanges/1")
+    assert data["entry"]["action"] == "ConsoleReview" and data["entry"]["correlationId"] == cid
+    (delivery,) = data["deliveries"]
+    assert delivery["state"] == "delivered" and [a["status"] for a in delivery["attempts"]] == [200]
+    (attempt,) = data["related"]
+    assert (attempt["direction"], attempt["status"], attempt["correlationId"]) == ("out", 200, cid)
+    assert attempt["id"] == delivery["attempts"][0]["entryId"]
+    # And the attempt's own detail points back at its cause.
+    _, data = await get_json(http, f"{server.url}/_emulator/ui/exchanges/{attempt['id']}")
+    assert [r["id"] for r in data["related"]] == [1]
+    assert data["signature"]["verdict"] == "not applicable"
