@@ -17,11 +17,17 @@ With valgrind installed, instructions per call are also counted (bench/instructi
 instrumented only while the calls are served) with nobody listening and with a reader, which stays
 connected until it has received every counted row, so each batch it was sent is counted: a figure
 that does not move with a shared machine's load, as req/s does.
+
+With chromium and chromedriver installed, last, the page itself in headless Chromium while calls
+arrive at ``--rate`` a second (open loop, bench/common.py's ``paced``): the rows it keeps, the long
+tasks (over 50 ms) the browser reports, and how long a click on the newest row takes to show its
+detail, clicked every half second.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import shutil
 import socket
@@ -35,7 +41,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import instructions
-from .common import bench_config, check_accepted, image_target, server_process, table, tempdir
+from .common import (
+    Paced,
+    bench_config,
+    check_accepted,
+    image_target,
+    paced,
+    percentile,
+    server_process,
+    table,
+    tempdir,
+)
 from .throughput import Run, run_raw, run_wrk
 
 KINDS = ("none", "reader", "stalled")
@@ -207,11 +223,104 @@ def count_instructions(calls: int = 1000) -> dict[str, float]:
     return {"none/instructions": none, "reader/instructions": read}
 
 
+#: In-page probes: long tasks (over 50 ms, the browser's own measure of an unresponsive page), and
+#: how long a click on the newest row takes to show its detail.
+LONG_TASKS = """
+window.__long = [];
+new PerformanceObserver((list) => list.getEntries().forEach((e) => window.__long.push(e.duration)))
+  .observe({type: "longtask", buffered: true});
+"""
+OPEN_DETAIL = """
+const done = arguments[arguments.length - 1];
+const tr = document.querySelector("#traffic-body tr[data-id]");
+if (!tr) { done(null); return; }
+const t0 = performance.now();
+tr.click();
+(function check() {
+  const h = document.querySelector("#detail h2");
+  if (h && h.textContent.startsWith("#" + tr.dataset.id + " ")) done(performance.now() - t0);
+  else setTimeout(check, 5);
+})();
+"""
+
+
+def browser_responsiveness(rate: float = 1000.0, duration: float = 10.0) -> dict[str, float]:
+    """The page in headless Chromium while ``rate`` calls a second arrive (open loop)."""
+    print(f"\n## Dashboard page under load: {rate:,.0f} calls/s for {duration:g} s, headless Chromium\n")
+    chromium, chromedriver = "/usr/bin/chromium", "/usr/bin/chromedriver"
+    if not (Path(chromium).exists() and Path(chromedriver).exists()):
+        print("(chromium is not installed: apt-get install -y chromium chromium-driver)")
+        return {}
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    work = tempdir()
+    config = bench_config(work / "config.json")
+    target = image_target()
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    flags = "headless no-sandbox disable-gpu disable-quic no-first-run disable-background-networking"
+    flags += " disable-component-update disable-sync disable-dev-shm-usage window-size=1440,900"
+    for flag in [*flags.split(), f"user-data-dir={work / 'profile'}"]:
+        options.add_argument("--" + flag)
+    with server_process("emulator", config=config) as server:
+        check_accepted(server.url, target)
+        driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
+        try:
+            driver.get(server.url + "/_emulator/ui")
+            while driver.find_element("id", "live").text != "live":
+                time.sleep(0.05)
+            driver.execute_script(LONG_TASKS)
+            result: list[Paced] = []
+            load = threading.Thread(
+                target=lambda: result.append(
+                    asyncio.run(paced(server.port, target.raw("127.0.0.1"), rate=rate, duration=duration))
+                )
+            )
+            load.start()
+            opens: list[float] = []
+            time.sleep(1.0)
+            while load.is_alive():
+                took = driver.execute_async_script(OPEN_DETAIL)
+                if took is not None:
+                    opens.append(took)
+                time.sleep(0.5)
+            load.join()
+            time.sleep(0.5)  # the last batch
+            shown = driver.execute_script("return document.querySelectorAll('#traffic-body tr').length")
+            counts = driver.find_element("id", "counts").text
+            longs: list[float] = driver.execute_script("return window.__long")
+        finally:
+            driver.quit()
+    run = result[0]
+    ok = sum(1 for st in run.statuses if st == 200)
+    rows = [
+        ["calls answered 200", f"{ok:,} of {len(run.statuses):,} ({ok / run.elapsed:,.0f}/s)"],
+        [
+            "call latency p50 / p99 ms",
+            f"{percentile(run.latencies, 50) * 1000:.1f} / {percentile(run.latencies, 99) * 1000:.1f}",
+        ],
+        ["rows in the table (cap 500)", shown],
+        ["page's own count", counts],
+        ["long tasks (> 50 ms)", f"{len(longs)}, longest {max(longs, default=0):.0f} ms"],
+        [
+            "click -> detail shown ms, p50 / max",
+            f"{statistics.median(opens):.0f} / {max(opens):.0f} ({len(opens)} clicks)"
+            if opens
+            else "no clicks",
+        ],
+    ]
+    print(table(rows, ["", "figure"]))
+    return {"long_tasks": float(len(longs)), "detail_ms_p50": statistics.median(opens) if opens else -1.0}
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.ui", description=__doc__)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run (5)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of none/reader/stalled (3)")
     parser.add_argument("--calls", type=int, default=1000, help="calls counted under callgrind (1000)")
+    parser.add_argument("--rate", type=float, default=1000.0, help="calls/s offered with the page open")
     args = parser.parse_args()
     main(duration=args.duration, rounds=args.rounds)
     count_instructions(calls=args.calls)
+    browser_responsiveness(rate=args.rate, duration=2 * args.duration)

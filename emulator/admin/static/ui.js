@@ -135,8 +135,11 @@
   const traffic = {
     rows: [],          // newest first, at most `cap`
     pending: [],       // arrived while paused, newest first
+    fresh: [],         // arrived since the last drawing, newest first: drawn on top of the table
+    redraw: true,      // the whole table must be drawn again (a filter, the cap, a clear changed)
     lastId: 0,
-    dropped: 0,        // rows the server could not send in time (a slow page), and rows cut by the cap
+    dropped: 0,        // rows the server could not send in time (a page slower than the traffic)
+    capped: 0,         // older rows let go past the row cap
     paused: false,
     selected: null,
     actions: new Set(),
@@ -163,10 +166,11 @@
     const into = traffic.paused ? "pending" : "rows";
     traffic[into] = fresh.concat(traffic[into]);
     if (traffic[into].length > cap()) {
-      traffic.dropped += traffic[into].length - cap();
+      traffic.capped += traffic[into].length - cap();
       traffic[into].length = cap();
     }
-    scheduleRender();
+    if (!traffic.paused) traffic.fresh = fresh.concat(traffic.fresh).slice(0, cap());
+    scheduleRender(false);
   }
 
   function matches(r, f) {
@@ -194,33 +198,58 @@
     };
   }
 
+  // One drawing at a time, at most every 30 ms. New rows are drawn on top and rows past the cap taken
+  // off the bottom, so a batch costs its own rows, not the whole table; a filter draws it all again.
   let renderQueued = false;
-  function scheduleRender() {
+  function scheduleRender(redraw) {
+    if (redraw !== false) traffic.redraw = true;
     if (renderQueued) return;
     renderQueued = true;
     setTimeout(render, 30);
   }
 
+  function tableRow(r) {
+    const tr = el("tr", { "data-id": r.id, class: (r.fault ? "faulted " : "") + (r.id === traffic.selected ? "selected" : "") });
+    tr.append(
+      cell(r.id), cell(clockTime(r.time)), cell(r.direction), cell(r.provider), cell(r.action),
+      cell(r.account), cell(r.namespace), cell(r.status === null ? "—" : r.status, statusClass(r.status)),
+      cell(r.fault), cell(r.durationMs), cell(r.method + " " + r.path, "path"),
+    );
+    return tr;
+  }
+
   function render() {
     renderQueued = false;
     const f = filters();
-    const shown = traffic.rows.filter((r) => matches(r, f));
+    const tbody = $("traffic-body");
     const body = document.createDocumentFragment();
-    for (const r of shown) {
-      const tr = el("tr", { "data-id": r.id, class: (r.fault ? "faulted " : "") + (r.id === traffic.selected ? "selected" : "") });
-      tr.append(
-        cell(r.id), cell(clockTime(r.time)), cell(r.direction), cell(r.provider), cell(r.action),
-        cell(r.account), cell(r.namespace), cell(r.status === null ? "—" : r.status, statusClass(r.status)),
-        cell(r.fault), cell(r.durationMs), cell(r.method + " " + r.path, "path"),
-      );
-      body.append(tr);
+    for (const r of traffic.redraw ? traffic.rows : traffic.fresh) {
+      if (matches(r, f)) body.append(tableRow(r));
     }
-    $("traffic-body").replaceChildren(body);
-    let text = `${shown.length} shown of ${traffic.rows.length}`;
+    if (traffic.redraw) {
+      tbody.replaceChildren(body);
+    } else {
+      tbody.prepend(body);
+      const oldest = traffic.rows.length ? traffic.rows[traffic.rows.length - 1].id : Infinity;
+      while (tbody.lastElementChild && Number(tbody.lastElementChild.dataset.id) < oldest) {
+        tbody.lastElementChild.remove();
+      }
+    }
+    traffic.redraw = false;
+    traffic.fresh = [];
+    let text = `${tbody.childElementCount} shown of ${traffic.rows.length}`;
     if (traffic.pending.length) text += `, ${traffic.pending.length} new while paused`;
-    if (traffic.dropped) text += `, ${traffic.dropped} not kept (row cap or a slow page)`;
+    if (traffic.capped) text += `, ${traffic.capped} older past the row cap`;
+    if (traffic.dropped) text += `, ${traffic.dropped} not sent (the page was slower than the traffic)`;
     if (traffic.journal) text += ` · journal ${traffic.journal.entries}/${traffic.journal.capacity}`;
     $("counts").textContent = text;
+  }
+
+  function select(id) {
+    traffic.selected = id;
+    for (const tr of document.querySelectorAll("#traffic-body tr.selected")) tr.classList.remove("selected");
+    const tr = document.querySelector(`#traffic-body tr[data-id="${id}"]`);
+    if (tr) tr.classList.add("selected");
   }
 
   $("traffic-body").addEventListener("click", (event) => {
@@ -228,19 +257,22 @@
     if (tr) openDetail(Number(tr.dataset.id));
   });
   for (const id of filterIds) {
-    $(id).addEventListener("input", scheduleRender);
-    $(id).addEventListener("change", scheduleRender);
+    $(id).addEventListener("input", () => scheduleRender(true));
+    $(id).addEventListener("change", () => scheduleRender(true));
   }
   $("cap").addEventListener("change", () => {
     if (traffic.rows.length > cap()) traffic.rows.length = cap();
-    scheduleRender();
+    scheduleRender(true);
   });
-  $("clear-rows").addEventListener("click", () => {
+
+  function clearRows() {
     traffic.rows = [];
     traffic.pending = [];
     traffic.dropped = 0;
-    scheduleRender();
-  });
+    traffic.capped = 0;
+    scheduleRender(true);
+  }
+  $("clear-rows").addEventListener("click", clearRows);
   $("pause").addEventListener("click", () => {
     traffic.paused = !traffic.paused;
     $("pause").textContent = traffic.paused ? "Resume" : "Pause";
@@ -331,7 +363,6 @@
     } else if (name === "rows") {
       traffic.dropped += payload.dropped || 0;
       take(payload.rows.map(record).reverse());
-      scheduleRender();
     }
   }
 
@@ -399,8 +430,7 @@
   }
 
   async function openDetail(id) {
-    traffic.selected = id;
-    scheduleRender();
+    select(id);
     const pane = $("detail");
     let data;
     try {
@@ -627,10 +657,7 @@
   $("reset").addEventListener("click", async () => {
     try {
       await api("POST", "/reset?namespace=*");
-      traffic.rows = [];
-      traffic.pending = [];
-      traffic.dropped = 0;
-      scheduleRender();
+      clearRows();
       refreshVisible();
       report("Every namespace is back to the start config.");
     } catch (error) { report(error); }
