@@ -105,14 +105,24 @@ def view(driver: Driver, name: str) -> None:
     driver.find_element(By.CSS_SELECTOR, f'#tabs button[data-view="{name}"]').click()
 
 
-def test_the_page_loads_every_view_without_console_errors(page: Driver) -> None:
+def test_the_page_loads_every_view_without_console_errors(page: Driver, server: RunningServer) -> None:
     assert page.title == "emulator dashboard"
-    assert page.find_element(By.ID, "clock").text.startswith("manual clock")
+    shown = wait(page).until(lambda d: (t := d.find_element(By.ID, "clock").text).startswith("manual") and t)
+    before = admin(server, "GET", "/clock")["now"]
+    page.find_element(By.ID, "advance").click()  # 60 s, as the field says
+    wait(page).until(lambda d: d.find_element(By.ID, "clock").text != shown)
+    assert admin(server, "GET", "/clock")["now"] == pytest.approx(before + 60)
     view(page, "faults")
     wait(page).until(lambda d: len(Select(d.find_element(By.ID, "scenario")).options) >= 1)
     view(page, "state")
     wait(page).until(lambda d: len(Select(d.find_element(By.ID, "ali-account")).options) == 1)
     wait(page).until(lambda d: "feedback-image" in d.find_element(By.ID, "libraries-body").text)
+    url = page.find_element(By.ID, "cb-url")
+    url.clear()
+    url.send_keys("http://127.0.0.1:9/hook")
+    page.find_element(By.ID, "cb-save").click()
+    console = lambda: admin(server, "GET", "/ui/console")["alibaba"][0]["callback"]  # noqa: E731
+    wait(page).until(lambda d: console()["url"] == "http://127.0.0.1:9/hook")
     view(page, "callbacks")
     view(page, "traffic")
     assert severe(page) == []
