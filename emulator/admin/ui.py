@@ -303,7 +303,9 @@ async def exchange(request: web.Request) -> web.Response:
     wanted = int(raw_id)
     app = request.config_dict
     journal = app[JOURNAL]
-    entry = next((e for e in journal.stream(Filter(order="desc")) if e.id == wanted), None)
+    # Without the parsed view: making it for every newer entry on the way could take the loop for a
+    # while (an entry kept as received has ``request.parsed`` null here; the page parses the body).
+    entry = next((e for e in journal.stream(Filter(order="desc"), with_view=False) if e.id == wanted), None)
     if entry is None:
         message = f"no exchange #{wanted} in the journal (never recorded, or evicted)"
         raise AdminError(404, "not_found", message)
