@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,9 @@ class Feed:
 
 
 FEEDS: web.AppKey[set[Feed]] = web.AppKey("ui_feeds")
+#: Names this server's run in the snapshot: a page that reconnects to a restarted emulator (whose
+#: entry ids start again at 1) forgets the rows of the last run.
+INSTANCE = web.AppKey("ui_instance", str)
 
 
 #: The fields of a row, in the order :func:`row` gives them (the events send rows as arrays, which
@@ -224,7 +228,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         rows = [row(e) for e in journal.stream(Filter(order="desc", limit=backlog), with_view=False)]
         response = web.StreamResponse(headers=STREAM_HEADERS)
         await response.prepare(request)
-        snapshot = {"columns": COLUMNS, "rows": rows, "journal": journal.stats()}
+        instance = request.config_dict[INSTANCE]
+        snapshot = {"columns": COLUMNS, "instance": instance, "rows": rows, "journal": journal.stats()}
         await response.write(_event("snapshot", snapshot))
         quiet = 0.0
         while feed.is_open():
@@ -370,6 +375,7 @@ async def console(request: web.Request) -> web.Response:
 def setup(admin: web.Application) -> None:
     feeds: set[Feed] = set()
     admin[FEEDS] = feeds
+    admin[INSTANCE] = secrets.token_hex(8)
     admin.on_shutdown.append(_close_feeds)
     admin.router.add_get("/ui", page)
     admin.router.add_get("/ui/static/{name}", asset)

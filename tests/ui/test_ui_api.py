@@ -237,3 +237,17 @@ async def test_an_exchange_links_the_callbacks_it_caused(
     _, data = await get_json(http, f"{server.url}/_emulator/ui/exchanges/{attempt['id']}")
     assert [r["id"] for r in data["related"]] == [1]
     assert data["signature"]["verdict"] == "not applicable"
+
+
+async def test_the_snapshot_names_the_server_run(server: RunningServer, http: aiohttp.ClientSession) -> None:
+    async def instance(url: str) -> str:
+        async with http.get(url + "/_emulator/ui/events?backlog=0") as response:
+            name, data = await next_event(response.content)
+            assert name == "snapshot"
+            run: str = data["instance"]
+            return run
+
+    first = await instance(server.url)
+    assert await instance(server.url) == first
+    async with serve(make_settings()) as other:
+        assert await instance(other.url) != first

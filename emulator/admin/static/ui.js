@@ -337,6 +337,7 @@
 
   // Rows come as arrays in the order of the snapshot's columns (cheaper for the server to encode).
   let columns = [];
+  let instance = null;
   function record(values) {
     const r = {};
     columns.forEach((name, i) => { r[name] = values[i]; });
@@ -359,6 +360,11 @@
     traffic.journal = payload.journal || traffic.journal;
     if (name === "snapshot") {
       columns = payload.columns;
+      if (instance !== null && payload.instance !== instance) {
+        traffic.lastId = 0;  // a restarted emulator numbers its entries from 1 again
+        clearRows();
+      }
+      instance = payload.instance;
       take(payload.rows.map(record));
     } else if (name === "rows") {
       traffic.dropped += payload.dropped || 0;
