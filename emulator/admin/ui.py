@@ -92,6 +92,8 @@ SIGNATURE_ERRORS = frozenset(
         tencent_errors.ExpiredToken,
     )
 )
+#: Where the console's own journaled actions (a review) were called: the admin API, unsigned.
+ADMIN_PATHS = "/_emulator/"
 _XML_CODE = re.compile(rb"<Code>([^<]{1,200})</Code>")
 _XML_MESSAGE = re.compile(rb"<Message>([^<]{0,2000})</Message>")
 
@@ -289,6 +291,8 @@ def signature(entry: Entry) -> dict[str, Any]:
         return {"verdict": "not applicable", "reason": "an outbound callback attempt"}
     if entry.provider is None:
         return {"verdict": "not applicable", "reason": "no provider serves this path"}
+    if entry.path.startswith(ADMIN_PATHS):
+        return {"verdict": "not applicable", "reason": "an action of the emulated console, not a signed call"}
     if entry.status is None:
         return {"verdict": "unknown", "reason": "no answer was sent (the connection was cut)"}
     if entry.fault is not None and entry.status >= 400:

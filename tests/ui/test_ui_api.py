@@ -228,6 +228,7 @@ async def test_an_exchange_links_the_callbacks_it_caused(
     assert status == 200 and len(heard) == 1
     _, data = await get_json(http, server.url + "/_emulator/ui/exchanges/1")
     assert data["entry"]["action"] == "ConsoleReview" and data["entry"]["correlationId"] == cid
+    assert data["signature"]["verdict"] == "not applicable"  # the console's action, unsigned
     (delivery,) = data["deliveries"]
     assert delivery["state"] == "delivered" and [a["status"] for a in delivery["attempts"]] == [200]
     (attempt,) = data["related"]
