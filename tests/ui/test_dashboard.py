@@ -143,6 +143,16 @@ def test_sdk_calls_show_within_a_second_and_a_filter_narrows_the_table(
     page.find_element(By.ID, "f-text").send_keys("image/feedback")  # its path
     wait(page).until(lambda d: [r[4] for r in rows(d)] == ["ImageScanFeedback"])
     assert "1 shown of 2" in page.find_element(By.ID, "counts").text
+    # Paused, a call waits (counted) until the table resumes.
+    page.find_element(By.ID, "f-text").clear()
+    page.find_element(By.ID, "pause").click()
+    image_feedback(sdks)
+    wait(page).until(lambda d: "1 new while paused" in d.find_element(By.ID, "counts").text)
+    assert len(rows(page)) == 2
+    page.find_element(By.ID, "pause").click()
+    wait(page).until(lambda d: len(rows(d)) == 3)
+    ids = [int(r[0]) for r in rows(page)]
+    assert ids == sorted(ids, reverse=True) and rows(page)[0][4] == "ImageScanFeedback"
 
 
 def test_the_detail_shows_the_fault_that_fired(
