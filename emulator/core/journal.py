@@ -499,6 +499,8 @@ class Journal:
     _secret_bytes: bytes = field(init=False, default=b"")
     #: Where each entry is also written (core/storage), when durable: in batches, not awaited.
     store: Store | None = None
+    #: Told of every stored item (:meth:`subscribe`); empty, they cost one truth test a call.
+    _listeners: list[Callable[[Item], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.secret is not None:
@@ -584,7 +586,18 @@ class Journal:
         mask = REDACTED.encode()
         return raw._replace(raw_headers=tuple((k, v.replace(secret, mask)) for k, v in raw.raw_headers))
 
+    def subscribe(self, listener: Callable[[Item], None]) -> Callable[[], None]:
+        """Call ``listener`` with each item stored from now on (an Entry, or the Raw parts of an
+        inbound exchange: ``Raw.entry()`` makes it) until the returned function is called. It runs
+        inside the call being recorded, so it must be quick and must not raise: put the item in a
+        bounded buffer and look at it later."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
     def _store(self, item: Item, size: int) -> None:
+        if self._listeners:
+            for listener in self._listeners:
+                listener(item)
         self._entries.append(item)
         self._sizes.append(size)
         self._bytes += size
