@@ -406,11 +406,11 @@ def _pairs(head: str | list[list[str]]) -> tuple[tuple[str, str], ...]:
 
 
 def _to_row(entry: Entry) -> JournalRow:
-    doc = {name: getattr(entry, name) for name in _DOC_FIELDS}
-    doc["request_headers"] = _head(entry.request_headers)
+    doc = {name: getattr(entry, name) for name in _DOC_FIELDS if name != "request_headers"}
     doc["response_headers"] = _head(entry.response_headers)
+    head = _head(entry.request_headers).encode("utf-8", "surrogateescape")
     return JournalRow(
-        entry.id, entry.namespace, doc, entry.request_body, entry.response_body, _entry_size(entry)
+        entry.id, entry.namespace, doc, entry.request_body, entry.response_body, _entry_size(entry), head
     )
 
 
@@ -428,12 +428,6 @@ def _raw_row(raw: Raw) -> JournalRow:
         "url": raw.url,
         "path": raw.path,
         "query": raw.query,
-        "request_headers": "\r\n".join(
-            [
-                f"{k.decode('utf-8', 'surrogateescape')}: {v.decode('utf-8', 'surrogateescape')}"
-                for k, v in raw.raw_headers
-            ]
-        ),
         "provider": raw.provider,
         "action": raw.action,
         "account": raw.account,
@@ -449,13 +443,16 @@ def _raw_row(raw: Raw) -> JournalRow:
         "error": raw.error,
         "request_body_size": raw.request_body_size,
     }
-    return JournalRow(raw.id, raw.namespace, doc, raw.request_body, raw.response_body, raw.size())
+    head = b"\r\n".join([k + b": " + v for k, v in raw.raw_headers])
+    return JournalRow(raw.id, raw.namespace, doc, raw.request_body, raw.response_body, raw.size(), head)
 
 
 def _from_row(row: JournalRow) -> Entry:
     doc = json.loads(row.doc) if isinstance(row.doc, str) else dict(row.doc)
     for name in _PAIRS:
         doc[name] = _pairs(doc.get(name, ()))
+    if "request_headers" not in doc or row.request_head:
+        doc["request_headers"] = _pairs(row.request_head.decode("utf-8", "surrogateescape"))
     return Entry(**doc, request_body=row.request_body, response_body=row.response_body)
 
 

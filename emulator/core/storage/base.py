@@ -55,9 +55,10 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class JournalRow:
-    """One journal entry as stored: its id, namespace, the entry's fields as JSON (bodies apart: a
-    dict when written, the JSON text when read back, decoded only when the entry is read), the two
-    bodies as bytes, and the bytes the journal's byte budget counts for it."""
+    """One journal entry as stored: its id, namespace, the entry's fields as JSON (a dict when
+    written, the JSON text when read back, decoded only when the entry is read), the two bodies as
+    bytes, the bytes the journal's byte budget counts for it, and the request's header lines as
+    received (``name: value`` joined by CRLF: cheaper than JSON, and exactly the bytes sent)."""
 
     id: int
     namespace: str | None
@@ -65,6 +66,7 @@ class JournalRow:
     request_body: bytes
     response_body: bytes
     size: int = 0
+    request_head: bytes = b""
 
 
 class Store(abc.ABC):

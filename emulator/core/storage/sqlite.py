@@ -29,7 +29,8 @@ Design
     Records are ``records(kind, namespace, account, key) -> value`` (JSON text) with a ``seq`` from
     a counter restored at open from ``max(seq)``, so that a record written again counts as written
     last; :meth:`~SQLiteStore.load` answers in ``seq`` order. ``meta`` holds the store's own small
-    JSON values; ``journal`` the journal rows (fields as JSON, bodies as BLOBs). Never pickle.
+    JSON values; ``journal`` the journal rows (fields as JSON, the request head and the bodies as
+    BLOBs). Never pickle.
 
 Durability
     ``PRAGMA journal_mode=WAL`` with ``synchronous`` as configured. ``NORMAL`` (the default): a
@@ -111,7 +112,7 @@ CREATE TABLE records (
 ) WITHOUT ROWID;
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE journal (
-    id INTEGER PRIMARY KEY, namespace TEXT, doc TEXT NOT NULL,
+    id INTEGER PRIMARY KEY, namespace TEXT, doc TEXT NOT NULL, request_head BLOB NOT NULL,
     request_body BLOB NOT NULL, response_body BLOB NOT NULL
 );
 """
@@ -124,7 +125,8 @@ _PUT_META = (
     "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
 _APPEND = (
-    "INSERT OR REPLACE INTO journal (id, namespace, doc, request_body, response_body) VALUES (?, ?, ?, ?, ?)"
+    "INSERT OR REPLACE INTO journal (id, namespace, doc, request_head, request_body, response_body)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
 )
 _TRIM = "DELETE FROM journal WHERE id < ?"
 #: Above every string that starts with a given prefix (kinds are compared as UTF-8 bytes).
@@ -378,7 +380,8 @@ class SQLiteStore(Store):
         self._enqueue(_PUT_META, (key, _encode(value)), awaited=not key.startswith("journal."))
 
     def append_entry(self, row: JournalRow) -> None:
-        params = (row.id, row.namespace, _encode(row.doc), row.request_body, row.response_body)
+        doc = _encode(row.doc)
+        params = (row.id, row.namespace, doc, row.request_head, row.request_body, row.response_body)
         self._enqueue(_APPEND, params, awaited=False)
 
     def clear_entries(self, namespace: str | None = None) -> None:
@@ -453,14 +456,17 @@ class SQLiteStore(Store):
 
     def load_entries(self, limit: int) -> list[JournalRow]:
         rows = self._read(
-            "SELECT id, namespace, doc, request_body, response_body FROM journal ORDER BY id DESC LIMIT ?",
+            "SELECT id, namespace, doc, request_head, request_body, response_body FROM journal"
+            " ORDER BY id DESC LIMIT ?",
             (max(0, limit),),
         )
         return [
             # The document stays text: the journal decodes it when the entry is first read. Its
             # size (what the journal's byte budget counts) is taken from the stored bytes.
-            JournalRow(i, ns, doc, bytes(req), bytes(resp), len(doc) + len(req) + len(resp))
-            for i, ns, doc, req, resp in reversed(rows)
+            JournalRow(
+                i, ns, doc, bytes(req), bytes(resp), len(doc) + len(head) + len(req) + len(resp), bytes(head)
+            )
+            for i, ns, doc, head, req, resp in reversed(rows)
         ]
 
     # --- the writer thread -------------------------------------------------------------------------
