@@ -58,9 +58,11 @@ def count(
     work: Path,
     config: Path,
     during: Callable[[int], AbstractContextManager[object]] | None = None,
+    connections: int = 4,
 ) -> float:
     """Instructions the ``kind`` server executes per call of ``target``; ``during(port)``, if given,
-    is entered while the counted calls are made (bench/ui.py: a dashboard stream open)."""
+    is entered while the counted calls are made (bench/ui.py: a dashboard stream open);
+    ``connections`` calls are in flight at once."""
     port = free_port()
     out = work / f"callgrind-{kind}-{target.name}.out"
     cmd = [
@@ -85,7 +87,7 @@ def count(
         asyncio.run(_drive(port, raw, 200))
         with during(port) if during is not None else nullcontext():
             subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
-            asyncio.run(_drive(port, raw, calls))
+            asyncio.run(_drive(port, raw, calls, connections))
         subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True, capture_output=True)
     finally:
         # Valgrind writes its counts at exit, slowly.

@@ -43,6 +43,7 @@ from .common import (
     tempdir,
     wait_healthy,
 )
+from .instructions import count
 from .throughput import measure
 
 LIBRARIES = 10
@@ -203,9 +204,33 @@ def startup(n: int) -> list[list[str]]:
     ]
 
 
+def instructions(calls: int = 640, connections: int = 32) -> list[list[str]] | None:
+    """Instructions per call, memory against --data (callgrind: the same count from run to run on
+    a shared machine, where req/s is not); None without valgrind."""
+    if shutil.which("valgrind") is None:
+        return None
+    work = tempdir()
+    memory = bench_config(work / "memory.json")
+    rows = []
+    for make in (image_target, badcase_target):
+        target = make()
+        sqlite = _with_data(memory, work / f"data-{target.name}", work / "sqlite.json")
+        mem = count("emulator", target, calls=calls, work=work, config=memory, connections=connections)
+        sql = count("emulator", target, calls=calls, work=work, config=sqlite, connections=connections)
+        rows.append([target.name, f"{mem:,.0f}", f"{sql:,.0f}", f"{mem / sql:.2f}"])
+    return rows
+
+
 def main(duration: float = 5.0, rounds: int = 3, starts: int = 3) -> None:
     print(f"\n## Persistence: memory vs --data (SQLite), {duration:g} s per run, {rounds} rounds, median\n")
     print(table(throughput(duration, rounds), ["API", "memory req/s", "--data req/s", "--data/memory"]))
+    counted = instructions()
+    if counted is None:
+        print("\n(instructions per call: valgrind is not installed)")
+    else:
+        print("\n## Instructions per call (callgrind, 640 calls, 32 at once): memory vs --data\n")
+        header = ["API", "memory instr/call", "--data instr/call", "memory/--data (= req/s ratio)"]
+        print(table(counted, header))
     print(f"\n## Start-up with a data directory ({starts} starts, median)\n")
     print(table(startup(starts), ["what", "data", "seconds"]))
 
