@@ -47,7 +47,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app[LIMITER] = limiter
     app[RESET_HOOKS] = []
     setup_hang_release(app)
-    gateway = app[GATEWAY] = Gateway(journal, clock, limiter, faults, reserved_prefixes=(admin.PREFIX,))
+    gateway = app[GATEWAY] = Gateway(
+        journal,
+        clock,
+        limiter,
+        faults,
+        reserved_prefixes=(admin.PREFIX,),
+        strict_requests=settings.contract.strict_requests,
+    )
     app[HEALTH] = {}
     _setup_callbacks(app, settings, journal, clock)
     # Callback deliveries ask the same engine, for rules with "direction": "out".

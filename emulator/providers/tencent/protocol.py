@@ -212,6 +212,10 @@ def _libxml2_valid(schema: Path, root: etree._Element) -> bool:
     return validator.validate(root)
 
 
+#: The same, for the strict-mode request checks (contract.py).
+libxml2_valid = _libxml2_valid
+
+
 def decode_request(root: etree._Element) -> dict[str, str]:
     """The fields of a ``<Request>`` body whose documented elements validate against the published
     schema. Elements document 002 does not list, and a ModerationTime of another shape, are passed
