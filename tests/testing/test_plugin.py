@@ -193,3 +193,45 @@ def test_alias(moderation_emulator):
 """
     )
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+STRICT_TEST = """
+import json
+
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkgreen.request.v20180509 import ImageSyncScanRequest
+
+
+def scan(emulator, body):
+    client = AcsClient("testAccessKeyId", "testAccessKeySecret", "cn-shanghai")
+    request = ImageSyncScanRequest.ImageSyncScanRequest()
+    request.set_endpoint(f"{emulator.host}:{emulator.port}")
+    request.set_protocol_type("http")
+    request.set_content(json.dumps(body).encode())
+    try:
+        return json.loads(client.do_action_with_exception(request))
+    finally:
+        client.session.close()
+
+
+def test_clean(emulator):
+    assert scan(emulator, {"scenes": ["porn"], "tasks": [{"url": "http://a/1.jpg"}]})["code"] == 200
+
+
+def test_unknown_field(emulator):
+    body = {"scenes": ["porn"], "tasks": [{"url": "http://a/1.jpg", "urll": "x"}]}
+    assert scan(emulator, body)["code"] == 200  # answered: strict_requests is "warn"
+"""
+
+
+def test_emulator_strict_fails_a_test_whose_requests_break_the_contract(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_strict=STRICT_TEST)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--emulator-strict")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_unknown_field*",
+            "*POST /green/image/scan (ImageSyncScan): body.tasks[[]0[]].urll: unknown field*",
+        ]
+    )
