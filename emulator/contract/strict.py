@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,27 +35,71 @@ def load_json_schema(path: Path) -> dict[str, Any]:
     return schema
 
 
+_KINDS: dict[type, str] = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+}
+
+
 def json_type(value: Any) -> str:
     """The JSON type of a parsed value: object, array, string, integer, number, boolean or null."""
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
+    kind = _KINDS.get(type(value))
+    if kind is not None:
+        return kind
+    # Subclasses (a bool is an int: the exact types above come first).
+    for cls, name in _KINDS.items():
+        if isinstance(value, cls):
+            return name
     return "null"
 
 
-def _type_ok(value: Any, wanted: str | list[str]) -> bool:
-    names = [wanted] if isinstance(wanted, str) else wanted
-    actual = json_type(value)
-    return actual in names or (actual == "integer" and "number" in names)
+class Node:
+    """A schema compiled for the walk: what one place of the body may hold. Built once per schema
+    (every call of an action walks the same one): the walk itself is then a few dict lookups per
+    field, and a location is only spelled out for a violation."""
+
+    __slots__ = ("closed", "enum", "items", "leaf", "props", "types", "wanted")
+
+    def __init__(self) -> None:
+        self.types: frozenset[str] | None = None
+        self.wanted = ""
+        self.enum: tuple[Any, ...] | None = None
+        self.props: dict[str, Node] = {}
+        self.closed = False
+        self.items: Node | None = None
+        #: Only a type and/or an enumeration to check: done inline by the walk.
+        self.leaf = False
+
+
+def compile_schema(schema: Mapping[str, Any], root: Mapping[str, Any] | None = None) -> Node:
+    root = schema if root is None else root
+    schema = resolve(schema, root)
+    node = Node()
+    wanted = schema.get("type")
+    if wanted is not None:
+        names = [wanted] if isinstance(wanted, str) else list(wanted)
+        node.wanted = " or ".join(names)
+        # An integer is a number too.
+        node.types = frozenset(names + (["integer"] if "number" in names else []))
+    if "enum" in schema:
+        node.enum = tuple(schema["enum"])
+    node.props = {k: compile_schema(v, root) for k, v in schema.get("properties", {}).items()}
+    node.closed = schema.get("additionalProperties", True) is False
+    if "items" in schema:
+        node.items = compile_schema(schema["items"], root)
+    node.leaf = not node.props and node.items is None and not node.closed
+    return node
+
+
+def _leaf_ok(node: Node, value: Any) -> bool:
+    return (node.types is None or _KINDS.get(type(value)) in node.types) and (
+        node.enum is None or value in node.enum
+    )
 
 
 def resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -68,32 +112,49 @@ def resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, 
     return schema
 
 
-def json_violations(schema: Mapping[str, Any], value: Any, where: str = "body") -> list[Violation]:
-    """Every place ``value`` breaks ``schema``: unknown fields (where additionalProperties is
-    false), wrong types, values outside an enumeration."""
-    out = list(_walk(schema, schema, value, where))
+def json_violations(schema: Mapping[str, Any] | Node, value: Any, where: str = "body") -> list[Violation]:
+    """Every place ``value`` breaks ``schema`` (a JSON Schema, or one compiled by
+    :func:`compile_schema`): unknown fields (where additionalProperties is false), wrong types,
+    values outside an enumeration."""
+    node = schema if isinstance(schema, Node) else compile_schema(schema)
+    out: list[Violation] = []
+    _walk(node, value, [where], out)
     return out[:MAX_VIOLATIONS]
 
 
-def _walk(schema: Mapping[str, Any], root: Mapping[str, Any], value: Any, where: str) -> Iterator[Violation]:
-    schema = resolve(schema, root)
-    wanted = schema.get("type")
-    if wanted is not None and not _type_ok(value, wanted):
-        names = wanted if isinstance(wanted, str) else " or ".join(wanted)
-        yield violation(where, f"must be {names}, not {json_type(value)}")
+def _location(path: list[str | int]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(path))
+
+
+def _walk(node: Node, value: Any, path: list[str | int], out: list[Violation]) -> None:
+    if len(out) >= MAX_VIOLATIONS:
         return
-    if "enum" in schema and value not in schema["enum"]:
-        yield violation(where, f"must be one of {', '.join(map(json.dumps, schema['enum']))}")
-    if isinstance(value, dict):
-        properties: Mapping[str, Any] = schema.get("properties", {})
+    kind = _KINDS.get(type(value)) or json_type(value)
+    if node.types is not None and kind not in node.types:
+        out.append(violation(_location(path), f"must be {node.wanted}, not {kind}"))
+        return
+    if node.enum is not None and value not in node.enum:
+        out.append(violation(_location(path), f"must be one of {', '.join(map(json.dumps, node.enum))}"))
+    if kind == "object":
+        props = node.props
         for key, item in value.items():
-            if key in properties:
-                yield from _walk(properties[key], root, item, f"{where}.{key}")
-            elif schema.get("additionalProperties", True) is False:
-                yield violation(f"{where}.{key}", "unknown field")
-    elif isinstance(value, list) and "items" in schema:
+            child = props.get(key)
+            if child is not None:
+                if child.leaf and _leaf_ok(child, item):
+                    continue
+                path.append(key)
+                _walk(child, item, path, out)
+                path.pop()
+            elif node.closed:
+                out.append(violation(_location([*path, key]), "unknown field"))
+    elif kind == "array" and node.items is not None:
+        items = node.items
         for i, item in enumerate(value):
-            yield from _walk(schema["items"], root, item, f"{where}[{i}]")
+            if items.leaf and _leaf_ok(items, item):
+                continue
+            path.append(i)
+            _walk(node.items, item, path, out)
+            path.pop()
 
 
 def summary(violations: Sequence[Mapping[str, str]]) -> str:

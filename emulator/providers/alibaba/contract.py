@@ -12,6 +12,7 @@ from ...contract.spec import ProviderContract
 from ...contract.strict import (
     MAX_VIOLATIONS,
     Violation,
+    compile_schema,
     json_violations,
     load_json_schema,
     query_violations,
@@ -39,7 +40,7 @@ QUERY = frozenset({"ClientInfo", "clientInfo", "RegionId"})
 
 def request_check(action: str) -> Callable[[Any, Mapping[str, str]], list[Violation]]:
     """The strict-mode check of ``action``'s requests: its query and its JSON body."""
-    schema = load_json_schema(SCHEMAS / f"{FILES[action]}-request.json")
+    schema = compile_schema(load_json_schema(SCHEMAS / f"{FILES[action]}-request.json"))
 
     def check(tree: Any, query: Mapping[str, str]) -> list[Violation]:
         found = query_violations(QUERY, query) if query else []
