@@ -67,7 +67,7 @@ async def _record(recorder: Recorder, host: str, port: int, out: str) -> None:
         await site.start()
         bound = runner.addresses[0][1]
         shown = f"[{host}]" if ":" in host else host
-        recorder.own_hosts.update({f"{shown}:{bound}".lower(), f"localhost:{bound}"})
+        recorder.port = bound
         print(
             f"emulator recording on http://{shown}:{bound} -> {recorder.upstream}, writing {out}", flush=True
         )

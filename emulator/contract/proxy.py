@@ -2,8 +2,8 @@
 target, headers, body: signatures stay valid) to the upstream, its answer is sent back unchanged,
 and the exchange is appended to a HAR file (:class:`~emulator.contract.har.HarWriter`).
 
-The only header ever changed is a ``Host`` that names the proxy itself (a client pointed at the
-proxy by address): it becomes the upstream's. The official SDKs redirected with
+The only header ever changed is a ``Host`` that names the proxy itself (one with the proxy's port:
+a client pointed at the proxy by address): it becomes the upstream's. The official SDKs redirected with
 ``emulator_sdks(proxy_url)`` send the provider's own host, which is kept, so the upstream sees what
 the provider would.
 
@@ -66,8 +66,8 @@ class Recorder:
         self._writer = writer
         self._redact = frozenset(n.lower() for n in redact)
         self._session: aiohttp.ClientSession | None = None
-        #: host:port strings that name the proxy (set once it listens).
-        self.own_hosts: set[str] = set()
+        #: The port the proxy listens on (set once it listens): a Host with it names the proxy.
+        self.port: int | None = None
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
@@ -96,7 +96,7 @@ class Recorder:
             target = split.path + (f"?{split.query}" if split.query else "")
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP]
         host = request.headers.get("Host", "")
-        if host.lower() in self.own_hosts or not host:
+        if not host or host.rpartition(":")[2] == str(self.port):
             headers = [(k, v) for k, v in headers if k.lower() != "host"]
             headers.append(("Host", urlsplit(self.upstream).netloc))
             host = urlsplit(self.upstream).netloc

@@ -17,8 +17,9 @@ from emulator.contract.har import HarWriter, read_har
 from emulator.contract.proxy import DEFAULT_REDACTED, Recorder
 from emulator.contract.replay import replay
 from emulator.keys import JOURNAL
+from emulator.testing.payloads import TEXT_BADCASE
 from emulator.testing.settings import make_settings
-from emulator.testing.signers import tea_sdk_headers
+from emulator.testing.signers import COS_HOST, cos_sdk_headers, tea_sdk_headers
 
 GREEN_HOST = "green.cn-shanghai.aliyuncs.com"
 
@@ -31,7 +32,7 @@ async def proxy(upstream: str, out: Path, redact: tuple[str, ...] = ()) -> Async
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    recorder.own_hosts.add(f"127.0.0.1:{port}")
+    recorder.port = port
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -95,3 +96,18 @@ async def test_an_unreachable_upstream_is_a_502_and_an_entry_without_response(tm
     assert [(r.outcome, r.findings) for r in report.results] == [("no-response", [])]
 
 
+
+
+async def test_a_client_using_it_as_an_http_proxy_is_forwarded_to_the_upstream(tmp_path: Path) -> None:
+    # cos-python-sdk-v5 with Proxies sends absolute-form targets ("POST http://<bucket host>/...").
+    out = tmp_path / "proxied.har"
+    async with serve(make_settings()) as upstream, proxy(upstream.url, out) as url:
+        headers = cos_sdk_headers(TEXT_BADCASE, time.time())
+        async with aiohttp.ClientSession() as session, session.post(
+            f"http://{COS_HOST}/report/badcase", data=TEXT_BADCASE, headers=headers, proxy=url
+        ) as resp:
+            assert resp.status == 200 and b"<Response>" in await resp.read()
+        (seen,) = upstream.app[JOURNAL].select()
+        assert seen.action == "ReportBadcase"
+    (entry,) = read_har(out).entries
+    assert entry["request"]["url"] == f"http://{COS_HOST}/report/badcase"
