@@ -10,6 +10,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from lxml import etree
 
@@ -20,6 +21,8 @@ from emulator.testing.settings import make_settings
 
 from .conftest import Capture
 from .traffic import ACTIONS, WRONG_SECRET
+
+HAR_SCHEMA = json.loads((Path(__file__).parents[1] / "admin" / "har-1.2.schema.json").read_text())
 
 
 def _entries(capture: Capture) -> list[dict[str, Any]]:
@@ -47,6 +50,9 @@ def test_the_ready_line_names_the_proxy_and_the_upstream(capture: Capture) -> No
 
 
 def test_the_recording_holds_every_call_as_sent(capture: Capture) -> None:
+    # A HAR 1.2 document (the schema the journal's own HAR export is held to).
+    har = json.loads(capture.path.read_text())
+    jsonschema.validate(har, HAR_SCHEMA, format_checker=jsonschema.FormatChecker())
     entries = _entries(capture)
     assert len(entries) == len(ACTIONS) == len(capture.upstream)
     # Forwarded unchanged: the upstream verified every signature but the one made with a wrong secret.
