@@ -43,9 +43,10 @@ def request_check(action: str) -> Callable[[Any, Mapping[str, str]], list[Violat
     schema = compile_schema(load_json_schema(SCHEMAS / f"{FILES[action]}-request.json"))
 
     def check(tree: Any, query: Mapping[str, str]) -> list[Violation]:
-        found = query_violations(QUERY, query) if query else []
-        found += json_violations(schema, tree)
-        return found[:MAX_VIOLATIONS]
+        found = json_violations(schema, tree)
+        if query:
+            found = query_violations(QUERY, query) + found
+        return found if len(found) <= MAX_VIOLATIONS else found[:MAX_VIOLATIONS]
 
     return check
 
