@@ -45,7 +45,7 @@ from ..providers.alibaba.contract import CONTRACT as ALIBABA
 from ..providers.tencent.contract import CONTRACT as TENCENT
 from ..server import RunningServer, serve
 from .compare import Answer, Finding, compare
-from .har import read_har
+from .har import HarError, read_har
 from .spec import ProviderContract
 
 __all__ = ["CONTRACTS", "EntryResult", "Report", "check_file", "replay"]
@@ -248,7 +248,15 @@ async def replay(
             # Replayed scans must not call anyone back.
             server.app[FAULTS].add({"direction": "out", "action": {"type": "drop"}})
         for index, entry in enumerate(entries):
-            result = await _replay_one(replayer, index, entry)
+            try:
+                result = await _replay_one(replayer, index, entry)
+            except (KeyError, TypeError, ValueError) as exc:
+                problem = f"entry {index} is not a HAR entry with a request and a response: {exc!r}"
+                raise HarError(problem) from None
+            except aiohttp.ClientError as exc:
+                # What the recording holds cannot be sent again (a header aiohttp refuses, say).
+                note = f"could not be replayed: {exc}"
+                result = EntryResult(index, "?", "?", "not-comparable", note=note)
             if result is None:
                 report.ignored += 1
             else:

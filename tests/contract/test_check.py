@@ -211,3 +211,14 @@ def test_an_interrupted_recording_is_still_read(capture: Capture, tmp_path: Path
     assert not har.complete and len(har.entries) == len(ACTIONS) - 1
     report = check_file(cut, make_settings())
     assert report.findings == [] and len(report.results) == len(ACTIONS) - 1
+
+
+def test_a_file_that_is_no_recording_is_exit_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.har"
+    bad.write_text('{"log": {"entries": [{"request": {}}]}}')
+    assert main(["contract", "check", str(bad)]) == 2
+    assert "entry 0 is not a HAR entry" in capsys.readouterr().err
+    bad.write_text("not json at all")
+    assert main(["contract", "check", str(bad)]) == 2
