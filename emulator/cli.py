@@ -92,6 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="the request log's format (default: server.log_format, text); json: one object a line",
     )
     serve.add_argument(
+        "--data",
+        metavar="DIR",
+        help="keep state in DIR (SQLite: DIR/emulator.sqlite3) so that it survives a restart or a "
+        "crash: journal, fault rules, provider state, console settings, pending callbacks (default: "
+        "storage.path; none: in memory). One emulator per directory",
+    )
+    serve.add_argument(
+        "--state",
+        metavar="FILE",
+        help="seed from a state document (GET /_emulator/state): a namespace made afresh (first "
+        "use, or POST /_emulator/reset) starts from it (default: storage.state)",
+    )
+    serve.add_argument(
         "--config",
         metavar="FILE",
         help=f"JSON or YAML config file (default: the built-in {default_config_path().name}, which "
@@ -171,6 +184,8 @@ OPTIONS = {
     "--clock": "server.clock",
     "--log-level": "server.log_level",
     "--log-format": "server.log_format",
+    "--data": "storage.path",
+    "--state": "storage.state",
 }
 
 

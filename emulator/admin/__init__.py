@@ -23,8 +23,8 @@ from aiohttp.typedefs import Handler
 
 from .._version import __version__
 from ..errors import AdminError
-from ..keys import HEALTH, SETTINGS
-from . import alibaba, callbacks, clock, faults, journal, tencent
+from ..keys import HEALTH, SETTINGS, STORE
+from . import alibaba, callbacks, clock, faults, journal, state, tencent
 from .problems import problem_middleware
 
 PREFIX = "/_emulator"
@@ -37,6 +37,7 @@ async def health(request: web.Request) -> web.Response:
             "status": "ok",
             "version": __version__,
             "providers": {name: fact() for name, fact in facts.items()},
+            "storage": request.config_dict[STORE].describe(),
         }
     )
 
@@ -111,7 +112,9 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
 def setup(app: web.Application) -> None:
     """Mount the admin API on ``app`` at :data:`PREFIX`."""
     # The error renderer is outermost, so the token check's refusal is a problem document too.
-    admin = web.Application(middlewares=[problem_middleware, refuse_cross_site, require_token])
+    admin = web.Application(
+        middlewares=[problem_middleware, refuse_cross_site, require_token, state.commit_changes]
+    )
     admin.router.add_get("/health", health)
     admin.router.add_get("/openapi.json", openapi)
     journal.setup(admin)
@@ -120,5 +123,6 @@ def setup(app: web.Application) -> None:
     faults.setup(admin)
     tencent.setup(admin)
     alibaba.setup(admin)
+    state.setup(admin)
     # Routes first: aiohttp prefixes the sub-application's routes when it is mounted.
     app.add_subapp(PREFIX, admin)

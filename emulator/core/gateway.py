@@ -38,6 +38,7 @@ from .faults import CallView, FaultEngine, Rule
 from .headers import query_of
 from .journal import Journal
 from .recording import record_call
+from .storage import MemoryStore, StorageFailure, Store
 from .throttle import SlidingWindowLimiter, window_key
 
 __all__ = ["VIOLATIONS_HEADER", "Action", "Gateway", "Identity", "Provider"]
@@ -160,9 +161,11 @@ class Gateway:
         limiter: SlidingWindowLimiter,
         faults: FaultEngine,
         reserved_prefixes: Sequence[str],
+        store: Store | None = None,
         strict_requests: str = "off",
     ) -> None:
         self._journal = journal
+        self._store = store if store is not None else MemoryStore()
         #: contract.strict_requests: "off", "warn" or "error".
         self._strict = strict_requests
         self._clock = clock
@@ -270,6 +273,8 @@ class Gateway:
                 response = await self._fault_applier.apply(
                     rule, request, call, provider, lambda: answer(call, who)
                 )
+            if self._store.pending:
+                response = await self._durable(request, provider, call, response)
             if call.violations and not response.prepared:
                 response.headers[VIOLATIONS_HEADER] = json.dumps(call.violations[:MAX_VIOLATIONS_SHOWN])
             if call.body_unread and provider is not None and call.cut is None:
@@ -288,6 +293,20 @@ class Gateway:
             self._record(request, call, t0, web.Response(status=500, text=f"{type(exc).__name__}: {exc}"))
             raise
         self._record(request, call, t0, response)
+        return response
+
+    async def _durable(
+        self, request: web.Request, provider: Provider | None, call: Call, response: web.StreamResponse
+    ) -> web.StreamResponse:
+        """``response`` once every change the call made is stored; the provider's 503 when the
+        store cannot take them (the change is then not acknowledged)."""
+        try:
+            await self._store.commit()
+        except StorageFailure as exc:
+            if provider is None:
+                raise web.HTTPServiceUnavailable(text=str(exc)) from None
+            spec = {"type": "error", "code": "ServiceUnavailable", "message": f"state not stored: {exc}"}
+            return provider.fault_response(spec, request, call)
         return response
 
     def _record(
