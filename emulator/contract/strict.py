@@ -137,6 +137,8 @@ def _walk(node: Node, value: Any, path: list[str | int], out: list[Violation]) -
             if child is None:
                 if node.closed:
                     out.append(violation(_location([*path, key]), "unknown field"))
+                    if len(out) >= MAX_VIOLATIONS:
+                        return
                 continue
             # A leaf that holds: checked here, without a call (most fields of most bodies).
             if child.leaf and (child.types is None or _KINDS.get(type(item)) in child.types):

@@ -46,8 +46,22 @@ __all__ = ["VIOLATIONS_HEADER", "Action", "Gateway", "Identity", "Provider"]
 #: The response header that lists a request's contract violations (a JSON list) under
 #: contract.strict_requests "warn" and "error".
 VIOLATIONS_HEADER = "x-emulator-violations"
-#: The most violations the header shows (the journal entry keeps them all).
+#: The most violations the header shows, and the most bytes (the journal entry keeps them all): a
+#: field name is the client's, and an HTTP client refuses a header line past 64 KiB.
 MAX_VIOLATIONS_SHOWN = 20
+MAX_VIOLATIONS_HEADER_BYTES = 4096
+
+
+def violations_header(violations: Sequence[Mapping[str, str]]) -> str:
+    """The header's JSON list: the first violations, each text cut to 200 characters, as many as
+    fit in :data:`MAX_VIOLATIONS_HEADER_BYTES` (JSON's escapes keep it ASCII)."""
+    shown = [{k: v if len(v) <= 200 else v[:199] + "…" for k, v in item.items()} for item in violations]
+    shown = shown[:MAX_VIOLATIONS_SHOWN]
+    text = json.dumps(shown)
+    while len(text) > MAX_VIOLATIONS_HEADER_BYTES and shown:
+        shown.pop()
+        text = json.dumps(shown)
+    return text
 
 Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -276,7 +290,7 @@ class Gateway:
             if self._store.pending:
                 response = await self._durable(request, provider, call, response)
             if call.violations and not response.prepared:
-                response.headers[VIOLATIONS_HEADER] = json.dumps(call.violations[:MAX_VIOLATIONS_SHOWN])
+                response.headers[VIOLATIONS_HEADER] = violations_header(call.violations)
             if call.body_unread and provider is not None and call.cut is None:
                 # Refused without reading the body (a COS signature does not cover it): the journal
                 # keeps its first bytes, for whoever debugs the refusal.

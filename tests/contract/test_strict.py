@@ -115,3 +115,21 @@ async def test_tencent_error_answers_invalid_argument() -> None:
         assert root.findtext("Code") == "InvalidArgument"
         assert root.findtext("Message").startswith("Invalid argument body.Request.Input.Colour: ")
         assert header is not None and len(json.loads(header)) == 1
+
+
+async def test_the_header_stays_small_whatever_the_body_names() -> None:
+    long_names = {"x" * 10_000 + str(i): 1 for i in range(60)}
+    body = {"scenes": ["porn"], "tasks": [{"url": "http://a/1.jpg"}], **long_names}
+    async with emulator("warn") as (server, session):
+        async with session.post(
+            f"{server.url}/green/image/scan",
+            data=json.dumps(body),
+            headers={"Authorization": "acs testAccessKeyId:unchecked"},
+        ) as resp:
+            assert resp.status == 200 and (await resp.json())["code"] == 200
+            header = resp.headers[HEADER]
+        shown = json.loads(header)
+        assert len(header) <= 4096 and 1 <= len(shown) < 20
+        assert all(len(v["location"]) <= 200 for v in shown)
+        # The journal keeps them all, up to the per-request bound.
+        assert len(journaled(server)) == 50
