@@ -242,33 +242,18 @@ def test_marker_state_seeds_the_test(pytester: pytest.Pytester, namespaces: str)
     result.assert_outcomes(passed=3)
 
 
-STRICT_TEST = """
-import json
-
-from aliyunsdkcore.client import AcsClient
-from aliyunsdkgreen.request.v20180509 import ImageSyncScanRequest
-
-
-def scan(emulator, body):
-    client = AcsClient("testAccessKeyId", "testAccessKeySecret", "cn-shanghai")
-    request = ImageSyncScanRequest.ImageSyncScanRequest()
-    request.set_endpoint(f"{emulator.host}:{emulator.port}")
-    request.set_protocol_type("http")
-    request.set_content(json.dumps(body).encode())
-    try:
-        return json.loads(client.do_action_with_exception(request))
-    finally:
-        client.session.close()
-
-
+#: The SDK project's imports and helper, with a clean call and one that sends an unknown field.
+STRICT_TEST = (
+    SDK_TEST.split("\ndef test_")[0]
+    + """
 def test_clean(emulator):
-    assert scan(emulator, {"scenes": ["porn"], "tasks": [{"url": "http://a/1.jpg"}]})["code"] == 200
+    assert feedback(emulator, {"url": "http://a/1.jpg"})["code"] == 200
 
 
 def test_unknown_field(emulator):
-    body = {"scenes": ["porn"], "tasks": [{"url": "http://a/1.jpg", "urll": "x"}]}
-    assert scan(emulator, body)["code"] == 200  # answered: strict_requests is "warn"
+    assert feedback(emulator, {"url": "http://a/1.jpg", "urll": "x"})["code"] == 200  # strict: "warn"
 """
+)
 
 
 def test_emulator_strict_fails_a_test_whose_requests_break_the_contract(pytester: pytest.Pytester) -> None:
@@ -279,6 +264,6 @@ def test_emulator_strict_fails_a_test_whose_requests_break_the_contract(pytester
     result.stdout.fnmatch_lines(
         [
             "*ERROR at teardown of test_unknown_field*",
-            "*POST /green/image/scan (ImageSyncScan): body.tasks[[]0[]].urll: unknown field*",
+            "*POST /green/image/feedback (ImageScanFeedback): body.urll: unknown field*",
         ]
     )
