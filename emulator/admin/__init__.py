@@ -24,7 +24,7 @@ from aiohttp.typedefs import Handler
 from .._version import __version__
 from ..errors import AdminError
 from ..keys import HEALTH, SETTINGS, STORE
-from . import alibaba, callbacks, clock, faults, journal, state, tencent
+from . import alibaba, callbacks, clock, faults, journal, state, tencent, ui
 from .problems import problem_middleware
 
 PREFIX = "/_emulator"
@@ -100,8 +100,9 @@ async def refuse_cross_site(request: web.Request, handler: Handler) -> web.Strea
 @web.middleware
 async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.config_dict[SETTINGS].admin.token
-    # Health stays open so container and load-balancer probes need no secret.
-    if token and request.path != f"{PREFIX}/health":
+    # Health stays open so container and load-balancer probes need no secret; the dashboard's page
+    # and assets hold no data (the page asks for the token and sends it on every call it makes).
+    if token and request.path != f"{PREFIX}/health" and not ui.is_public(request.path[len(PREFIX) :]):
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             message = "this emulator requires 'Authorization: Bearer <admin token>'"
@@ -124,5 +125,6 @@ def setup(app: web.Application) -> None:
     tencent.setup(admin)
     alibaba.setup(admin)
     state.setup(admin)
+    ui.setup(admin)
     # Routes first: aiohttp prefixes the sub-application's routes when it is mounted.
     app.add_subapp(PREFIX, admin)

@@ -397,17 +397,71 @@ _DOC_FIELDS = tuple(f.name for f in fields(Entry) if f.name not in ("request_bod
 _PAIRS = ("query", "request_headers", "response_headers")
 
 
+def _head(pairs: Iterable[tuple[str, str]]) -> str:
+    """Header pairs as one string, ``name: value`` a line (a JSON list of pairs costs twice as much
+    to encode). Lossless: a header name holds no colon, and no name or value a line break."""
+    return "\r\n".join([f"{k}: {v}" for k, v in pairs])
+
+
+def _pairs(head: str | list[list[str]]) -> tuple[tuple[str, str], ...]:
+    if not isinstance(head, str):
+        return tuple((k, v) for k, v in head)
+    if not head:
+        return ()
+    return tuple(tuple(line.split(": ", 1)) for line in head.split("\r\n"))  # type: ignore[misc]
+
+
 def _to_row(entry: Entry) -> JournalRow:
     doc = {name: getattr(entry, name) for name in _DOC_FIELDS}
+    doc["request_headers"] = _head(entry.request_headers)
+    doc["response_headers"] = _head(entry.response_headers)
     return JournalRow(
         entry.id, entry.namespace, doc, entry.request_body, entry.response_body, _entry_size(entry)
     )
 
 
+def _raw_row(raw: Raw) -> JournalRow:
+    """What :func:`_to_row` makes of ``raw.entry()``, without making the Entry."""
+    parsed = raw.parsed
+    if parsed is None and raw.view is not None:
+        parsed = raw.view(raw.request_body)
+    response_headers = raw.response_headers
+    doc = {
+        "id": raw.id,
+        "time": raw.time,
+        "direction": "in",
+        "method": raw.method,
+        "url": raw.url,
+        "path": raw.path,
+        "query": raw.query,
+        "request_headers": "\r\n".join(
+            [
+                f"{k.decode('utf-8', 'surrogateescape')}: {v.decode('utf-8', 'surrogateescape')}"
+                for k, v in raw.raw_headers
+            ]
+        ),
+        "provider": raw.provider,
+        "action": raw.action,
+        "account": raw.account,
+        "namespace": raw.namespace,
+        "parsed": parsed,
+        "status": raw.status,
+        "response_headers": _head(
+            response_headers.items() if hasattr(response_headers, "items") else response_headers
+        ),
+        "duration": raw.duration,
+        "fault": raw.fault,
+        "correlation_id": raw.correlation_id,
+        "error": raw.error,
+        "request_body_size": raw.request_body_size,
+    }
+    return JournalRow(raw.id, raw.namespace, doc, raw.request_body, raw.response_body, raw.size())
+
+
 def _from_row(row: JournalRow) -> Entry:
     doc = json.loads(row.doc) if isinstance(row.doc, str) else dict(row.doc)
     for name in _PAIRS:
-        doc[name] = tuple(tuple(pair) for pair in doc.get(name, ()))
+        doc[name] = _pairs(doc.get(name, ()))
     return Entry(**doc, request_body=row.request_body, response_body=row.response_body)
 
 
@@ -451,6 +505,8 @@ class Journal:
     _secret_bytes: bytes = field(init=False, default=b"")
     #: Where each entry is also written (core/storage), when durable: in batches, not awaited.
     store: Store | None = None
+    #: Told of every stored item (:meth:`subscribe`); empty, they cost one truth test a call.
+    _listeners: list[Callable[[Item], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.secret is not None:
@@ -517,11 +573,12 @@ class Journal:
         if raw.request_body_size is not None:
             self.truncated += 1
         size = raw.size()
-        if self._waiters or self.store is not None:
-            # Someone waits, or the store takes it: the entry is needed now.
+        if self.store is not None:
+            # Its row straight from the parts: the Entry is made only when the journal is read.
+            self.store.append_entry(_raw_row(raw))
+        if self._waiters:
+            # Someone waits: the entry is needed now to match it.
             entry = raw.entry()
-            if self.store is not None:
-                self._write(entry)
             self._store(entry, size)
             self._wake(entry)
             return
@@ -535,7 +592,18 @@ class Journal:
         mask = REDACTED.encode()
         return raw._replace(raw_headers=tuple((k, v.replace(secret, mask)) for k, v in raw.raw_headers))
 
+    def subscribe(self, listener: Callable[[Item], None]) -> Callable[[], None]:
+        """Call ``listener`` with each item stored from now on (an Entry, or the Raw parts of an
+        inbound exchange: ``Raw.entry()`` makes it) until the returned function is called. It runs
+        inside the call being recorded, so it must be quick and must not raise: put the item in a
+        bounded buffer and look at it later."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
     def _store(self, item: Item, size: int) -> None:
+        if self._listeners:
+            for listener in self._listeners:
+                listener(item)
         self._entries.append(item)
         self._sizes.append(size)
         self._bytes += size

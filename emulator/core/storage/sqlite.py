@@ -74,6 +74,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from operator import itemgetter
@@ -98,14 +99,16 @@ MAX_QUEUED = 50_000
 QUICK_CHECK_MAX_BYTES = 64 << 20
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+#: How often the writer thread copies the WAL into the database file (SQLite's own automatic
+#: checkpoints are off: they would run inside a commit).
+CHECKPOINT_SECONDS = 1.0
 _TABLES = frozenset({"records", "meta", "journal"})
 _SCHEMA = """
 CREATE TABLE records (
     kind TEXT NOT NULL, namespace TEXT NOT NULL, account TEXT NOT NULL, key TEXT NOT NULL,
     value TEXT NOT NULL, seq INTEGER NOT NULL,
-    PRIMARY KEY (kind, namespace, account, key)
-);
-CREATE INDEX records_namespace_seq ON records (namespace, seq);
+    PRIMARY KEY (namespace, kind, account, key)
+) WITHOUT ROWID;
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE journal (
     id INTEGER PRIMARY KEY, namespace TEXT, doc TEXT NOT NULL,
@@ -114,7 +117,7 @@ CREATE TABLE journal (
 """
 _PUT = (
     "INSERT INTO records (kind, namespace, account, key, value, seq) VALUES (?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (kind, namespace, account, key) DO UPDATE SET value = excluded.value, seq = excluded.seq"
+    " ON CONFLICT (namespace, kind, account, key) DO UPDATE SET value = excluded.value, seq = excluded.seq"
 )
 _DELETE = "DELETE FROM records WHERE kind = ? AND namespace = ? AND account = ? AND key = ?"
 _PUT_META = (
@@ -244,6 +247,8 @@ def _open_schema(conn: sqlite3.Connection, path: Path, synchronous: str, busy_ti
         raise _refuse(path, f"cannot use write-ahead logging (journal_mode is {mode}); {_ACTION}")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute("PRAGMA journal_size_limit = 67108864")
+    # Checkpoints (which flush to disk) run in the writer thread, not in a commit on the event loop.
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
     if fresh:  # one transaction: a crash while creating leaves an empty database
         conn.executescript(
             f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA application_id = {APPLICATION_ID};"
@@ -481,30 +486,42 @@ class SQLiteStore(Store):
 
     def _loop(self) -> None:
         period = JOURNAL_FLUSH_SECONDS / 2
-        while True:
-            self._wake.wait(period)
-            self._wake.clear()
-            with self._cond:
-                stopping = self._stopping
-            self._flush()
-            if stopping:
+        # Its own connection: a passive checkpoint copies the WAL into the database beside the
+        # writes (WAL lets it), so no commit waits for its flushes to disk.
+        checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        last_checkpoint = time.monotonic()
+        try:
+            while True:
+                self._wake.wait(period)
+                self._wake.clear()
                 with self._cond:
-                    if not self._ops:
-                        return
+                    stopping = self._stopping
+                self._flush()
+                if stopping or time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+                    checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    last_checkpoint = time.monotonic()
+                if stopping:
+                    with self._cond:
+                        if not self._ops:
+                            return
+        finally:
+            checkpointer.close()
 
-    def _flush(self) -> None:
+    def _flush(self, here: asyncio.AbstractEventLoop | None = None) -> None:
         """Write what is queued, one batch at a time (so batches commit in the order queued)."""
         with self._write_lock:
             with self._cond:
                 batch, self._ops = self._ops, []
             if batch:
-                self._write(batch)
+                self._write(batch, here)
 
     def _flush_soon(self) -> None:
         self._flush_scheduled = False
-        self._flush()
+        self._flush(asyncio.get_running_loop())
 
-    def _write(self, batch: list[_Op]) -> None:
+    def _write(self, batch: list[_Op], here: asyncio.AbstractEventLoop | None = None) -> None:
+        """Write ``batch`` in one transaction and settle the commits it completes (directly for
+        those of the loop ``here``, the one running this, else through their loop)."""
         error: StorageError | None = self._failure
         if error is None:
             conn = self._writer_conn
@@ -533,6 +550,9 @@ class SQLiteStore(Store):
                 by_loop.setdefault(loop, []).append(fut)
             self._cond.notify_all()
         for loop, futures in by_loop.items():
+            if loop is here:
+                _settle(futures, error)
+                continue
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
                 loop.call_soon_threadsafe(_settle, futures, error)
 

@@ -253,7 +253,7 @@ async def damaged_copy(tmp_path: Path, name: str, how: str) -> Path:
         ("text", "is not an SQLite database"),
         ("tiny", "is not an SQLite database"),
         ("truncated", "is not a usable SQLite database .*malformed"),
-        ("damaged page", "is damaged .*quick_check"),
+        ("damaged page", "is damaged .*quick_check|malformed"),
         ("damaged header", "is not a usable SQLite database .*file is not a database"),
         ("foreign tables", "another program .*tables users"),
         ("foreign application_id", "another program .*application_id 1234"),
