@@ -71,7 +71,13 @@ def create_app(
     hub = app[STATE] = StateHub(store)
     setup_hang_release(app)
     gateway = app[GATEWAY] = Gateway(
-        journal, clock, limiter, faults, reserved_prefixes=(admin.PREFIX,), store=store
+        journal,
+        clock,
+        limiter,
+        faults,
+        reserved_prefixes=(admin.PREFIX,),
+        store=store,
+        strict_requests=settings.contract.strict_requests,
     )
     app[HEALTH] = {}
     _setup_callbacks(app, settings, journal, clock)

@@ -11,6 +11,8 @@ from typing import Any
 
 from ._version import __version__
 from .config import default_config_path, load
+from .contract import commands as contract_commands
+from .contract.proxy import DEFAULT_REDACTED
 from .core import log, scenarios
 from .errors import EmulatorError
 from .server import start
@@ -113,7 +115,65 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the shipped fault scenarios",
         description="List the fault scenarios shipped with the emulator, for serve --scenario NAME.",
     )
+    _add_contract_commands(commands)
     return parser
+
+
+def _add_contract_commands(commands: Any) -> None:
+    """record, contract check, contracts export (README, "Contract testing")."""
+    record = commands.add_parser(
+        "record",
+        help="forward calls to a provider (or an emulator) and record them to a HAR file",
+        description=(
+            "A recording proxy: point the SDKs at it as at the emulator. Each request is forwarded "
+            "unchanged (signatures intact) to --upstream and each exchange appended to --out, a "
+            "HAR 1.2 file that is whole after every entry. When ready, prints one line with its URL; "
+            "Ctrl-C or SIGTERM stops it."
+        ),
+    )
+    record.add_argument("--upstream", required=True, metavar="URL", help="where to forward, e.g. "
+                        "https://green.cn-shanghai.aliyuncs.com or http://127.0.0.1:8080")
+    record.add_argument("--out", required=True, metavar="FILE.har", help="the HAR file to write")
+    record.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    record.add_argument("--port", type=_port, default=8081, help="TCP port (default 8081; 0 picks one)")
+    record.add_argument(
+        "--redact",
+        nargs="*",
+        metavar="NAME",
+        help="replace these headers, query parameters, JSON fields and XML elements with "
+        "[redacted] in the file (not in what is forwarded); without names: "
+        + ", ".join(DEFAULT_REDACTED),
+    )
+    contract = commands.add_parser(
+        "contract",
+        help="check a recording against the emulator (drift report)",
+        description="Contract testing against recorded provider traffic.",
+    )
+    sub = contract.add_subparsers(dest="contract_command", metavar="COMMAND", required=True)
+    check = sub.add_parser(
+        "check",
+        help="replay a HAR recording against an in-process emulator and report the differences",
+        description=(
+            "Replays every entry that names a served action against an in-process emulator whose "
+            "clock is set to the entry's time, and compares the answers structurally (status, "
+            "error code, content type, field names, nesting, types). Exit status 1 when a finding "
+            "is at least --fail-on severe, 2 when the file cannot be read."
+        ),
+    )
+    check.add_argument("har", metavar="FILE.har")
+    check.add_argument("--format", choices=("text", "json", "junit"), default="text")
+    check.add_argument("--fail-on", choices=("info", "warn", "error"), default="error")
+    check.add_argument(
+        "--config", metavar="FILE", help="the emulator's config (accounts whose signatures are verified)"
+    )
+    contracts = commands.add_parser(
+        "contracts",
+        help="the shipped contracts (JSON Schemas, XSDs)",
+        description="The request and response schemas the emulator checks and answers by.",
+    )
+    csub = contracts.add_subparsers(dest="contracts_command", metavar="COMMAND", required=True)
+    export = csub.add_parser("export", help="write the schema files to DIR/<provider>/")
+    export.add_argument("dir", metavar="DIR")
 
 
 #: serve's options that set a setting, and the dotted key each sets.
@@ -146,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in scenarios.available():
             print(f"{name:18} {scenarios.load_scenario(name).description}")
         return 0
+    if args.command in ("record", "contract", "contracts"):
+        return contract_commands.run(args)
     overrides: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for option, key in OPTIONS.items():

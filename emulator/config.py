@@ -270,6 +270,17 @@ class TencentSettings:
 
 
 @dataclass(frozen=True)
+class ContractSettings:
+    """Contract testing (emulator/contract/)."""
+
+    #: What a call whose request breaks the shipped contract gets (unknown body fields at any depth,
+    #: wrong types, undocumented query parameters): "off" nothing, "warn" its answer as usual plus an
+    #: ``x-emulator-violations`` header and the list in its journal entry, "error" the provider's own
+    #: invalid-parameter error instead.
+    strict_requests: Literal["off", "warn", "error"] = "warn"
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     journal: JournalSettings = field(default_factory=JournalSettings)
@@ -282,6 +293,7 @@ class Settings:
     faults: FaultSettings = field(default_factory=FaultSettings)
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    contract: ContractSettings = field(default_factory=ContractSettings)
     #: Where the settings came from, for messages.
     source: str = "<defaults>"
     #: Dotted keys set by an environment variable or an override, and by which (for messages).

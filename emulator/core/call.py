@@ -86,6 +86,8 @@ class Call:
     fault: str | None = None
     cut: str | None = None
     sent_body: bytes | None = None
+    #: The request's contract violations (contract.strict_requests), as the journal shows them.
+    violations: list[dict[str, str]] | None = None
     #: Whether the call's body is still unread (also when it was refused by its declared length
     #: before a byte was read): :meth:`keep_body` may then read some of it for the journal.
     body_unread: bool = True

@@ -87,6 +87,7 @@ def har_entry(e: Entry) -> dict[str, Any]:
             "correlationId": e.correlation_id,
             "error": e.error,
             "requestBodyTruncated": e.request_body_size is not None,
+            "violations": e.violations,
         },
     }
     if e.error:

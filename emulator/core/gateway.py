@@ -23,6 +23,7 @@ table points at.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,12 +35,33 @@ from .call import NAMESPACE_HEADER, BodyTooLarge, Call, Parser, namespace_for
 from .clock import Clock
 from .fault_actions import FaultApplier, FaultRenderer
 from .faults import CallView, FaultEngine, Rule
+from .headers import query_of
 from .journal import Journal
 from .recording import record_call
 from .storage import MemoryStore, StorageFailure, Store
 from .throttle import SlidingWindowLimiter, window_key
 
-__all__ = ["Action", "Gateway", "Identity", "Provider"]
+__all__ = ["VIOLATIONS_HEADER", "Action", "Gateway", "Identity", "Provider"]
+
+#: The response header that lists a request's contract violations (a JSON list) under
+#: contract.strict_requests "warn" and "error".
+VIOLATIONS_HEADER = "x-emulator-violations"
+#: The most violations the header shows, and the most bytes (the journal entry keeps them all): a
+#: field name is the client's, and an HTTP client refuses a header line past 64 KiB.
+MAX_VIOLATIONS_SHOWN = 20
+MAX_VIOLATIONS_HEADER_BYTES = 4096
+
+
+def violations_header(violations: Sequence[Mapping[str, str]]) -> str:
+    """The header's JSON list: the first violations, each text cut to 200 characters, as many as
+    fit in :data:`MAX_VIOLATIONS_HEADER_BYTES` (JSON's escapes keep it ASCII)."""
+    shown = [{k: v if len(v) <= 200 else v[:199] + "…" for k, v in item.items()} for item in violations]
+    shown = shown[:MAX_VIOLATIONS_SHOWN]
+    text = json.dumps(shown)
+    while len(text) > MAX_VIOLATIONS_HEADER_BYTES and shown:
+        shown.pop()
+        text = json.dumps(shown)
+    return text
 
 Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -76,6 +98,9 @@ class Action:
     #: The provider's default limit in calls per second per account (None: unlimited), which an
     #: account's configuration may override.
     limit: int | None = None
+    #: Checks the parsed body (None when not parsed) and the query against the action's shipped
+    #: contract: one ``{"location", "message"}`` per violation (contract.strict_requests).
+    check: Callable[[Any, Mapping[str, str]], list[dict[str, str]]] | None = None
 
 
 class Provider(Parser, FaultRenderer, Protocol):
@@ -108,6 +133,10 @@ class Provider(Parser, FaultRenderer, Protocol):
     def rate_limit(self, who: Identity, action: Action) -> int | None: ...
 
     def throttled(self, retry_after: float) -> Exception: ...
+
+    def invalid_request(self, violations: Sequence[Mapping[str, str]]) -> Exception:
+        """The provider's invalid-parameter error for a request that breaks the contract."""
+        ...
 
     def context(self, request: web.Request, call: Call, who: Identity) -> Any:
         """What the handlers of this provider receive besides their input."""
@@ -147,9 +176,12 @@ class Gateway:
         faults: FaultEngine,
         reserved_prefixes: Sequence[str],
         store: Store | None = None,
+        strict_requests: str = "off",
     ) -> None:
         self._journal = journal
         self._store = store if store is not None else MemoryStore()
+        #: contract.strict_requests: "off", "warn" or "error".
+        self._strict = strict_requests
         self._clock = clock
         self._limiter = limiter
         self._faults = faults
@@ -257,6 +289,8 @@ class Gateway:
                 )
             if self._store.pending:
                 response = await self._durable(request, provider, call, response)
+            if call.violations and not response.prepared:
+                response.headers[VIOLATIONS_HEADER] = violations_header(call.violations)
             if call.body_unread and provider is not None and call.cut is None:
                 # Refused without reading the body (a COS signature does not cover it): the journal
                 # keeps its first bytes, for whoever debugs the refusal.
@@ -338,6 +372,10 @@ class Gateway:
                     raise provider.throttled(self._limiter.retry_after(key, limit))
             await call.read_body(request)
             tree = call.tree(provider) if action.parses_body else None
+            if action.check is not None and self._strict != "off":
+                call.violations = action.check(tree, query_of(request))
+                if call.violations and self._strict == "error":
+                    raise provider.invalid_request(call.violations)
             data = action.decode(tree, request.match_info)
             result = action.handle(provider.context(request, call, who), data)
             return action.encode(result, call)

@@ -56,6 +56,9 @@ class Entry:
     #: call's body is kept up to ``journal.max_body_bytes``); -1 when the length is unknown (a
     #: chunked body cut before its end). None: ``request_body`` is the whole body.
     request_body_size: int | None = None
+    #: The request's contract violations (``{"location", "message"}`` each) under
+    #: contract.strict_requests "warn" or "error"; None when none were found or none were looked for.
+    violations: list[dict[str, str]] | None = None
 
     @property
     def request_size(self) -> int:
@@ -94,6 +97,7 @@ class Entry:
                 "bodyTruncated": self.request_body_size is not None,
                 "parsed": self.parsed,
             },
+            "violations": self.violations,
             "response": {
                 "status": self.status,
                 "headers": [list(h) for h in self.response_headers],
@@ -315,6 +319,7 @@ class Raw(NamedTuple):
     correlation_id: str | None
     error: str | None
     request_body_size: int | None = None
+    violations: list[dict[str, str]] | None = None
 
     def entry(self, with_view: bool = True) -> Entry:
         """The Entry; ``with_view`` False leaves ``parsed`` as the call left it (an export that shows
@@ -353,6 +358,7 @@ class Raw(NamedTuple):
             correlation_id=self.correlation_id,
             error=self.error,
             request_body_size=self.request_body_size,
+            violations=self.violations,
         )
 
     def size(self) -> int:

@@ -66,6 +66,7 @@ def record_call(
         call.correlation_id,
         error,
         request_size,
+        call.violations or None,
     )
 
 

@@ -30,6 +30,10 @@ it), else as the whole state.
 
 Option: ``--emulator-log`` logs every exchange (logger ``emulator.requests``) into pytest's log capture.
 
+Option: ``--emulator-strict`` fails (at teardown) every test whose calls broke the shipped request
+contract: the violations the emulator journals under ``contract.strict_requests`` (``warn``, the
+default, or ``error``).
+
 Options: ``--emulator-url URL`` (or ``EMULATOR_URL``) points the fixtures at an emulator that is
 already running instead of starting one; ``--emulator-namespaces auto|per-test|off`` says when each
 test gets a namespace of its own (auto: with ``--emulator-url``).
@@ -165,6 +169,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="log every exchange of the in-process emulator (logger emulator.requests, INFO): pytest "
         "shows the lines with a failed test's captured log, or live with -o log_cli=true",
+    )
+    group.addoption(
+        "--emulator-strict",
+        action="store_true",
+        help="fail a test whose requests to the emulator broke the shipped contract (unknown fields, "
+        "wrong types, undocumented parameters: contract.strict_requests)",
     )
     group.addoption(
         "--emulator-namespaces",
@@ -305,6 +315,21 @@ def emulator_target(
                 # The reset before the next test removes them again.
                 admin.add_faults(scenario=kwargs["scenario"])
         yield target
+        if request.config.getoption("emulator_strict", False):
+            _fail_on_violations(target)
+
+
+def _fail_on_violations(target: Target) -> None:
+    """Fail the test if a call it made (in its namespace) broke the request contract."""
+    with target.emulator() as admin:
+        broken = [e for e in admin.requests(direction="in") if e.raw.get("violations")]
+    if broken:
+        lines = [
+            f"{e.method} {e.path} ({e.action}): {v['location']}: {v['message']}"
+            for e in broken
+            for v in e.raw["violations"]
+        ]
+        pytest.fail("requests broke the shipped contract (--emulator-strict):\n" + "\n".join(lines))
 
 
 @pytest.fixture

@@ -152,6 +152,7 @@ def raw_parts(**kw: Any) -> list[Any]:
         "correlation_id": None,
         "error": None,
         "request_body_size": None,
+        "violations": None,
     }
     base.update(kw)
     return list(base.values())

@@ -240,3 +240,30 @@ def test_marker_state_seeds_the_test(pytester: pytest.Pytester, namespaces: str)
     pytester.makepyfile(test_state=STATE_TEST)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--emulator-namespaces={namespaces}")
     result.assert_outcomes(passed=3)
+
+
+#: The SDK project's imports and helper, with a clean call and one that sends an unknown field.
+STRICT_TEST = (
+    SDK_TEST.split("\ndef test_")[0]
+    + """
+def test_clean(emulator):
+    assert feedback(emulator, {"url": "http://a/1.jpg"})["code"] == 200
+
+
+def test_unknown_field(emulator):
+    assert feedback(emulator, {"url": "http://a/1.jpg", "urll": "x"})["code"] == 200  # strict: "warn"
+"""
+)
+
+
+def test_emulator_strict_fails_a_test_whose_requests_break_the_contract(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_strict=STRICT_TEST)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--emulator-strict")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_unknown_field*",
+            "*POST /green/image/feedback (ImageScanFeedback): body.urll: unknown field*",
+        ]
+    )

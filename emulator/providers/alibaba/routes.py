@@ -16,13 +16,14 @@ from ...core.storage import Record, Store
 from ...core.storage.records import Sink, Spaces
 from ...errors import ConfigError
 from ...keys import DISPATCHER, GATEWAY, SETTINGS, STATE, STORE
-from . import handlers, moderation, notifications, protocol, signing
+from . import contract, handlers, moderation, notifications, protocol, signing
 from .errors import (
     AlibabaError,
     BusinessError,
     GatewayError,
     InvalidAccessKeyIdNotFound,
     InvalidActionNotFound,
+    bad_request,
     check_fault_code,
     throttled,
 )
@@ -48,7 +49,16 @@ def _json(tree: Any, params: Mapping[str, str]) -> Any:
 def _action(
     name: str, path: str, handle: Any, encode: Any = protocol.tasks, limit: int | None = None
 ) -> Action:
-    return Action(name, "POST", path, decode=_json, handle=handle, encode=encode, limit=limit)
+    return Action(
+        name,
+        "POST",
+        path,
+        decode=_json,
+        handle=handle,
+        encode=encode,
+        limit=limit,
+        check=contract.request_check(name),
+    )
 
 
 #: The actions served; paths from aliyunsdkcore's request classes (aliyunsdkgreen, 2018-05-09);
@@ -150,6 +160,10 @@ class Alibaba:
         return throttled(
             self._cfg.throttle_response, retry_after if self._cfg.throttle_retry_after_header else 0
         )
+
+    def invalid_request(self, violations: Sequence[Mapping[str, str]]) -> Exception:
+        # The business envelope's invalid-parameter answer (code 400), naming the first violation.
+        return bad_request(contract.summary(violations))
 
     def parse(self, body: bytes) -> Any:
         return protocol.decode_json(body)

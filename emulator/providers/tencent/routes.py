@@ -16,10 +16,11 @@ from ...core.call import BodyTooLarge, Call
 from ...core.gateway import Action, Identity
 from ...core.headers import HeaderLists, query_of
 from ...keys import GATEWAY, SETTINGS, STATE, STORE
-from . import handlers, protocol, signing
+from . import contract, handlers, protocol, signing
 from .errors import (
     AccessDenied,
     InvalidAccessKeyId,
+    InvalidArgument,
     MethodNotAllowed,
     NoSuchBucket,
     NoSuchKey,
@@ -51,6 +52,7 @@ ACTIONS: tuple[Action, ...] = (
         decode=lambda root, params: protocol.decode_request(root),
         handle=handlers.report_badcase,
         encode=protocol.success,
+        check=contract.request_check(REPORT_BADCASE),
     ),
     Action(
         CREATE_AUDITING_TEXT_JOB,
@@ -59,6 +61,7 @@ ACTIONS: tuple[Action, ...] = (
         decode=lambda root, params: protocol.decode_text_auditing(root),
         handle=handlers.create_auditing_text_job,
         encode=protocol.text_auditing_success,
+        check=contract.request_check(CREATE_AUDITING_TEXT_JOB),
     ),
     Action(
         # CI documents no request body; one sent anyway is ignored. The query answers the JobsDetail
@@ -71,6 +74,7 @@ ACTIONS: tuple[Action, ...] = (
         handle=handlers.describe_auditing_text_job,
         encode=protocol.text_auditing_success,
         parses_body=False,
+        check=contract.request_check(DESCRIBE_AUDITING_TEXT_JOB),
     ),
     Action(
         BATCH_IMAGE_AUDITING,
@@ -79,6 +83,7 @@ ACTIONS: tuple[Action, ...] = (
         decode=lambda root, params: protocol.decode_image_auditing(root),
         handle=handlers.batch_image_auditing,
         encode=protocol.image_auditing_success,
+        check=contract.request_check(BATCH_IMAGE_AUDITING),
     ),
 )
 
@@ -188,6 +193,10 @@ class Tencent:
 
     def throttled(self, retry_after: float) -> Exception:
         return SlowDown()
+
+    def invalid_request(self, violations: Sequence[Mapping[str, str]]) -> Exception:
+        # CI's answer to a field it does not take: InvalidArgument, naming the first violation.
+        return InvalidArgument(f"Invalid argument {contract.summary(violations)}")
 
     def parse(self, body: bytes) -> Any:
         return protocol.parse_xml(body)
