@@ -92,6 +92,8 @@ def run(count: int, settings: Settings, worker: Worker) -> int:
             processes.append(process)
             pipes[receive] = process
         failure = _await_ready(pipes)
+    except KeyboardInterrupt:  # Ctrl-C before every worker listened (they got it too)
+        failure = "interrupted before every worker listened"
     finally:
         if reserved is not None:
             reserved.close()

@@ -16,15 +16,17 @@ import hashlib
 import itertools
 import json
 import uuid
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from .clock import Clock
 from .faults import Schedule
 from .storage.base import Record
-from .storage.redis import RedisStore
+from .storage.redis import RedisStore, StoreUnavailable
 
 # --- the throttle ------------------------------------------------------------------------------
 
@@ -52,6 +54,16 @@ redis.call('ZADD', key, now, ARGV[4])
 redis.call('PEXPIRE', key, math.floor(window / 1000) + 1)
 return {-1, now}
 """
+
+
+@contextmanager
+def _answering(what: str) -> Iterator[None]:
+    """Redis lost or timing out, as the store's own error (the gateway answers the provider's
+    503-class error for it)."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailable(f"Redis did not answer for {what}: {exc}") from exc
 
 
 def _glob_escape(text: str) -> str:
@@ -103,7 +115,10 @@ class RedisLimiter:
             return Acquired(0.0, 0)
         now = "" if self._clock is None else str(round(self._clock.time() * 1_000_000))
         member = f"{self._tag}:{next(self._calls)}"
-        wait, at = await self._script(keys=[self.key_name(key)], args=[limit, self._window_us, now, member])
+        with _answering("the throttle"):
+            wait, at = await self._script(
+                keys=[self.key_name(key)], args=[limit, self._window_us, now, member]
+            )
         return Acquired(None if wait < 0 else max(0.0, wait / 1_000_000), int(at))
 
     async def try_acquire(self, key: Hashable, limit: int) -> float | None:
@@ -247,15 +262,17 @@ class ScheduleCounters:
             seed,
             _arg(age),
         ]
-        matched, fired, fire, total, total_fired = await self._script(
-            keys=[self.key_name(rule_id)], args=args
-        )
+        with _answering("a fault schedule"):
+            matched, fired, fire, total, total_fired = await self._script(
+                keys=[self.key_name(rule_id)], args=args
+            )
         return Counted(int(matched), int(fired), bool(fire), int(total), int(total_fired))
 
     async def counts(self, rule_id: str, namespace: str | None = None) -> tuple[int, int]:
         """(matched, fired) of a rule, over all namespaces or in one."""
         fields = ("m", "f") if namespace is None else (f"m:{namespace}", f"f:{namespace}")
-        matched, fired = await self._client.hmget(self.key_name(rule_id), fields)
+        with _answering("a fault schedule"):
+            matched, fired = await self._client.hmget(self.key_name(rule_id), fields)
         return int(matched or 0), int(fired or 0)
 
     async def forget(self, rule_id: str, namespace: str | None = None) -> None:
@@ -301,29 +318,38 @@ class Leases:
 
     async def claim(self, delivery_id: str, replica_id: str, lease_seconds: float) -> bool:
         """Take the lease unless another replica holds it."""
-        taken = await self._client.set(self.key_name(delivery_id), replica_id, nx=True, px=_ms(lease_seconds))
+        with _answering("a callback lease"):
+            taken = await self._client.set(
+                self.key_name(delivery_id), replica_id, nx=True, px=_ms(lease_seconds)
+            )
         return bool(taken)
 
     async def renew(self, delivery_id: str, replica_id: str, lease_seconds: float) -> bool:
         """Extend a lease ``replica_id`` holds; False when it no longer does (it expired, and maybe
         another replica took the delivery over: stop working on it)."""
-        renewed = await self._renew(keys=[self.key_name(delivery_id)], args=[replica_id, _ms(lease_seconds)])
+        with _answering("a callback lease"):
+            renewed = await self._renew(
+                keys=[self.key_name(delivery_id)], args=[replica_id, _ms(lease_seconds)]
+            )
         return bool(renewed)
 
     async def release(self, delivery_id: str, replica_id: str) -> bool:
         """Give the lease up (the delivery is finished or rescheduled); only its holder can."""
-        released = await self._release(keys=[self.key_name(delivery_id)], args=[replica_id])
+        with _answering("a callback lease"):
+            released = await self._release(keys=[self.key_name(delivery_id)], args=[replica_id])
         return bool(released)
 
     async def holder(self, delivery_id: str) -> str | None:
-        raw = await self._client.get(self.key_name(delivery_id))
+        with _answering("a callback lease"):
+            raw = await self._client.get(self.key_name(delivery_id))
         return None if raw is None else raw.decode() if isinstance(raw, bytes) else str(raw)
 
     async def unleased(self, delivery_ids: Sequence[str]) -> list[str]:
         """Those of ``delivery_ids`` no replica holds a lease on (one round trip)."""
         if not delivery_ids:
             return []
-        held = await self._client.mget([self.key_name(d) for d in delivery_ids])
+        with _answering("a callback lease"):
+            held = await self._client.mget([self.key_name(d) for d in delivery_ids])
         return [d for d, holder in zip(delivery_ids, held, strict=True) if holder is None]
 
     async def orphans(self, store: RedisStore, kind: str, namespace: str | None = None) -> list[Record]:
