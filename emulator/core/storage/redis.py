@@ -635,6 +635,38 @@ class RedisStore(Store):
             raise _unavailable(self.url, "cannot read the journal", exc) from exc
         return _rows(raw)
 
+    async def journal_since(
+        self, cursor: str, block: float = 0.0, limit: int = 1000
+    ) -> tuple[str, list[JournalRow]]:
+        """The journal rows every replica wrote after ``cursor`` ("$": none yet, from now; "0-0":
+        from the oldest kept), oldest first, and the cursor to pass next. With ``block`` seconds,
+        waits that long at most for a first row (XREAD BLOCK, in steps shorter than the answer
+        timeout): the shared form of a journal long poll."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + block
+        if cursor == "$":
+            cursor = await self._newest_id(self.journal_key)
+        while True:
+            step = min(max(0.0, deadline - loop.time()), ANSWER_TIMEOUT / 2)
+            try:
+                answer: Any = await self.client.xread(
+                    {self.journal_key: cursor}, count=limit, block=round(step * 1000) if step > 0 else None
+                )
+            except (RedisError, OSError) as exc:
+                raise _unavailable(self.url, "cannot read the journal", exc) from exc
+            entries = answer[0][1] if answer else []
+            if entries or loop.time() >= deadline:
+                if entries:
+                    cursor = _text(entries[-1][0])
+                return cursor, [_row(fields) for _, fields in entries]
+
+    async def _newest_id(self, key: str) -> str:
+        try:
+            newest = await self.client.xrevrange(key, count=1)
+        except (RedisError, OSError) as exc:
+            raise _unavailable(self.url, f"cannot read {key}", exc) from exc
+        return _text(newest[0][0]) if newest and newest[0][0] is not None else "0-0"
+
     async def allocate(self, name: str, count: int = 1) -> int:
         """The first of ``count`` numbers under ``name`` no other replica gets (journal entry ids,
         rule ids): a counter in Redis."""
@@ -647,11 +679,7 @@ class RedisStore(Store):
     async def changes_cursor(self) -> str:
         """Where the change feed ends now: read the state with :meth:`load` after taking it, then
         follow :meth:`changes_since` from it (a change in between is read twice, never missed)."""
-        try:
-            newest = await self.client.xrevrange(self.changes_key, count=1)
-        except (RedisError, OSError) as exc:
-            raise _unavailable(self.url, "cannot read the change feed", exc) from exc
-        return _text(newest[0][0]) if newest and newest[0][0] is not None else "0-0"
+        return await self._newest_id(self.changes_key)
 
     async def changes_since(self, cursor: str) -> tuple[str, list[Change]]:
         """The other replicas' record changes after ``cursor``, oldest first, and the new cursor. One

@@ -275,3 +275,25 @@ async def test_describe_names_the_store_without_the_password(stores: Stores, red
     assert described["replica"] == "replica-1"
     assert "pw" not in described["url"]
     assert isinstance(store.client, aioredis.Redis)
+
+
+async def test_journal_since_follows_every_replicas_rows_and_waits_for_the_next(stores: Stores) -> None:
+    a, b = stores("a"), stores("b")
+    a.append_entry(row(1))
+    await a.commit()
+    cursor, rows = await b.journal_since("0-0")
+    assert [r.id for r in rows] == [1]
+    assert await b.journal_since(cursor) == (cursor, [])
+    now, nothing = await b.journal_since("$")
+    assert (now, nothing) == (cursor, [])
+
+    async def later() -> None:
+        await asyncio.sleep(0.1)
+        a.append_entry(row(2))
+        await a.commit()
+
+    writer = asyncio.create_task(later())
+    cursor, rows = await b.journal_since(cursor, block=5.0)  # returns with the row, not after 5 s
+    await writer
+    assert [r.id for r in rows] == [2]
+    assert (await b.journal_since(cursor, block=0.05))[1] == []
