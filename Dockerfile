@@ -4,6 +4,8 @@
 #   docker run -p 8080:8080 cloud-moderation-emulator
 #   docker run -p 9000:9000 -e EMULATOR_SERVER__PORT=9000 cloud-moderation-emulator
 #   docker run -p 8080:8080 -v "$PWD/my-config.json:/etc/emulator/config.json:ro" cloud-moderation-emulator
+#   docker run -p 8080:8080 -v emulator-data:/data cloud-moderation-emulator      # state kept in a volume
+#   docker run -p 8080:8080 -e EMULATOR_STORAGE__PATH= cloud-moderation-emulator # in memory only
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -29,8 +31,14 @@ RUN pip install --no-deps . \
     && rm -rf /src
 
 WORKDIR /
-RUN useradd --system --no-create-home emulator
+# State lives in /data (SQLite, storage.path): a named volume there keeps it across container
+# restarts and `docker rm`; Docker copies this directory's ownership into a new named volume. A bind
+# mount must be writable by this user (uid shown by `docker run --rm --entrypoint id <image>`).
+RUN useradd --system --no-create-home emulator \
+    && mkdir -p /data && chown emulator:emulator /data
 USER emulator
+ENV EMULATOR_STORAGE__PATH=/data
+VOLUME ["/data"]
 
 # Listen on every interface of the container; the port is the config's server.port (8080 in the
 # built-in one) unless EMULATOR_SERVER__PORT says otherwise. The config is read from

@@ -12,6 +12,8 @@ import asyncio
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from .common import (
@@ -48,8 +50,17 @@ async def _drive(port: int, raw: bytes, count: int, connections: int = 4) -> Non
             c.close()
 
 
-def count(kind: str, target: Target, *, calls: int, work: Path, config: Path) -> float:
-    """Instructions the ``kind`` server executes per call of ``target``."""
+def count(
+    kind: str,
+    target: Target,
+    *,
+    calls: int,
+    work: Path,
+    config: Path,
+    during: Callable[[int], AbstractContextManager[object]] | None = None,
+) -> float:
+    """Instructions the ``kind`` server executes per call of ``target``; ``during(port)``, if given,
+    is entered while the counted calls are made (bench/ui.py: a dashboard stream open)."""
     port = free_port()
     out = work / f"callgrind-{kind}-{target.name}.out"
     cmd = [
@@ -72,8 +83,9 @@ def count(kind: str, target: Target, *, calls: int, work: Path, config: Path) ->
         wait_healthy(f"http://127.0.0.1:{port}/_emulator/health", proc, timeout=300)
         raw = target.raw("127.0.0.1")
         asyncio.run(_drive(port, raw, 200))
-        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
-        asyncio.run(_drive(port, raw, calls))
+        with during(port) if during is not None else nullcontext():
+            subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
+            asyncio.run(_drive(port, raw, calls))
         subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True, capture_output=True)
     finally:
         # Valgrind writes its counts at exit, slowly.

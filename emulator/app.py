@@ -15,26 +15,47 @@ from .core.faults import FaultEngine, RuleError
 from .core.gateway import Gateway
 from .core.journal import Journal
 from .core.scenarios import ScenarioError, load_scenario
+from .core.state import StateDocumentError, StateHub, read_document
+from .core.storage import MemoryStore, SQLiteStore, StorageError, Store
 from .core.throttle import SlidingWindowLimiter
-from .keys import CLOCK, DISPATCHER, FAULTS, GATEWAY, HEALTH, JOURNAL, LIMITER, RESET_HOOKS, SETTINGS
+from .errors import ConfigError
+from .keys import (
+    CLOCK,
+    DISPATCHER,
+    FAULTS,
+    GATEWAY,
+    HEALTH,
+    JOURNAL,
+    LIMITER,
+    RESET_HOOKS,
+    SETTINGS,
+    STATE,
+    STORE,
+)
 from .providers.alibaba import routes as alibaba_routes
 from .providers.tencent import routes as tencent_routes
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None
+) -> web.Application:
     """Build the emulator app. ``settings`` defaults to the built-in default config (plus
     ``EMULATOR_*`` variables); ``clock`` to the one ``server.clock`` names (the system clocks, or a
-    ManualClock started at the real time now)."""
+    ManualClock started at the real time now); ``store`` to the one ``storage.path`` names (memory
+    when it names none). The app closes the store at cleanup."""
     settings = settings if settings is not None else load()
     if clock is None:
         clock = ManualClock() if settings.server.clock == "manual" else RealClock()
+    if store is None:
+        store = open_store(settings)
     journal = Journal(
         capacity=settings.journal.capacity,
         max_bytes=settings.journal.max_bytes,
         max_body_bytes=settings.journal.max_body_bytes,
         secret=settings.admin.token or None,
+        store=store,
     )
-    faults = FaultEngine(clock, settings.faults.max_rules)
+    faults = FaultEngine(clock, settings.faults.max_rules, store)
     faults.action_checkers["in"] = inbound_checker(faults)
     limiter = SlidingWindowLimiter(clock)
     # Providers read bodies themselves, bounded by server.max_body_bytes, so that an oversized body
@@ -46,8 +67,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app[FAULTS] = faults
     app[LIMITER] = limiter
     app[RESET_HOOKS] = []
+    app[STORE] = store
+    hub = app[STATE] = StateHub(store)
     setup_hang_release(app)
-    gateway = app[GATEWAY] = Gateway(journal, clock, limiter, faults, reserved_prefixes=(admin.PREFIX,))
+    gateway = app[GATEWAY] = Gateway(
+        journal, clock, limiter, faults, reserved_prefixes=(admin.PREFIX,), store=store
+    )
     app[HEALTH] = {}
     _setup_callbacks(app, settings, journal, clock)
     # Callback deliveries ask the same engine, for rules with "direction": "out".
@@ -61,13 +86,59 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app[RESET_HOOKS].append(provider.reset)
         app[HEALTH][provider.name] = provider.health
     app[RESET_HOOKS].append(faults.reset)
+    hub.register(faults)
     for ref in settings.scenarios:
         scenario = load_scenario(ref)
         try:
             faults.load_initial(scenario.rules, "rules")
         except RuleError as exc:
             raise ScenarioError(f"{scenario.source}: {exc}") from None
+    _setup_state(app, hub, faults, journal, settings)
     return app
+
+
+def open_store(settings: Settings) -> Store:
+    """The store ``storage.path`` names (SQLite in that directory), else memory."""
+    if not settings.storage.path:
+        return MemoryStore()
+    return SQLiteStore(settings.storage.path, synchronous=settings.storage.synchronous)
+
+
+def _setup_state(
+    app: web.Application,
+    hub: StateHub,
+    faults: FaultEngine,
+    journal: Journal,
+    settings: Settings,
+) -> None:
+    """The seed (``storage.state``), what the store held at the last stop, and closing the store."""
+    if settings.storage.state:
+        try:
+            records = read_document(settings.storage.state, hub.kinds)
+        except StateDocumentError as exc:
+            raise ConfigError(settings.origin("storage.state"), "storage.state", str(exc)) from None
+        hub.set_seed(records)
+    try:
+        faults.restore(hub.seed_records(faults.prefix))
+        journal.restore()
+    except RuleError as exc:
+        raise StorageError(
+            settings.storage.path,
+            "storage.path",
+            f"the stored fault rules do not load ({exc}); move the data directory away to start afresh",
+        ) from None
+    store = app[STORE]
+
+    async def start(app: web.Application) -> None:
+        await store.start()
+        app[DISPATCHER].resume()
+
+    async def close(app: web.Application) -> None:
+        await store.close()
+
+    app.on_startup.append(start)
+    # After the dispatcher's own cleanup (registered earlier): its last changes are written too.
+    app.on_cleanup.append(close)
 
 
 def _setup_callbacks(app: web.Application, settings: Settings, journal: Journal, clock: Clock) -> None:
@@ -87,6 +158,7 @@ def _setup_callbacks(app: web.Application, settings: Settings, journal: Journal,
         max_deliveries=cfg.max_deliveries,
         max_pending=cfg.max_pending,
         max_concurrent_per_receiver=cfg.max_concurrent_per_receiver,
+        store=app[STORE],
     )
     app[RESET_HOOKS].append(dispatcher.reset)
 

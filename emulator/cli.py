@@ -91,6 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="the request log's format (default: server.log_format, text); json: one object a line",
     )
     serve.add_argument(
+        "--data",
+        metavar="DIR",
+        help="keep state in DIR (SQLite: DIR/emulator.sqlite3) so that it survives a restart or a "
+        "crash: journal, fault rules, provider state, console settings, pending callbacks (default: "
+        "storage.path; none: in memory). One emulator per directory",
+    )
+    serve.add_argument(
+        "--state",
+        metavar="FILE",
+        help="seed from a state document (GET /_emulator/state): a namespace made afresh (first "
+        "use, or POST /_emulator/reset) starts from it (default: storage.state)",
+    )
+    serve.add_argument(
         "--workers",
         type=_workers,
         default=1,
@@ -126,6 +139,8 @@ OPTIONS = {
     "--clock": "server.clock",
     "--log-level": "server.log_level",
     "--log-format": "server.log_format",
+    "--data": "storage.path",
+    "--state": "storage.state",
 }
 
 
@@ -173,6 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"emulator: error: --workers {args.workers}: several workers need a shared store "
             "(--store redis://HOST:PORT/DB); apart, each would keep its own state, throttle "
             "windows and journal",
+            file=sys.stderr,
+        )
+        return 2
+    if args.workers > 1 and settings.storage.path:
+        print(
+            f"emulator: error: --workers {args.workers}: a data directory (storage.path) is one "
+            "process's (SQLite); several workers share a Redis store (--store) instead",
             file=sys.stderr,
         )
         return 2

@@ -70,6 +70,19 @@ class JournalSettings:
 
 
 @dataclass(frozen=True)
+class StorageSettings:
+    #: A data directory: state is kept in ``DIR/emulator.sqlite3`` and survives a restart (or a
+    #: ``kill -9``). Empty: in memory, forgotten at exit.
+    path: str = ""
+    #: SQLite's ``synchronous``: "NORMAL" survives the emulator's crash; "FULL" also an OS crash or
+    #: a power loss, at the cost of a flush per commit.
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    #: A state document (GET /_emulator/state) to seed from: a namespace made afresh (first use, or
+    #: after a reset) starts from the config plus the document's records for it.
+    state: str = ""
+
+
+@dataclass(frozen=True)
 class AdminSettings:
     #: When set, every /_emulator/* call must carry ``Authorization: Bearer <token>``.
     token: str | None = None
@@ -268,6 +281,7 @@ class Settings:
     scenarios: tuple[str, ...] = ()
     faults: FaultSettings = field(default_factory=FaultSettings)
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
     #: Where the settings came from, for messages.
     source: str = "<defaults>"
     #: Dotted keys set by an environment variable or an override, and by which (for messages).

@@ -13,6 +13,8 @@ from .core.clock import Clock
 from .core.faults import FaultEngine
 from .core.gateway import Gateway
 from .core.journal import Journal
+from .core.state import StateHub
+from .core.storage import Store
 from .core.throttle import SlidingWindowLimiter
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -31,3 +33,7 @@ GATEWAY = web.AppKey("gateway", Gateway)
 #: What GET /_emulator/health reports under "providers": each provider registers a function giving its
 #: facts (e.g. how many accounts it serves), so the admin API names no provider.
 HEALTH = web.AppKey("health", dict[str, Callable[[], dict[str, Any]]])
+#: Where every change of state goes (core/storage): memory by default, SQLite with storage.path.
+STORE = web.AppKey("store", Store)
+#: The state's parts, the seed and snapshots (GET/PUT /_emulator/state).
+STATE = web.AppKey("state", StateHub)

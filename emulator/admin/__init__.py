@@ -24,8 +24,8 @@ from aiohttp.typedefs import Handler
 
 from .._version import __version__
 from ..errors import AdminError
-from ..keys import HEALTH, SETTINGS
-from . import alibaba, callbacks, clock, faults, journal, tencent
+from ..keys import HEALTH, SETTINGS, STORE
+from . import alibaba, callbacks, clock, faults, journal, state, tencent, ui
 from .problems import problem_middleware
 
 PREFIX = "/_emulator"
@@ -40,6 +40,7 @@ async def health(request: web.Request) -> web.Response:
             # Which process answered: one of several under serve --workers N.
             "pid": os.getpid(),
             "providers": {name: fact() for name, fact in facts.items()},
+            "storage": request.config_dict[STORE].describe(),
         }
     )
 
@@ -102,8 +103,9 @@ async def refuse_cross_site(request: web.Request, handler: Handler) -> web.Strea
 @web.middleware
 async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.config_dict[SETTINGS].admin.token
-    # Health stays open so container and load-balancer probes need no secret.
-    if token and request.path != f"{PREFIX}/health":
+    # Health stays open so container and load-balancer probes need no secret; the dashboard's page
+    # and assets hold no data (the page asks for the token and sends it on every call it makes).
+    if token and request.path != f"{PREFIX}/health" and not ui.is_public(request.path[len(PREFIX) :]):
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             message = "this emulator requires 'Authorization: Bearer <admin token>'"
@@ -114,7 +116,9 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
 def setup(app: web.Application) -> None:
     """Mount the admin API on ``app`` at :data:`PREFIX`."""
     # The error renderer is outermost, so the token check's refusal is a problem document too.
-    admin = web.Application(middlewares=[problem_middleware, refuse_cross_site, require_token])
+    admin = web.Application(
+        middlewares=[problem_middleware, refuse_cross_site, require_token, state.commit_changes]
+    )
     admin.router.add_get("/health", health)
     admin.router.add_get("/openapi.json", openapi)
     journal.setup(admin)
@@ -123,5 +127,7 @@ def setup(app: web.Application) -> None:
     faults.setup(admin)
     tencent.setup(admin)
     alibaba.setup(admin)
+    state.setup(admin)
+    ui.setup(admin)
     # Routes first: aiohttp prefixes the sub-application's routes when it is mounted.
     app.add_subapp(PREFIX, admin)

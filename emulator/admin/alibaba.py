@@ -32,7 +32,6 @@ from aiohttp import web
 
 from ..config import Verdict, parse_value
 from ..errors import AdminError
-from ..keys import SETTINGS
 from ..providers.alibaba import moderation
 from ..providers.alibaba.models import AlibabaState
 from ..providers.alibaba.routes import ALIBABA_BACKEND, VERDICTS
@@ -191,11 +190,11 @@ async def add_verdicts(request: web.Request) -> web.Response:
     if not isinstance(raw, list):
         raise bad_request("verdicts must be a list")
     current = _verdicts(request)
-    if len(current.all) + len(raw) > len(request.config_dict[SETTINGS].alibaba.verdicts) + MAX_VERDICTS:
+    if len(current.added) + len(raw) > MAX_VERDICTS:
         raise bad_request(f"a namespace holds at most {MAX_VERDICTS} verdicts added at run time")
     try:
         added = [parse_value(Verdict, item, f"verdicts[{i}]") for i, item in enumerate(raw)]
-        current.load(current.all + added)
+        current.add(added)
     except ValueError as exc:  # ConfigError, and the scene and label checks of moderation.Verdicts
         raise bad_request(str(exc)) from exc
     return web.json_response({"verdicts": [_verdict_dict(v) for v in added]}, status=201)

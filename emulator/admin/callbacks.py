@@ -80,12 +80,9 @@ async def put_alibaba_callback(request: web.Request) -> web.Response:
         check_url(url)  # CallbackURLError: 400 bad_request
     seed = string_field(body, "seed")
     state = request.config_dict[ALIBABA_BACKEND].state(account, account_namespace(request, account.namespace))
-    state.callback_url = url
-    # The operator named this receiver: its host joins callbacks.allowed_hosts while it is set.
-    namespace = namespace_of(request) or account.namespace
-    request.config_dict[DISPATCHER].allowed.set_console(f"alibaba/{account.uid}/{namespace}", url, namespace)
-    if seed is not None:
-        state.callback_seed = seed
+    # The operator named this receiver: its host joins callbacks.allowed_hosts while it is set
+    # (the provider's on_console hook).
+    state.set_console(url, seed if seed is not None else state.callback_seed)
     return web.json_response({"account": account.uid, "url": state.callback_url, "seed": state.callback_seed})
 
 

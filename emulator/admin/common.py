@@ -23,20 +23,20 @@ JSON_MAX_DEPTH = 64
 def namespace_of(request: web.Request) -> str | None:
     """The namespace an admin call acts on: ``?namespace=``, else the X-Emulator-Namespace header,
     else the default namespace; None for ``*`` (every namespace)."""
-    named = _named(request) or DEFAULT_NAMESPACE
+    named = named_namespace(request) or DEFAULT_NAMESPACE
     return None if named == ALL_NAMESPACES else named
 
 
 def account_namespace(request: web.Request, configured: str | None) -> str:
     """The namespace of a console call about one account: the one named, else the account's
     configured one, else the default, as for that account's API calls. ``*`` names no one namespace."""
-    named = _named(request)
+    named = named_namespace(request)
     if named == ALL_NAMESPACES:
         raise bad_request("this call acts on one namespace: name it, or leave it out, but not '*'")
     return namespace_for(named, configured)
 
 
-def _named(request: web.Request) -> str | None:
+def named_namespace(request: web.Request) -> str | None:
     return request.query.get("namespace") or request.headers.get(NAMESPACE_HEADER)
 
 

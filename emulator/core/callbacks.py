@@ -48,8 +48,11 @@ import aiohttp
 
 from ..errors import InvalidInput, Timeout
 from . import log as request_log
+from .call import DEFAULT_NAMESPACE
 from .clock import Clock
 from .journal import Entry, FilterError, Journal
+from .storage import Store
+from .storage.codec import decode, encode
 
 log = logging.getLogger("emulator.callbacks")
 
@@ -60,6 +63,9 @@ CONTENT_FAULTS = frozenset({"wrong_checksum", "misspelled_audit_key"})
 #: How long an out_of_order delivery waits for a later one to overtake it when the fault names no
 #: bound, so a lone delivery is still sent.
 DEFAULT_HOLD_SECONDS = 60.0
+
+#: How the outbox is stored (core/storage): one record per delivery, rewritten as it progresses.
+KIND_DELIVERY = "callbacks.delivery"
 
 DeliveryState = Literal["pending", "delivered", "exhausted", "dropped", "refused"]
 DELIVERY_STATES: tuple[str, ...] = typing.get_args(DeliveryState)
@@ -449,6 +455,7 @@ class Dispatcher:
         max_deliveries: int = 1000,
         max_pending: int = 10_000,
         max_concurrent_per_receiver: int = 4,
+        store: Store | None = None,
     ) -> None:
         if not retry_delays and max_retries:
             raise ValueError("retry_delays must name at least one delay when retries are allowed")
@@ -479,6 +486,8 @@ class Dispatcher:
         self._ids = itertools.count(1)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        #: The outbox: each delivery's record is written whenever it changes (when durable).
+        self._store = store if store is not None and store.durable else None
 
     def delay_before_retry(self, retry: int) -> float:
         """Seconds before retry ``retry`` (1 = the second attempt)."""
@@ -513,6 +522,31 @@ class Dispatcher:
         task.add_done_callback(functools.partial(self._task_done, delivery))
         self._changed(delivery)
         return delivery
+
+    def resume(self) -> int:
+        """At start: the outbox as stored. Finished deliveries are listed again; each pending one
+        goes on from where it stopped: its next attempt at its scheduled time (at once when that
+        has passed), numbered after the attempts made. An attempt cut by the crash is made again,
+        so its receiver may hear it twice (callbacks are at least once). Returns how many resumed."""
+        if self._store is None:
+            return 0
+        resumed = 0
+        loaded = sorted(
+            (decode(r.value, Delivery) for r in self._store.load(None, KIND_DELIVERY)), key=lambda d: d.seq
+        )
+        for d in loaded:
+            d.in_flight = d.held = False
+            self._deliveries[d.id] = d
+            if d.done:
+                self._finished[d.id] = None
+                continue
+            task = asyncio.get_running_loop().create_task(self._run(d), name=f"callback {d.id}")
+            self._tasks[d.id] = task
+            task.add_done_callback(functools.partial(self._task_done, d))
+            resumed += 1
+        if loaded:
+            self._ids = itertools.count(loaded[-1].seq + 1)
+        return resumed
 
     def deliveries(self, flt: DeliveryFilter | None = None) -> list[Delivery]:
         flt = flt or DeliveryFilter()
@@ -590,11 +624,15 @@ class Dispatcher:
     def _changed(self, d: Delivery) -> None:
         if self._deliveries.get(d.id) is not d:
             return  # forgotten (a reset): no one may count it any more
+        if self._store is not None:
+            self._store.put(KIND_DELIVERY, d.info.namespace or DEFAULT_NAMESPACE, "", d.id, encode(d))
         for waiter in list(self._waiters):
             waiter.update(d)
 
     def _forget(self, delivery_id: str) -> None:
-        del self._deliveries[delivery_id]
+        d = self._deliveries.pop(delivery_id)
+        if self._store is not None:
+            self._store.delete(KIND_DELIVERY, d.info.namespace or DEFAULT_NAMESPACE, "", d.id)
         self._finished.pop(delivery_id, None)
         for waiter in self._waiters:
             waiter.matched.discard(delivery_id)
@@ -625,16 +663,22 @@ class Dispatcher:
     async def _run(self, d: Delivery) -> None:
         fault = d.fault
         kind = fault.kind if fault is not None else None
-        if kind == "drop":
-            assert fault is not None
-            self._record(d, 0, None, "not sent: dropped by a callback fault", 0.0, fault.label)
-            self._finish(d, "dropped")
-            return
-        if fault is not None and kind == "delay" and fault.seconds > 0:
-            await self._wait(d, fault.seconds)
-        if fault is not None and kind == "out_of_order":
-            await self._hold(d, fault.seconds or DEFAULT_HOLD_SECONDS)
-        for number in range(1, self.max_retries + 2):
+        # A delivery resumed after a restart goes on after the attempts it made.
+        first = sum(1 for a in d.attempts if not a.duplicate) + 1
+        if d.next_attempt_at is not None:
+            # Resumed while it waited: the wait ends when it was due to.
+            await self._wait(d, max(0.0, d.next_attempt_at - self.clock.time()))
+        elif first == 1:
+            if kind == "drop":
+                assert fault is not None
+                self._record(d, 0, None, "not sent: dropped by a callback fault", 0.0, fault.label)
+                self._finish(d, "dropped")
+                return
+            if fault is not None and kind == "delay" and fault.seconds > 0:
+                await self._wait(d, fault.seconds)
+            if fault is not None and kind == "out_of_order":
+                await self._hold(d, fault.seconds or DEFAULT_HOLD_SECONDS)
+        for number in range(first, self.max_retries + 2):
             # Again before every attempt: the console may have moved its URL since.
             if (refusal := self.allowed.refusal(d.info.url)) is not None:
                 self._refuse(d, number, refusal)

@@ -44,16 +44,17 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidInput
-from .call import DEFAULT_NAMESPACE
+from .call import ALL_NAMESPACES, DEFAULT_NAMESPACE
 from .clock import Clock
 from .namespaces import PerNamespace
 from .paths import MISSING, lookup, text_forms
 from .patterns import Pattern, compile_pattern
+from .storage import Record, Store
 
 #: The deepest a matcher tree may nest (``all``/``any``/``not``), and the most matchers it may hold.
 MAX_DEPTH = 32
@@ -65,6 +66,11 @@ MAX_PRIORITY = 10**9
 MAX_WINDOW = 366 * 86400.0
 #: How many rules an engine holds unless told otherwise (``faults.max_rules``).
 DEFAULT_MAX_RULES = 1000
+#: How rules are stored (core/storage): each rule with its counts, and a rule of every namespace's
+#: counts in each namespace apart.
+KIND = "faults."
+KIND_RULE = "faults.rule"
+KIND_COUNTS = "faults.counts"
 
 
 class RuleError(InvalidInput):
@@ -325,9 +331,13 @@ class Schedule:
     times: int | None = None
     spec: dict[str, Any] = field(default_factory=dict)
     _random: random.Random = field(default_factory=random.Random, repr=False)
+    #: Numbers drawn so far (a restored schedule draws as many again, to go on where it was).
+    draws: int = 0
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
+        for _ in range(self.draws):
+            self._random.random()
 
     def decide(self, matched: int, fired: int, age: float) -> bool:
         """Whether the ``matched``-th matching call (1-based) fires, ``fired`` firings so far."""
@@ -347,7 +357,10 @@ class Schedule:
             return False
         # Drawn last, and only for calls that got this far, so the sequence depends on the seed and
         # the calls alone.
-        return self.probability is None or self._random.random() < self.probability
+        if self.probability is None:
+            return True
+        self.draws += 1
+        return self._random.random() < self.probability
 
 
 def parse_schedule(spec: Any, where: str = "schedule") -> Schedule:
@@ -434,6 +447,8 @@ class Rule:
     spec: dict[str, Any]
     provider: str | None
     added_at: float = 0.0
+    #: The same moment on the wall clock (what is stored: monotonic time starts afresh each run).
+    added_wall: float = 0.0
     #: Calls counted and fired on; for a rule of every namespace, over all of them.
     matched: int = 0
     fired: int = 0
@@ -451,7 +466,7 @@ class Rule:
 
     def __post_init__(self) -> None:
         if self.namespace is None:
-            self.spaces = PerNamespace(lambda ns: Counts(dataclasses.replace(self.schedule)))
+            self.spaces = PerNamespace(lambda ns: Counts(dataclasses.replace(self.schedule, draws=0)))
 
     @property
     def label(self) -> str:
@@ -496,9 +511,15 @@ ErrorChecker = Callable[[Mapping[str, Any], str], None]
 class FaultEngine:
     """The rules in force, in priority order."""
 
-    def __init__(self, clock: Clock, max_rules: int = DEFAULT_MAX_RULES) -> None:
+    prefix = KIND
+
+    def __init__(self, clock: Clock, max_rules: int = DEFAULT_MAX_RULES, store: Store | None = None) -> None:
         self._clock = clock
         self.max_rules = max_rules
+        #: Where each rule and its counts are written (core/storage), when durable.
+        self._store = store if store is not None and store.durable else None
+        #: The seed's rules (``--state``): restored by reset like the start-up scenarios'.
+        self.seed: list[Record] = []
         self._rules: list[Rule] = []
         self._ids = itertools.count(1)
         self._seq = itertools.count(1)
@@ -573,6 +594,7 @@ class FaultEngine:
             spec=clean,
             provider=provider,
             added_at=self._clock.monotonic(),
+            added_wall=self._clock.time(),
             indexed=_index_entry(match_spec, provider),
             order=(-priority, next(self._seq)),
         )
@@ -597,7 +619,108 @@ class FaultEngine:
         self._check_room(len(rules))
         self._rules.extend(rules)
         self._reindex()
+        for rule in rules:
+            self._write(rule)
         return rules
+
+    # -- storage -------------------------------------------------------------------------------
+
+    def _rule_record(self, rule: Rule) -> Record:
+        return Record(
+            KIND_RULE,
+            rule.namespace if rule.namespace is not None else ALL_NAMESPACES,
+            "",
+            rule.id,
+            {
+                "spec": rule.spec,
+                "order": rule.order[1],
+                # Wall-clock time it was added: a window schedule goes on counting across a restart.
+                "addedAt": rule.added_wall,
+                "matched": rule.matched,
+                "fired": rule.fired,
+                "draws": rule.schedule.draws,
+            },
+        )
+
+    def _write(self, rule: Rule, namespace: str | None = None) -> None:
+        store = self._store
+        if store is None:
+            return
+        r = self._rule_record(rule)
+        store.put(r.kind, r.namespace, r.account, r.key, r.value)
+        if namespace is not None and rule.spaces is not None:
+            counts = rule.spaces.get(namespace)
+            value = {"matched": counts.matched, "fired": counts.fired, "draws": counts.schedule.draws}
+            store.put(KIND_COUNTS, namespace, "", rule.id, value)
+
+    def _unwrite(self, rule: Rule) -> None:
+        if self._store is not None:
+            ns = rule.namespace if rule.namespace is not None else ALL_NAMESPACES
+            self._store.delete(KIND_RULE, ns, "", rule.id)
+            if rule.spaces is not None:
+                for counted, _ in rule.spaces.items():
+                    self._store.delete(KIND_COUNTS, counted, "", rule.id)
+
+    def dump(self, namespace: str | None = None) -> Iterator[Record]:
+        """Every rule and its counts as records (a snapshot); of one namespace: its own rules, and
+        what the rules of every namespace counted of it."""
+        for rule in self.rules(namespace):
+            if namespace is None or rule.namespace == namespace:
+                yield self._rule_record(rule)
+            if rule.spaces is not None:
+                for counted, c in rule.spaces.items(namespace):
+                    value = {"matched": c.matched, "fired": c.fired, "draws": c.schedule.draws}
+                    yield Record(KIND_COUNTS, counted, "", rule.id, value)
+
+    def load(self, records: Iterable[Record]) -> None:
+        """Add the rules of ``records`` with their ids and counts (a snapshot, a restart). A rule
+        whose spec this emulator refuses raises RuleError naming it."""
+        records = list(records)
+        added: list[Rule] = []
+        now_wall, now = self._clock.time(), self._clock.monotonic()
+        rule_records = [r for r in records if r.kind == KIND_RULE]
+        for r in rule_records:
+            v = r.value
+            namespace = None if r.namespace == ALL_NAMESPACES else r.namespace
+            rule = self.parse(v["spec"], namespace, f"{KIND_RULE} {r.key}")
+            if self.get(r.key) is None and all(a.id != r.key for a in added):
+                rule.id = r.key  # else (seeding one namespace): the rule keeps its new id
+            rule.order = (rule.order[0], int(v["order"]))
+            rule.added_wall = float(v["addedAt"])
+            rule.added_at = now - (now_wall - rule.added_wall)
+            rule.matched, rule.fired = int(v["matched"]), int(v["fired"])
+            rule.schedule = dataclasses.replace(rule.schedule, draws=int(v.get("draws", 0)))
+            added.append(rule)
+        by_id = {r.key: rule for r, rule in zip(rule_records, added, strict=True)}
+        for r in records:
+            owner = by_id.get(r.key) if r.kind == KIND_COUNTS else None
+            if owner is not None and owner.spaces is not None:
+                v = r.value
+                schedule = dataclasses.replace(owner.schedule, draws=int(v.get("draws", 0)))
+                owner.spaces.put(r.namespace, Counts(schedule, int(v["matched"]), int(v["fired"])))
+        self._insert(added)
+        numbers = [int(rule.id[1:]) for rule in self._rules if rule.id[1:].isdigit()]
+        top = max([*numbers, 0]) + 1
+        self._ids = itertools.count(max(top, next(self._ids)))
+        self._seq = itertools.count(max([rule.order[1] for rule in self._rules] + [0]) + 1)
+
+    def touch(self, namespace: str) -> None:
+        """Rules are not made per namespace: nothing to make."""
+
+    def restore(self, seed: Sequence[Record] = ()) -> bool:
+        """At start: the rules the store holds, if it holds the engine's (True); else the start-up
+        rules stay, the seed's rules are added, and all of them are written."""
+        store = self._store
+        if store is not None and store.get_meta("faults.stored"):
+            self.clear()
+            self.load(store.load(None, KIND))
+            return True
+        self.seed = list(seed)
+        if seed:
+            self.load(seed)
+        if store is not None:
+            store.put_meta("faults.stored", True)
+        return False
 
     def _reindex(self) -> None:
         self._rules.sort(key=lambda r: r.order)
@@ -628,11 +751,17 @@ class FaultEngine:
             return False
         self._rules.remove(rule)
         self._reindex()
+        self._unwrite(rule)
         return True
 
     def clear(self, namespace: str | None = None) -> int:
         before = len(self._rules)
-        self._rules = [r for r in self._rules if namespace is not None and r.namespace != namespace]
+        kept = [r for r in self._rules if namespace is not None and r.namespace != namespace]
+        if self._store is not None:
+            for rule in self._rules:
+                if namespace is None or rule.namespace == namespace:
+                    self._unwrite(rule)
+        self._rules = kept
         self._reindex()
         return before - len(self._rules)
 
@@ -643,10 +772,15 @@ class FaultEngine:
         if namespace is None:
             for spec, ns in self._initial:
                 self.add(spec, ns)
+            if self.seed:
+                self.load(self.seed)
         else:
             for rule in self._rules:
                 if rule.spaces is not None:
                     rule.spaces.reset(namespace)
+                    if self._store is not None:
+                        self._store.delete(KIND_COUNTS, namespace, "", rule.id)
+            self.load([r for r in self.seed if r.namespace == namespace])
 
     # -- deciding -----------------------------------------------------------------------------
 
@@ -681,7 +815,11 @@ class FaultEngine:
         for rule in self._candidates(call):
             if not rule.match(call):
                 continue
-            if rule.decide(call.namespace or DEFAULT_NAMESPACE, now):
+            namespace = call.namespace or DEFAULT_NAMESPACE
+            fired = rule.decide(namespace, now)
+            if self._store is not None:
+                self._write(rule, namespace)
+            if fired:
                 return rule
         return None
 

@@ -36,6 +36,7 @@ from .fault_actions import FaultApplier, FaultRenderer
 from .faults import CallView, FaultEngine, Rule
 from .journal import Journal
 from .recording import record_call
+from .storage import MemoryStore, StorageFailure, Store
 from .throttle import SlidingWindowLimiter, window_key
 
 __all__ = ["Action", "Gateway", "Identity", "Provider"]
@@ -145,8 +146,10 @@ class Gateway:
         limiter: SlidingWindowLimiter,
         faults: FaultEngine,
         reserved_prefixes: Sequence[str],
+        store: Store | None = None,
     ) -> None:
         self._journal = journal
+        self._store = store if store is not None else MemoryStore()
         self._clock = clock
         self._limiter = limiter
         self._faults = faults
@@ -252,6 +255,8 @@ class Gateway:
                 response = await self._fault_applier.apply(
                     rule, request, call, provider, lambda: answer(call, who)
                 )
+            if self._store.pending:
+                response = await self._durable(request, provider, call, response)
             if call.body_unread and provider is not None and call.cut is None:
                 # Refused without reading the body (a COS signature does not cover it): the journal
                 # keeps its first bytes, for whoever debugs the refusal.
@@ -268,6 +273,20 @@ class Gateway:
             self._record(request, call, t0, web.Response(status=500, text=f"{type(exc).__name__}: {exc}"))
             raise
         self._record(request, call, t0, response)
+        return response
+
+    async def _durable(
+        self, request: web.Request, provider: Provider | None, call: Call, response: web.StreamResponse
+    ) -> web.StreamResponse:
+        """``response`` once every change the call made is stored; the provider's 503 when the
+        store cannot take them (the change is then not acknowledged)."""
+        try:
+            await self._store.commit()
+        except StorageFailure as exc:
+            if provider is None:
+                raise web.HTTPServiceUnavailable(text=str(exc)) from None
+            spec = {"type": "error", "code": "ServiceUnavailable", "message": f"state not stored: {exc}"}
+            return provider.fault_response(spec, request, call)
         return response
 
     def _record(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -22,6 +23,7 @@ from typing import Any, Literal, NamedTuple
 
 from ..errors import InvalidInput, Timeout
 from .paths import MISSING, lookup, text_forms
+from .storage import JournalRow, Store
 
 Direction = Literal["in", "out"]
 
@@ -362,20 +364,107 @@ class Raw(NamedTuple):
         return len(self.request_body) + len(self.response_body) + head + len(self.url)
 
 
+class Stored(NamedTuple):
+    """An entry read back from the store at start: decoded when the journal is first read, so a
+    restart with a full journal does not decode 10,000 documents before it serves."""
+
+    id: int
+    namespace: str | None
+    row: JournalRow
+
+    def entry(self, with_view: bool = True) -> Entry:
+        return _from_row(self.row)
+
+
+#: What the journal holds: entries, and the two kinds made into entries when read.
+Item = Entry | Raw | Stored
+
+
 def _entry_size(entry: Entry) -> int:
     head = sum(len(k) + len(v) for k, v in entry.request_headers)
     return len(entry.request_body) + len(entry.response_body) + head + len(entry.url)
 
 
 REDACTED = "[redacted]"
+#: Entry fields stored as the row's JSON document (the bodies are stored as bytes beside it).
+_DOC_FIELDS = tuple(f.name for f in fields(Entry) if f.name not in ("request_body", "response_body"))
+_PAIRS = ("query", "request_headers", "response_headers")
 
 
-def _matching(items: Iterable[Entry | Raw], flt: Filter, with_view: bool) -> Iterator[Entry]:
+def _head(pairs: Iterable[tuple[str, str]]) -> str:
+    """Header pairs as one string, ``name: value`` a line (a JSON list of pairs costs twice as much
+    to encode). Lossless: a header name holds no colon, and no name or value a line break."""
+    return "\r\n".join([f"{k}: {v}" for k, v in pairs])
+
+
+def _pairs(head: str | list[list[str]]) -> tuple[tuple[str, str], ...]:
+    if not isinstance(head, str):
+        return tuple((k, v) for k, v in head)
+    if not head:
+        return ()
+    return tuple(tuple(line.split(": ", 1)) for line in head.split("\r\n"))  # type: ignore[misc]
+
+
+def _to_row(entry: Entry) -> JournalRow:
+    doc = {name: getattr(entry, name) for name in _DOC_FIELDS}
+    doc["request_headers"] = _head(entry.request_headers)
+    doc["response_headers"] = _head(entry.response_headers)
+    return JournalRow(
+        entry.id, entry.namespace, doc, entry.request_body, entry.response_body, _entry_size(entry)
+    )
+
+
+def _raw_row(raw: Raw) -> JournalRow:
+    """What :func:`_to_row` makes of ``raw.entry()``, without making the Entry."""
+    parsed = raw.parsed
+    if parsed is None and raw.view is not None:
+        parsed = raw.view(raw.request_body)
+    response_headers = raw.response_headers
+    doc = {
+        "id": raw.id,
+        "time": raw.time,
+        "direction": "in",
+        "method": raw.method,
+        "url": raw.url,
+        "path": raw.path,
+        "query": raw.query,
+        "request_headers": "\r\n".join(
+            [
+                f"{k.decode('utf-8', 'surrogateescape')}: {v.decode('utf-8', 'surrogateescape')}"
+                for k, v in raw.raw_headers
+            ]
+        ),
+        "provider": raw.provider,
+        "action": raw.action,
+        "account": raw.account,
+        "namespace": raw.namespace,
+        "parsed": parsed,
+        "status": raw.status,
+        "response_headers": _head(
+            response_headers.items() if hasattr(response_headers, "items") else response_headers
+        ),
+        "duration": raw.duration,
+        "fault": raw.fault,
+        "correlation_id": raw.correlation_id,
+        "error": raw.error,
+        "request_body_size": raw.request_body_size,
+    }
+    return JournalRow(raw.id, raw.namespace, doc, raw.request_body, raw.response_body, raw.size())
+
+
+def _from_row(row: JournalRow) -> Entry:
+    doc = json.loads(row.doc) if isinstance(row.doc, str) else dict(row.doc)
+    for name in _PAIRS:
+        doc[name] = _pairs(doc.get(name, ()))
+    return Entry(**doc, request_body=row.request_body, response_body=row.response_body)
+
+
+def _matching(items: Iterable[Item], flt: Filter, with_view: bool) -> Iterator[Entry]:
     left = flt.limit
     for item in items:
         if left is not None and left <= 0:
             return
-        entry = item.entry(with_view) if isinstance(item, Raw) else item
+        entry = item if isinstance(item, Entry) else item.entry(with_view)
         if flt.matches(entry):
             if left is not None:
                 left -= 1
@@ -398,7 +487,7 @@ class Journal:
     evicted_for_bytes: int = 0
     #: Request bodies kept only in part.
     truncated: int = 0
-    _entries: deque[Entry | Raw] = field(default_factory=deque)
+    _entries: deque[Item] = field(default_factory=deque)
     #: The size of each stored item, in the same order.
     _sizes: deque[int] = field(default_factory=deque)
     _bytes: int = 0
@@ -408,10 +497,41 @@ class Journal:
     _raw: int = 0
     #: ``secret`` as the raw header bytes carry it, encoded once.
     _secret_bytes: bytes = field(init=False, default=b"")
+    #: Where each entry is also written (core/storage), when durable: in batches, not awaited.
+    store: Store | None = None
+    #: Told of every stored item (:meth:`subscribe`); empty, they cost one truth test a call.
+    _listeners: list[Callable[[Item], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.secret is not None:
             self._secret_bytes = self.secret.encode("utf-8", "surrogateescape")
+        if self.store is not None and not self.store.durable:
+            self.store = None
+
+    def restore(self) -> int:
+        """At start: the newest entries the store holds (within both bounds) and the counts; the
+        numbering goes on after them. Returns how many entries came back."""
+        store = self.store
+        if store is None:
+            return 0
+        counts = store.get_meta("journal.counts") or {}
+        rows = store.load_entries(self.capacity)
+        self.store = None  # nothing read back is written again
+        try:
+            for row in rows:
+                self._raw += 1
+                self._store(Stored(row.id, row.namespace, row), row.size)
+        finally:
+            self.store = store
+        self.evicted = int(counts.get("evicted", 0)) + self.evicted
+        self.evicted_for_bytes = int(counts.get("evictedForBytes", 0)) + self.evicted_for_bytes
+        self.truncated = int(counts.get("truncated", 0))
+        self._next_id = max(int(counts.get("nextId", 1)), rows[-1].id + 1 if rows else 1)
+        return len(rows)
+
+    def _write(self, entry: Entry) -> None:
+        assert self.store is not None
+        self.store.append_entry(_to_row(entry))
 
     def record(self, entry: Entry) -> Entry | None:
         """Store ``entry`` and wake whoever waits for it. The journal takes the entry over and numbers
@@ -428,6 +548,8 @@ class Journal:
             object.__setattr__(entry, "request_headers", redacted)
         if entry.request_body_size is not None:
             self.truncated += 1
+        if self.store is not None:
+            self._write(entry)
         self._store(entry, _entry_size(entry))
         self._wake(entry)
         return entry
@@ -445,6 +567,9 @@ class Journal:
         if raw.request_body_size is not None:
             self.truncated += 1
         size = raw.size()
+        if self.store is not None:
+            # Its row straight from the parts: the Entry is made only when the journal is read.
+            self.store.append_entry(_raw_row(raw))
         if self._waiters:
             # Someone waits: the entry is needed now to match it.
             entry = raw.entry()
@@ -461,17 +586,44 @@ class Journal:
         mask = REDACTED.encode()
         return raw._replace(raw_headers=tuple((k, v.replace(secret, mask)) for k, v in raw.raw_headers))
 
-    def _store(self, item: Entry | Raw, size: int) -> None:
+    def subscribe(self, listener: Callable[[Item], None]) -> Callable[[], None]:
+        """Call ``listener`` with each item stored from now on (an Entry, or the Raw parts of an
+        inbound exchange: ``Raw.entry()`` makes it) until the returned function is called. It runs
+        inside the call being recorded, so it must be quick and must not raise: put the item in a
+        bounded buffer and look at it later."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _store(self, item: Item, size: int) -> None:
+        if self._listeners:
+            for listener in self._listeners:
+                listener(item)
         self._entries.append(item)
         self._sizes.append(size)
         self._bytes += size
+        evicted = self.evicted
         while len(self._entries) > self.capacity or (self._bytes > self.max_bytes and self._entries):
             if len(self._entries) <= self.capacity:
                 self.evicted_for_bytes += 1
-            if isinstance(self._entries.popleft(), Raw):
+            if not isinstance(self._entries.popleft(), Entry):
                 self._raw -= 1
             self._bytes -= self._sizes.popleft()
             self.evicted += 1
+        if self.store is not None and self.evicted != evicted:
+            self.store.trim_entries(self._entries[0].id if self._entries else self._next_id)
+            self._write_counts()
+
+    def _write_counts(self) -> None:
+        assert self.store is not None
+        self.store.put_meta(
+            "journal.counts",
+            {
+                "evicted": self.evicted,
+                "evictedForBytes": self.evicted_for_bytes,
+                "truncated": self.truncated,
+                "nextId": self._next_id,
+            },
+        )
 
     @property
     def bytes(self) -> int:
@@ -503,10 +655,10 @@ class Journal:
                 if waiter.found >= waiter.want and not waiter.future.done():
                     waiter.future.set_result(None)
 
-    def _made(self) -> deque[Entry | Raw]:
+    def _made(self) -> deque[Item]:
         """The stored items, every Raw made into its Entry first (once)."""
         if self._raw:
-            self._entries = deque(e.entry() if isinstance(e, Raw) else e for e in self._entries)
+            self._entries = deque(e if isinstance(e, Entry) else e.entry() for e in self._entries)
             self._raw = 0
         return self._entries
 
@@ -563,7 +715,10 @@ class Journal:
             self._entries = deque(e for e, _ in kept)
             self._sizes = deque(n for _, n in kept)
             self._bytes = sum(self._sizes)
-            self._raw = sum(isinstance(e, Raw) for e in self._entries)
+            self._raw = sum(not isinstance(e, Entry) for e in self._entries)
+        if self.store is not None:
+            self.store.clear_entries(namespace)
+            self._write_counts()
         for waiter in self._waiters:
             waiter.found = self.count(waiter.flt)
         return before - len(self._entries)

@@ -23,10 +23,18 @@ MAX_NAMESPACES = 1_000
 class PerNamespace(Generic[T]):
     """One value per namespace, made by ``factory`` on first use; at most ``limit`` kept."""
 
-    def __init__(self, factory: Callable[[str], T], limit: int = MAX_NAMESPACES) -> None:
+    def __init__(
+        self,
+        factory: Callable[[str], T],
+        limit: int = MAX_NAMESPACES,
+        *,
+        on_forget: Callable[[str], None] | None = None,
+    ) -> None:
         self._factory = factory
         self._limit = max(1, limit)
         self._values: dict[str, T] = {}
+        #: Told which namespace was forgotten for want of room (a stored copy goes with it).
+        self._on_forget = on_forget
 
     def get(self, namespace: str) -> T:
         """The namespace's value, made now if it has none (the least recently used one goes when
@@ -39,9 +47,16 @@ class PerNamespace(Generic[T]):
                 oldest = next((ns for ns in values if ns != DEFAULT_NAMESPACE), None)
                 if oldest is not None:
                     del values[oldest]
+                    if self._on_forget is not None:
+                        self._on_forget(oldest)
         # Re-inserted: the dict's order is the order of use, oldest first.
         values[namespace] = value
         return value
+
+    def put(self, namespace: str, value: T) -> None:
+        """Set the namespace's value (a snapshot loaded), as its most recent use."""
+        self._values.pop(namespace, None)
+        self._values[namespace] = value
 
     def peek(self, namespace: str) -> T | None:
         """The namespace's value if it has one, without making one or counting as a use."""

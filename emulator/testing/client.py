@@ -15,11 +15,13 @@ without sees and resets the default namespace, and ``namespace="*"`` every names
 from __future__ import annotations
 
 import asyncio
+import json as json_module
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -255,6 +257,22 @@ class EmulatorClient:
         namespace, else the default namespace."""
         await self._call("POST", "/reset", {"namespace": namespace} if namespace else None)
 
+    # --- the whole state -------------------------------------------------------------------------
+
+    async def state(self) -> dict[str, Any]:
+        """The state document (GET /_emulator/state): everything but the journal, as records."""
+        return dict((await self._call("GET", "/state"))[1])
+
+    async def put_state(self, document: Mapping[str, Any] | str | Path) -> int:
+        """Replace the state with a document (or a JSON file holding one); with this client's
+        namespace, only that namespace's, the records moved into it. Returns how many records."""
+        doc: Any = (
+            json_module.loads(Path(document).read_text("utf-8"))
+            if isinstance(document, str | Path)
+            else dict(document)
+        )
+        return int((await self._call("PUT", "/state", json=doc))[1]["records"])
+
     # --- the clock -----------------------------------------------------------------------------
 
     async def clock(self) -> dict[str, Any]:
@@ -474,6 +492,12 @@ class SyncEmulatorClient:
 
     def clock(self) -> dict[str, Any]:
         return self._run(self._async.clock())
+
+    def state(self) -> dict[str, Any]:
+        return self._run(self._async.state())
+
+    def put_state(self, document: Mapping[str, Any] | str | Path) -> int:
+        return self._run(self._async.put_state(document))
 
     def advance(self, seconds: float) -> dict[str, Any]:
         return self._run(self._async.advance(seconds))

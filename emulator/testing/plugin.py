@@ -24,6 +24,9 @@ dedicated server with those overrides, a namespace of its choosing (``namespace=
 whole server, reset in full), and/or a fault scenario (a shipped name, a file, or an inline
 ``{"rules": [...]}``) for that test only.
 ``clock="manual"`` gives it an emulator on a manual clock (``emulator.advance(seconds)``).
+``state=`` (a state document from GET /_emulator/state, or the path of a JSON file holding one)
+starts the test from that state: in the test's namespace when it has one (the records moved into
+it), else as the whole state.
 
 Option: ``--emulator-log`` logs every exchange (logger ``emulator.requests``) into pytest's log capture.
 
@@ -146,7 +149,7 @@ class Target:
 
 
 _RUN_TOKEN = pytest.StashKey[str]()
-_MARKER_KEYS = {"config", "namespace", "scenario", "clock"}
+_MARKER_KEYS = {"config", "namespace", "scenario", "clock", "state"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -175,11 +178,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "emulator(config=None, namespace=None, scenario=None, clock=None): run this test against a "
-        "dedicated emulator with these dotted-key config overrides or clock (\"manual\": moved by "
-        "emulator.advance), in a namespace of its choosing (None: the whole "
+        "emulator(config=None, namespace=None, scenario=None, clock=None, state=None): run this test "
+        "against a dedicated emulator with these dotted-key config overrides or clock (\"manual\": "
+        "moved by emulator.advance), in a namespace of its choosing (None: the whole "
         "server) instead of its own, and/or load a fault scenario (shipped name, file or inline rules) "
-        "for this test only",
+        "or a state document (from GET /_emulator/state, or a file) for this test only",
     )
     if config.getoption("emulator_log", False):
         # Quiet unless asked: the records then reach pytest's own log capture.
@@ -194,7 +197,7 @@ def _marker_kwargs(request: pytest.FixtureRequest) -> dict[str, Any]:
     unknown = set(kwargs) - _MARKER_KEYS
     if unknown or (marker and marker.args):
         raise pytest.UsageError(
-            "@pytest.mark.emulator takes config=, namespace=, scenario= and clock= only, "
+            "@pytest.mark.emulator takes config=, namespace=, scenario=, clock= and state= only, "
             f"not {sorted(unknown)}"
         )
     return kwargs
@@ -295,6 +298,9 @@ def emulator_target(
             # Scoped to the test's namespace when it has one: parallel tests never wipe each other;
             # without one, the whole emulator ("*").
             admin.reset(None if target.namespace else "*")
+            if kwargs.get("state") is not None:
+                # The test's namespace only (the client names it), or the whole private server.
+                admin.put_state(kwargs["state"])
             if kwargs.get("scenario") is not None:
                 # The reset before the next test removes them again.
                 admin.add_faults(scenario=kwargs["scenario"])

@@ -27,4 +27,5 @@ async def test_health_reports_each_providers_accounts(aiohttp_client: AppClient)
             "alibaba": {"accounts": len(settings.alibaba.accounts)},
             "tencent": {"accounts": len(settings.tencent.accounts)},
         },
+        "storage": {"kind": "MemoryStore", "durable": False},
     }

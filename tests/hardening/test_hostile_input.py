@@ -150,7 +150,7 @@ async def test_hostile_json(
     doc = await alibaba(session, server, body)
     assert doc["code"] == 400
     assert str(doc["msg"]).startswith(message), doc
-    assert server.app[ALIBABA].states[UID].image_feedback == []
+    assert list(server.app[ALIBABA].states[UID].image_feedback) == []
     await still_serving(server)
 
 

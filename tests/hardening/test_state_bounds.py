@@ -172,7 +172,7 @@ async def test_text_feedback_takes_at_most_100_items_a_call(
     refused = await alibaba(http, server, clock, "/green/text/feedback", "TextFeedback", items(101))
     assert refused["code"] == 400 and "101 items, over 100" in refused["msg"]
     library = server.app[ALIBABA_BACKEND].states[UID].text_library
-    assert library == {}
+    assert len(library) == 0
     accepted = await alibaba(http, server, clock, "/green/text/feedback", "TextFeedback", items(100))
     assert accepted["code"] == 200
     assert len(library) == CAP
@@ -185,8 +185,8 @@ async def test_namespaces_are_capped_least_recently_used_first_but_never_the_def
     backend = server.app[ALIBABA_BACKEND]
     for ns in ("n1", "n2", "n3", "n4"):
         backend.state(backend.accounts[0], ns)
-    assert len(backend._spaces) == 3
-    assert backend._spaces.peek("n1") is None and backend._spaces.peek("n2") is None
+    assert len(backend.spaces._spaces) == 3
+    assert backend.spaces._spaces.peek("n1") is None and backend.spaces._spaces.peek("n2") is None
     assert "http://example.com/d.jpg" in backend.states[UID].image_library
 
 

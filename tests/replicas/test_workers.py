@@ -63,6 +63,8 @@ def test_more_than_one_worker_without_a_shared_store_is_refused(capsys: pytest.C
     assert main(["serve", "--workers", "2", "--port", "0"]) == 2
     stderr = capsys.readouterr().err
     assert "--workers 2: several workers need a shared store (--store redis://HOST:PORT/DB)" in stderr
+    assert main(["serve", "--workers", "2", "--store", "redis://127.0.0.1:1/0", "--data", "/nowhere"]) == 2
+    assert "a data directory (storage.path) is one process's (SQLite)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["serve", "--workers", "0"])
     assert "workers must be 1..64, not 0" in capsys.readouterr().err

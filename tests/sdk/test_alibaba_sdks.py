@@ -153,7 +153,7 @@ def test_tea_sdk_text_feedback_is_signed_right_but_cannot_carry_a_task_id(
     (entry,) = threaded_server.app[JOURNAL].select()
     answer = json.loads(entry.response_body)
     assert (answer["code"], answer["msg"]) == (400, "taskId is required")
-    assert threaded_server.app[ALIBABA_BACKEND].states[UID].text_feedback == []
+    assert list(threaded_server.app[ALIBABA_BACKEND].states[UID].text_feedback) == []
 
 
 # --- rejected ----------------------------------------------------------------------------------------

@@ -193,3 +193,50 @@ def test_alias(moderation_emulator):
 """
     )
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+STATE_TEST = """
+import pytest
+
+SEEDED = {"kind": "alibaba_verdicts.verdict", "account": "", "key": "000001",
+          "value": {"scene": "porn", "label": "porn", "suggestion": "block", "rate": 99.9,
+                    "url": "http://a/seeded.jpg", "url_pattern": None, "text": None}}
+
+
+def verdicts(emulator):
+    return [r for r in emulator.state()["records"] if r["kind"] == "alibaba_verdicts.verdict"]
+
+
+@pytest.mark.emulator(state="seed.json")
+def test_starts_from_the_file(emulator):
+    (found,) = verdicts(emulator)
+    assert found["value"]["url"] == "http://a/seeded.jpg"
+    assert found["namespace"] == (emulator.namespace or "default")
+
+
+@pytest.mark.emulator(state={"version": 1, "records": [{**SEEDED, "namespace": "default"}]})
+def test_starts_from_an_inline_document(emulator):
+    assert len(verdicts(emulator)) == 1
+
+
+def test_the_next_test_starts_afresh(emulator):
+    assert verdicts(emulator) == []
+"""
+
+
+@pytest.mark.parametrize("namespaces", ["off", "per-test"])
+def test_marker_state_seeds_the_test(pytester: pytest.Pytester, namespaces: str) -> None:
+    seed = {
+        "version": 1,
+        "records": [
+            {
+                "kind": "alibaba_verdicts.verdict", "namespace": "default", "account": "", "key": "000001",
+                "value": {"scene": "porn", "label": "porn", "suggestion": "block", "rate": 99.9,
+                          "url": "http://a/seeded.jpg", "url_pattern": None, "text": None},
+            }
+        ],
+    }
+    pytester.makefile(".json", seed=__import__("json").dumps(seed))
+    pytester.makepyfile(test_state=STATE_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--emulator-namespaces={namespaces}")
+    result.assert_outcomes(passed=3)

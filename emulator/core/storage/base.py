@@ -34,9 +34,15 @@ class StorageError(ConfigError):
     directory another process holds. Its message says which, and what to do."""
 
 
+class StorageFailure(StorageError):
+    """The store could not make changes durable while serving (its writer failed, the disk is full,
+    the server is gone): :meth:`Store.commit` raises it, and the call it was for is answered with
+    the provider's 503-class error instead of an acknowledgement."""
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One keyed piece of state. ``kind`` names what it is (``"alibaba.image_library"``,
+    """One keyed piece of state. ``kind`` names what it is (``"<provider>.library"``,
     ``"faults.rule"``); ``account`` is "" for state that belongs to no account; ``value`` is a JSON
     value (dicts, lists, strings, numbers, booleans, None)."""
 
@@ -49,14 +55,16 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class JournalRow:
-    """One journal entry as stored: its id, namespace, the entry's fields as JSON (bodies apart) and
-    the two bodies as bytes."""
+    """One journal entry as stored: its id, namespace, the entry's fields as JSON (bodies apart: a
+    dict when written, the JSON text when read back, decoded only when the entry is read), the two
+    bodies as bytes, and the bytes the journal's byte budget counts for it."""
 
     id: int
     namespace: str | None
-    doc: dict[str, Any]
+    doc: dict[str, Any] | str
     request_body: bytes
     response_body: bytes
+    size: int = 0
 
 
 class Store(abc.ABC):
@@ -122,14 +130,17 @@ class Store(abc.ABC):
     @property
     @abc.abstractmethod
     def pending(self) -> bool:
-        """Whether anything queued is not yet durable (asked on every call: must be cheap)."""
+        """Whether a change queued (a journal row aside) is not yet durable (asked on every call:
+        must be cheap)."""
 
     @abc.abstractmethod
     async def commit(self) -> None:
-        """Return once everything queued before the call is durable (journal rows included)."""
+        """Return once every change queued before the call is durable (journal rows need not be);
+        :class:`StorageFailure` when it cannot be."""
 
     async def start(self) -> None:
         """Called once the event loop runs, before the first call is served."""
+        return None
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -6,12 +6,16 @@ parts (callbacks, scans that honour feedback) read :class:`AlibabaState`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ...config import AlibabaAccount
 from ...core.call import DEFAULT_NAMESPACE
-from ...core.namespaces import MAX_NAMESPACES, PerNamespace
+from ...core.namespaces import MAX_NAMESPACES
+from ...core.storage import Record, Store
+from ...core.storage.codec import encode
+from ...core.storage.records import NOWHERE, Log, Records, Sink, Spaces
 from .textlib import DEFAULT_SIMILARITY, TextLibraries
 
 IMAGE_SCENES: dict[str, frozenset[str]] = {
@@ -83,18 +87,6 @@ MAX_RECORDS = 10_000
 #: Samples each feedback-based library (image, text) of an account keeps in a namespace, the least
 #: recently taught forgotten first (alibaba.max_library_entries). The provider documents no limit.
 MAX_LIBRARY_ENTRIES = 10_000
-
-
-def _keep_newest(records: list[Any]) -> None:
-    # Trimmed in batches, so the list is not shifted on every append once full.
-    if len(records) > MAX_RECORDS + MAX_RECORDS // 10:
-        del records[: len(records) - MAX_RECORDS]
-
-
-def _put_bounded(store: dict[str, Any], key: str, value: Any) -> None:
-    store[key] = value
-    while len(store) > MAX_RECORDS:
-        del store[next(iter(store))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,49 +204,131 @@ def image_list_kind(fb: ImageFeedback) -> ListKind | None:
     return None
 
 
-@dataclass
-class AlibabaState:
-    account: AlibabaAccount
-    image_feedback: list[ImageFeedback] = field(default_factory=list)
-    text_feedback: list[TextFeedback] = field(default_factory=list)
-    #: The feedback-based image library: URL -> latest verdict. Created automatically; it cannot be
-    #: deleted or disabled.
-    image_library: dict[str, LibraryEntry] = field(default_factory=dict)
-    #: The feedback-based text library: exact text -> latest verdict.
-    text_library: dict[str, LibraryEntry] = field(default_factory=dict)
-    reviews: list[Review] = field(default_factory=list)
-    #: How similar a text must be to a text pattern to hit it (alibaba.pattern_similarity).
-    similarity: float = DEFAULT_SIMILARITY
-    #: The console's callback setting; starts from the config, changed by the admin API.
-    callback_url: str | None = field(init=False)
-    callback_seed: str = field(init=False)
-    #: Custom text libraries, preloaded from the config.
-    text_libraries: TextLibraries = field(init=False)
-    #: Results of asynchronous image scans, by taskId, for ImageAsyncScanResults.
-    scan_tasks: dict[str, TaskResult] = field(default_factory=dict)
-    #: The namespace this state belongs to, and how many samples each feedback-based library keeps.
-    namespace: str = DEFAULT_NAMESPACE
-    max_library_entries: int = MAX_LIBRARY_ENTRIES
-    #: What every scan answered, by taskId (the newest MAX_RECORDS): a notification's scanResult.
-    machine_results: dict[str, TaskResult] = field(default_factory=dict)
+#: The kinds of record an account's state is stored as (core/storage), by what they hold.
+KIND = "alibaba."
+KIND_STATE = "alibaba.state"
+KIND_CONSOLE = "alibaba.console"
+KIND_IMAGE_FEEDBACK = "alibaba.image_feedback"
+KIND_TEXT_FEEDBACK = "alibaba.text_feedback"
+KIND_REVIEW = "alibaba.review"
+KIND_IMAGE_LIBRARY = "alibaba.image_library"
+KIND_TEXT_LIBRARY = "alibaba.text_library"
+KIND_SCAN_TASK = "alibaba.scan_task"
+KIND_MACHINE_RESULT = "alibaba.machine_result"
 
-    def __post_init__(self) -> None:
-        self.callback_url = self.account.callback_url
-        self.callback_seed = self.account.seed
-        self.text_libraries = TextLibraries(self.similarity)
-        for spec in self.account.text_libraries:
-            lib = self.text_libraries.create(spec.name, spec.kind, spec.list_type, spec.scenes)
-            self.text_libraries.add(lib.code, spec.items)
+
+class AlibabaState:
+    """One account's state in one namespace. Every change is also written to ``sink`` (the store)."""
+
+    def __init__(
+        self,
+        account: AlibabaAccount,
+        *,
+        similarity: float = DEFAULT_SIMILARITY,
+        namespace: str = DEFAULT_NAMESPACE,
+        max_library_entries: int = MAX_LIBRARY_ENTRIES,
+        sink: Sink = NOWHERE,
+        from_config: bool = True,
+        on_console: Callable[[AlibabaState], None] | None = None,
+    ) -> None:
+        self.account = account
+        #: Told whenever the console's callback URL is set or restored (its host is allowed).
+        self.on_console = on_console
+        #: How similar a text must be to a text pattern to hit it (alibaba.pattern_similarity).
+        self.similarity = similarity
+        #: The namespace this state belongs to, and how many samples each feedback-based library keeps.
+        self.namespace = namespace
+        self.max_library_entries = max_library_entries
+        self.sink = sink
+        self.image_feedback: Log[ImageFeedback] = Log(sink, KIND_IMAGE_FEEDBACK, ImageFeedback, MAX_RECORDS)
+        self.text_feedback: Log[TextFeedback] = Log(sink, KIND_TEXT_FEEDBACK, TextFeedback, MAX_RECORDS)
+        self.reviews: Log[Review] = Log(sink, KIND_REVIEW, Review, MAX_RECORDS)
+        #: The feedback-based image library: URL -> latest verdict. Created automatically; it cannot
+        #: be deleted or disabled. The least recently taught sample goes past the cap.
+        self.image_library: Records[LibraryEntry] = Records(
+            sink, KIND_IMAGE_LIBRARY, LibraryEntry, max_library_entries
+        )
+        #: The feedback-based text library: exact text -> latest verdict.
+        self.text_library: Records[LibraryEntry] = Records(
+            sink, KIND_TEXT_LIBRARY, LibraryEntry, max_library_entries
+        )
+        #: Results of asynchronous image scans, by taskId, for ImageAsyncScanResults.
+        self.scan_tasks: Records[TaskResult] = Records(sink, KIND_SCAN_TASK, TaskResult, MAX_RECORDS)
+        #: What every scan answered, by taskId (the newest MAX_RECORDS): a notification's scanResult.
+        self.machine_results: Records[TaskResult] = Records(
+            sink, KIND_MACHINE_RESULT, TaskResult, MAX_RECORDS
+        )
+        #: The console's callback setting; starts from the config, changed by the admin API.
+        self.callback_url: str | None = account.callback_url
+        self.callback_seed: str = account.seed
+        #: Custom text libraries, preloaded from the config.
+        self.text_libraries = TextLibraries(similarity, sink)
+        if from_config:
+            sink.put(KIND_STATE, "", {"uid": account.uid})
+            self.set_console(self.callback_url, self.callback_seed)
+            for spec in account.text_libraries:
+                lib = self.text_libraries.create(spec.name, spec.kind, spec.list_type, spec.scenes)
+                self.text_libraries.add(lib.code, spec.items)
+
+    def set_console(self, url: str | None, seed: str) -> None:
+        """The console's callback URL and seed (admin API)."""
+        self.callback_url, self.callback_seed = url, seed
+        self.sink.put(KIND_CONSOLE, "", {"callbackUrl": url, "seed": seed})
+        if self.on_console is not None:
+            self.on_console(self)
+
+    def restore(self, record: Record) -> None:
+        """Put back one stored record (nothing is written)."""
+        kind, key, value = record.kind, record.key, record.value
+        if kind == KIND_CONSOLE:
+            self.callback_url, self.callback_seed = value["callbackUrl"], value["seed"]
+            if self.on_console is not None:
+                self.on_console(self)
+        elif kind in self._logs:
+            self._logs[kind].restore(key, value)
+        elif kind in self._records:
+            self._records[kind].restore(key, value)
+        elif kind != KIND_STATE:
+            self.text_libraries.restore(kind, key, value)
+
+    @property
+    def _logs(self) -> dict[str, Log[Any]]:
+        return {
+            KIND_IMAGE_FEEDBACK: self.image_feedback,
+            KIND_TEXT_FEEDBACK: self.text_feedback,
+            KIND_REVIEW: self.reviews,
+        }
+
+    @property
+    def _records(self) -> dict[str, Records[Any]]:
+        return {
+            KIND_IMAGE_LIBRARY: self.image_library,
+            KIND_TEXT_LIBRARY: self.text_library,
+            KIND_SCAN_TASK: self.scan_tasks,
+            KIND_MACHINE_RESULT: self.machine_results,
+        }
+
+    def dump(self) -> Iterator[tuple[str, str, Any]]:
+        """Every record of this state, as (kind, key, JSON value): what the store holds of it."""
+        yield KIND_STATE, "", {"uid": self.account.uid}
+        yield KIND_CONSOLE, "", {"callbackUrl": self.callback_url, "seed": self.callback_seed}
+        for kind, log in self._logs.items():
+            for key, value in log.items():
+                yield kind, key, encode(value)
+        for kind, records in self._records.items():
+            for key, value in records.items():
+                yield kind, key, encode(value)
+        yield from self.text_libraries.dump()
 
     def add_scan_task(self, result: TaskResult) -> None:
         """An asynchronous scan's result, for ImageAsyncScanResults (the newest MAX_RECORDS)."""
         assert result.task_id is not None
-        _put_bounded(self.scan_tasks, result.task_id, result)
+        self.scan_tasks.set(result.task_id, result)
 
     def remember_result(self, result: TaskResult) -> None:
         """What a scan answered for one task, for the notifications about that task later."""
         if result.task_id is not None and result.results is not None:
-            _put_bounded(self.machine_results, result.task_id, result)
+            self.machine_results.set(result.task_id, result)
 
     def reflux(self, scenes: tuple[str, ...]) -> tuple[str, ...]:
         """The scenes of a feedback (none named: every scene) that the account's real-time data
@@ -268,38 +342,28 @@ class AlibabaState:
         (whitelist or blacklist) and so changes the next scan of the image. Elsewhere it only trains
         the model, which "may not take effect immediately": no scan result changes."""
         self.image_feedback.append(fb)
-        _keep_newest(self.image_feedback)
         kind = image_list_kind(fb)
         scenes = self.reflux(fb.scenes)
         if fb.url and kind is not None and scenes:
             label = fb.label or ("normal" if kind == "whitelist" else "block")
-            self._learn(self.image_library, fb.url, LibraryEntry(kind, label, scenes, fb.request_id))
+            self.image_library.set(fb.url, LibraryEntry(kind, label, scenes, fb.request_id))
 
     def add_review(self, review: Review) -> None:
         """A reviewed image joins the feedback-based library like an ImageScanFeedback would."""
         self.reviews.append(review)
-        _keep_newest(self.reviews)
         if review.url:
             if review.suggestion == "pass":
                 entry = LibraryEntry("whitelist", "normal", (), review.review_id)
             else:
                 label = review.labels[0] if review.labels else "block"
                 entry = LibraryEntry("blacklist", label, (), review.review_id)
-            self._learn(self.image_library, review.url, entry)
+            self.image_library.set(review.url, entry)
 
     def add_text_feedback(self, fb: TextFeedback) -> None:
         self.text_feedback.append(fb)
-        _keep_newest(self.text_feedback)
         if fb.content and fb.label:
             kind: ListKind = "whitelist" if fb.label == "normal" else "blacklist"
-            self._learn(self.text_library, fb.content, LibraryEntry(kind, fb.label, (), fb.request_id))
-
-    def _learn(self, library: dict[str, LibraryEntry], key: str, entry: LibraryEntry) -> None:
-        """The latest verdict for ``key``; the least recently taught sample goes past the cap."""
-        library.pop(key, None)  # re-taught: now the newest
-        library[key] = entry
-        while len(library) > self.max_library_entries:
-            del library[next(iter(library))]
+            self.text_library.set(fb.content, LibraryEntry(kind, fb.label, (), fb.request_id))
 
 
 class AlibabaBackend:
@@ -312,29 +376,36 @@ class AlibabaBackend:
         *,
         max_library_entries: int = MAX_LIBRARY_ENTRIES,
         max_namespaces: int = MAX_NAMESPACES,
+        store: Store | None = None,
+        seed: Callable[[str, str], Iterable[Record]] | None = None,
     ) -> None:
         self._accounts = accounts
         self._similarity = similarity
         self._max_library_entries = max_library_entries
         self._by_key = {a.access_key_id: a for a in accounts}
         self._by_uid = {a.uid: a for a in accounts}
-        self._spaces: PerNamespace[dict[str, AlibabaState]] = PerNamespace(self._start, max_namespaces)
+        #: Told when a state's console callback URL is set or restored (AlibabaState.on_console).
+        self.on_console: Callable[[AlibabaState], None] | None = None
+        #: A namespace's state is made on first use: from the store's records when it holds the
+        #: namespace (a restart), else from the config plus the seed (``--state``).
+        self.spaces: Spaces[AlibabaAccount, AlibabaState] = Spaces(
+            KIND, self._by_uid, self._make, limit=max_namespaces, store=store, seed=seed
+        )
 
-    def _start(self, namespace: str) -> dict[str, AlibabaState]:
-        """A namespace's states as the start config has them."""
-        return {
-            a.uid: AlibabaState(
-                a,
-                similarity=self._similarity,
-                namespace=namespace,
-                max_library_entries=self._max_library_entries,
-            )
-            for a in self._accounts
-        }
+    def _make(self, namespace: str, account: AlibabaAccount, sink: Sink, from_config: bool) -> AlibabaState:
+        return AlibabaState(
+            account,
+            similarity=self._similarity,
+            namespace=namespace,
+            max_library_entries=self._max_library_entries,
+            sink=sink,
+            from_config=from_config,
+            on_console=self.on_console,
+        )
 
     def reset(self, namespace: str | None = None) -> None:
         """Back to the start config: one namespace's state, or every namespace's (None)."""
-        self._spaces.reset(namespace)
+        self.spaces.reset(namespace)
 
     @property
     def accounts(self) -> tuple[AlibabaAccount, ...]:
@@ -348,11 +419,11 @@ class AlibabaBackend:
         return self._by_key.get(key) or self._by_uid.get(key)
 
     def state(self, account: AlibabaAccount, namespace: str = DEFAULT_NAMESPACE) -> AlibabaState:
-        return self._spaces.get(namespace)[account.uid]
+        return self.spaces.get(namespace)[account.uid]
 
     def states_in(self, namespace: str = DEFAULT_NAMESPACE) -> dict[str, AlibabaState]:
         """A namespace's state of every account, by uid."""
-        return self._spaces.get(namespace)
+        return self.spaces.get(namespace)
 
     @property
     def states(self) -> dict[str, AlibabaState]:

@@ -12,11 +12,15 @@ Pure functions over the account state and settings: no HTTP here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Any
 
 from ...config import Verdict
 from ...core.patterns import Pattern, compile_pattern
+from ...core.storage import Record
+from ...core.storage.codec import decode, encode
+from ...core.storage.records import NOWHERE, Sink
 from .models import (
     BLOCK_LABELS,
     IMAGE_SCENES,
@@ -65,21 +69,29 @@ def check_verdicts(verdicts: Sequence[Verdict]) -> None:
                 raise ValueError(f"{where}.label: {v.label!r} is not a label of scene {v.scene} ({known})")
 
 
-@dataclass
-class Verdicts:
-    """The configured verdicts, with URL patterns compiled once."""
+#: How verdicts added at run time are stored (core/storage); the config's are not: they are config.
+KIND_VERDICTS = "alibaba_verdicts."
+KIND_VERDICT = "alibaba_verdicts.verdict"
 
-    image: list[tuple[Verdict, Pattern | None]] = field(default_factory=list)
-    text: list[Verdict] = field(default_factory=list)
+
+class Verdicts:
+    """The verdicts in force in one namespace (the config's, then those added by the admin API),
+    with URL patterns compiled once."""
+
+    def __init__(self, configured: Sequence[Verdict] = (), sink: Sink = NOWHERE) -> None:
+        self.image: list[tuple[Verdict, Pattern | None]] = []
+        self.text: list[Verdict] = []
+        self.configured = tuple(configured)
+        self.added: list[Verdict] = []
+        self._sink = sink
+        self.load(self.configured)
 
     @classmethod
     def build(cls, verdicts: Sequence[Verdict]) -> Verdicts:
-        out = cls()
-        out.load(verdicts)
-        return out
+        return cls(verdicts)
 
     def load(self, verdicts: Sequence[Verdict]) -> None:
-        """Replace the verdicts in force (in place: the app holds this object); all or nothing."""
+        """Replace the verdicts in force; all or nothing."""
         check_verdicts(verdicts)
         image = [
             (v, compile_pattern(v.url_pattern) if v.url_pattern is not None else None)
@@ -87,6 +99,22 @@ class Verdicts:
             if v.text is None
         ]
         self.image, self.text = image, [v for v in verdicts if v.text is not None]
+
+    def add(self, verdicts: Sequence[Verdict]) -> None:
+        """Add verdicts after those in force (all or nothing), each stored."""
+        self.load([*self.configured, *self.added, *verdicts])
+        for v in verdicts:
+            self.added.append(v)
+            self._sink.put(KIND_VERDICT, f"{len(self.added):06d}", encode(v))
+
+    def restore(self, record: Record) -> None:
+        if record.kind == KIND_VERDICT:
+            self.added.append(decode(record.value, Verdict))
+            self.load([*self.configured, *self.added])
+
+    def dump(self) -> Iterator[tuple[str, str, Any]]:
+        for i, v in enumerate(self.added, 1):
+            yield KIND_VERDICT, f"{i:06d}", encode(v)
 
     @property
     def all(self) -> list[Verdict]:

@@ -3,7 +3,7 @@ throttled, read and answered (core/gateway.py runs the steps in order)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -12,9 +12,10 @@ from ...config import AlibabaAccount, AlibabaSettings, Settings
 from ...core.call import BodyTooLarge, Call
 from ...core.gateway import Action, Identity
 from ...core.headers import HeaderLists, query_of
-from ...core.namespaces import PerNamespace
+from ...core.storage import Record, Store
+from ...core.storage.records import Sink, Spaces
 from ...errors import ConfigError
-from ...keys import DISPATCHER, GATEWAY, SETTINGS
+from ...keys import DISPATCHER, GATEWAY, SETTINGS, STATE, STORE
 from . import handlers, moderation, notifications, protocol, signing
 from .errors import (
     AlibabaError,
@@ -26,12 +27,13 @@ from .errors import (
     throttled,
 )
 from .handlers import AlibabaContext
-from .models import AlibabaBackend, ImageFeedback, TaskResult, TextFeedback
+from .models import AlibabaBackend, AlibabaState, ImageFeedback, TaskResult, TextFeedback
 from .textlib import LibraryError, TextLibraries
 
 ALIBABA_BACKEND = web.AppKey("alibaba_backend", AlibabaBackend)
 #: The default verdicts in force in each namespace: the config's, until the console changes them.
-VERDICTS = web.AppKey("alibaba_verdicts", PerNamespace[moderation.Verdicts])
+#: Each namespace's default verdicts (the config's and those the admin API added).
+VERDICTS: web.AppKey[VerdictSpaces] = web.AppKey("alibaba_verdicts")
 
 #: Every path under it is Alibaba's: one no action serves is InvalidAction.NotFound.
 PATH_PREFIX = "/green/"
@@ -229,7 +231,7 @@ class Alibaba:
         self._app[VERDICTS].reset(namespace)
 
 
-def _check_config(settings: Settings) -> PerNamespace[moderation.Verdicts]:
+def _check_config(settings: Settings) -> None:
     """What the generic loader cannot check: labels per scene, and the preloaded libraries."""
     try:
         moderation.check_verdicts(settings.alibaba.verdicts)
@@ -250,19 +252,54 @@ def _check_config(settings: Settings) -> PerNamespace[moderation.Verdicts]:
             except LibraryError as exc:
                 key = f"alibaba.accounts[{i}].text_libraries[{j}]"
                 raise ConfigError(settings.origin(key), key, str(exc)) from None
-    # Each namespace starts from its own copy of the config's.
-    return PerNamespace(
-        lambda namespace: moderation.Verdicts.build(settings.alibaba.verdicts), settings.server.max_namespaces
-    )
+
+
+class VerdictSpaces:
+    """Each namespace's verdicts: its own copy of the config's, plus those the admin API added."""
+
+    def __init__(
+        self, settings: Settings, store: Store, seed: Callable[[str, str], Iterable[Record]]
+    ) -> None:
+        def make(namespace: str, owner: str, sink: Sink, from_config: bool) -> moderation.Verdicts:
+            return moderation.Verdicts(settings.alibaba.verdicts, sink)
+
+        self.spaces: Spaces[str, moderation.Verdicts] = Spaces(
+            moderation.KIND_VERDICTS,
+            {"": ""},
+            make,
+            limit=settings.server.max_namespaces,
+            store=store,
+            seed=seed,
+        )
+
+    def get(self, namespace: str) -> moderation.Verdicts:
+        return self.spaces.get(namespace)[""]
+
+    def reset(self, namespace: str | None = None) -> None:
+        self.spaces.reset(namespace)
 
 
 def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
-    app[VERDICTS] = _check_config(settings)
+    _check_config(settings)
+    store, seed = app[STORE], app[STATE].seed
+    app[VERDICTS] = VerdictSpaces(settings, store, seed)
     backend = app[ALIBABA_BACKEND] = AlibabaBackend(
         settings.alibaba.accounts,
         settings.alibaba.pattern_similarity,
         max_library_entries=settings.alibaba.max_library_entries,
         max_namespaces=settings.server.max_namespaces,
+        store=store,
+        seed=seed,
     )
+    allowed = app[DISPATCHER].allowed
+
+    def on_console(state: AlibabaState) -> None:
+        # The operator named this receiver: its host joins callbacks.allowed_hosts while it is set.
+        key = f"alibaba/{state.account.uid}/{state.namespace}"
+        allowed.set_console(key, state.callback_url, state.namespace)
+
+    backend.on_console = on_console
+    app[STATE].register(backend.spaces)
+    app[STATE].register(app[VERDICTS].spaces)
     app[GATEWAY].register(app, Alibaba(app, settings, backend))

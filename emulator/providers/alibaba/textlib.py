@@ -32,12 +32,13 @@ from __future__ import annotations
 import itertools
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import ahocorasick
 
+from ...core.storage.records import NOWHERE, Sink
 from ...errors import InvalidInput
 
 LibKind = Literal["term", "pattern"]
@@ -52,6 +53,10 @@ MAX_ITEMS = 10_000
 MAX_TERM = 50
 PATTERN_MIN, PATTERN_MAX = 10, 4_000
 DEFAULT_SIMILARITY = 0.6
+
+#: How a library is stored (core/storage): one record, its definition and items (at most MAX_ITEMS),
+#: written again when it changes. Read back, it is one record per library, not one per term.
+KIND_LIBRARY = "alibaba.textlib"
 
 _HALF = "@#$%^*()<>/?,.;_+-='\" \t"
 # The full-width forms of the same characters (U+FF01..U+FF5E mirror ASCII 0x21..0x7E) and the
@@ -193,8 +198,9 @@ class Hit:
 class TextLibraries:
     """One account's custom text libraries and their matchers."""
 
-    def __init__(self, similarity_threshold: float = DEFAULT_SIMILARITY) -> None:
+    def __init__(self, similarity_threshold: float = DEFAULT_SIMILARITY, sink: Sink = NOWHERE) -> None:
         self.threshold = similarity_threshold
+        self._sink = sink
         self._libs: dict[str, Library] = {}
         self._codes = itertools.count(1)
         self._automaton: ahocorasick.Automaton | None = None
@@ -238,18 +244,65 @@ class TextLibraries:
             raise LibraryError("KeywordLibNameDuplicated", f"a library named {name!r} exists")
         lib = Library(f"lib{next(self._codes)}", name, kind, list_type, scenes=chosen)  # type: ignore[arg-type]
         self._libs[lib.code] = lib
+        self._write(lib)
         return lib
 
     def set_enabled(self, code: str, enabled: bool) -> Library:
         """Enable or disable a user-created library: a disabled one is kept but matches nothing."""
         lib = self.get(code)
         lib.enabled = enabled
+        self._write(lib)
         self._changed()
         return lib
 
     def delete(self, code: str) -> None:
-        self.get(code)
+        lib = self.get(code)
         del self._libs[code]
+        self._sink.delete(KIND_LIBRARY, lib.code)
+        self._changed()
+
+    # -- storage -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _definition(lib: Library) -> dict[str, Any]:
+        return {
+            "name": lib.name,
+            "kind": lib.kind,
+            "listType": lib.list_type,
+            "scenes": list(lib.scenes),
+            "enabled": lib.enabled,
+            "items": list(lib.items),
+        }
+
+    def _write(self, lib: Library) -> None:
+        self._sink.put(KIND_LIBRARY, lib.code, self._definition(lib))
+
+    def dump(self) -> Iterator[tuple[str, str, Any]]:
+        """Every library's records, as (kind, key, JSON value)."""
+        for lib in self._libs.values():
+            yield KIND_LIBRARY, lib.code, self._definition(lib)
+
+    def restore(self, kind: str, key: str, value: Any) -> None:
+        """Put back a stored library (nothing written)."""
+        if kind != KIND_LIBRARY:
+            return
+        lib = Library(
+            key,
+            value["name"],
+            value["kind"],
+            value["listType"],
+            enabled=value["enabled"],
+            scenes=tuple(value["scenes"]),
+        )
+        for item in value["items"]:
+            lib.items[item] = parse_term(item) if lib.kind == "term" else item
+            if lib.kind == "pattern" and is_meaningless(item):
+                lib.ignored.add(item)
+        self._libs[key] = lib
+        number = key[3:]
+        if key.startswith("lib") and number.isdigit():
+            # Codes are never given twice, even after a restart.
+            self._codes = itertools.count(max(int(number) + 1, next(self._codes)))
         self._changed()
 
     def add(self, code: str, items: Iterable[str]) -> int:
@@ -266,6 +319,8 @@ class TextLibraries:
                 "KeywordCountExceeded", f"a library holds at most {MAX_ITEMS} items ({len(lib.items)} now)"
             )
         lib.items.update(parsed)
+        if new:
+            self._write(lib)
         if lib.kind == "pattern":
             lib.ignored.update(p for p in parsed if is_meaningless(p))
         self._changed()
@@ -275,6 +330,8 @@ class TextLibraries:
         lib = self.get(code)
         items = [item for item in items if isinstance(item, str)]
         gone = sum(1 for item in items if lib.items.pop(item, None) is not None)
+        if gone:
+            self._write(lib)
         lib.ignored.difference_update(items)
         self._changed()
         return gone

@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from ...config import TencentAccount
 from ...core.call import DEFAULT_NAMESPACE
-from ...core.namespaces import MAX_NAMESPACES, PerNamespace
+from ...core.namespaces import MAX_NAMESPACES
+from ...core.storage import Record, Store
+from ...core.storage.codec import decode, encode
+from ...core.storage.records import NOWHERE, Records, Sink, Spaces
 from ...errors import NotFound
 
 #: The label names CI documents; ``strict_labels`` accepts only these.
@@ -62,6 +66,12 @@ MAX_TEXT_JOBS = 10_000
 MAX_BADCASES = 10_000
 
 BadcaseState = Literal["reported", "confirmed"]
+
+#: The kinds of record an account's state is stored as (core/storage).
+KIND = "tencent."
+KIND_STATE = "tencent.state"
+KIND_BADCASE = "tencent.badcase"
+KIND_TEXT_JOB = "tencent.text_job"
 #: What an image audit's Input names: a key in the bucket, a link, or the image itself (base64).
 ImageSource = Literal["Content", "Object", "Url"]
 
@@ -93,22 +103,55 @@ class Badcase:
 Subject = tuple[int, str]
 
 
-@dataclass
 class TencentState:
-    account: TencentAccount
-    #: The namespace this state belongs to, and how many badcases it keeps.
-    namespace: str = DEFAULT_NAMESPACE
-    max_badcases: int = MAX_BADCASES
-    #: RequestId -> badcase, oldest reported first (dicts keep insertion order).
-    _badcases: dict[str, Badcase] = field(default_factory=dict)
-    #: Badcases still under review, in the order they were reported.
-    _pending: deque[Badcase] = field(default_factory=deque)
-    #: The confirmed badcases by what they correct, and the one that decides each (the most
-    #: recently confirmed): an audit is one lookup.
-    _confirmed: dict[Subject, dict[str, Badcase]] = field(default_factory=dict)
-    _decider: dict[Subject, Badcase] = field(default_factory=dict)
-    #: JobId -> the audit as answered, oldest first (dicts keep insertion order).
-    text_jobs: dict[str, TextAudit] = field(default_factory=dict)
+    """One account's state in one namespace. Every change is also written to ``sink`` (the store)."""
+
+    def __init__(
+        self,
+        account: TencentAccount,
+        namespace: str = DEFAULT_NAMESPACE,
+        max_badcases: int = MAX_BADCASES,
+        *,
+        sink: Sink = NOWHERE,
+        from_config: bool = True,
+    ) -> None:
+        self.account = account
+        #: The namespace this state belongs to, and how many badcases it keeps.
+        self.namespace = namespace
+        self.max_badcases = max_badcases
+        self.sink = sink
+        #: RequestId -> badcase, oldest reported first (dicts keep insertion order).
+        self._badcases: dict[str, Badcase] = {}
+        #: Badcases still under review, in the order they were reported.
+        self._pending: deque[Badcase] = deque()
+        #: The confirmed badcases by what they correct, and the one that decides each (the most
+        #: recently confirmed): an audit is one lookup.
+        self._confirmed: dict[Subject, dict[str, Badcase]] = {}
+        self._decider: dict[Subject, Badcase] = {}
+        #: JobId -> the audit as answered, oldest first.
+        self.text_jobs: Records[TextAudit] = Records(sink, KIND_TEXT_JOB, TextAudit, MAX_TEXT_JOBS)
+        if from_config:
+            sink.put(KIND_STATE, "", {"appid": account.appid})
+
+    def restore(self, record: Record) -> None:
+        """Put back one stored record (nothing is written)."""
+        if record.kind == KIND_BADCASE:
+            badcase = decode(record.value, Badcase)
+            confirmed_at = badcase.confirmed_at
+            badcase.state, badcase.confirmed_at = "reported", None
+            self.report(badcase)
+            if confirmed_at is not None:
+                self.confirm(badcase.request_id, at=confirmed_at)
+        elif record.kind == KIND_TEXT_JOB:
+            self.text_jobs.restore(record.key, record.value)
+
+    def dump(self) -> Iterator[tuple[str, str, Any]]:
+        """Every record of this state, as (kind, key, JSON value)."""
+        yield KIND_STATE, "", {"appid": self.account.appid}
+        for badcase in self._badcases.values():
+            yield KIND_BADCASE, badcase.request_id, encode(badcase)
+        for key, job in self.text_jobs.items():
+            yield KIND_TEXT_JOB, key, encode(job)
 
     @property
     def badcases(self) -> list[Badcase]:
@@ -120,9 +163,12 @@ class TencentState:
         if old is not None:
             self._forget(old)
         self._badcases[badcase.request_id] = badcase
+        self.sink.put(KIND_BADCASE, badcase.request_id, encode(badcase))
         self._pending.append(badcase)
         while len(self._badcases) > self.max_badcases:
-            self._forget(self._badcases.pop(next(iter(self._badcases))))
+            gone = self._badcases.pop(next(iter(self._badcases)))
+            self.sink.delete(KIND_BADCASE, gone.request_id)
+            self._forget(gone)
         # The queue drops confirmed and forgotten badcases as they reach its head (confirm_due);
         # without reads it is swept here, once per max_badcases reports at most.
         if len(self._pending) > 2 * self.max_badcases:
@@ -147,9 +193,7 @@ class TencentState:
             self._confirmed.pop(subject, None)
 
     def remember_text_job(self, audit: TextAudit) -> None:
-        self.text_jobs[audit.job_id] = audit
-        while len(self.text_jobs) > MAX_TEXT_JOBS:
-            del self.text_jobs[next(iter(self.text_jobs))]
+        self.text_jobs.set(audit.job_id, audit)
 
     def text_job(self, job_id: str) -> TextAudit | None:
         """The audit as it was answered when submitted: a badcase confirmed later does not change a
@@ -168,6 +212,7 @@ class TencentState:
         if badcase.state != "confirmed":
             badcase.state = "confirmed"
             badcase.confirmed_at = at
+            self.sink.put(KIND_BADCASE, request_id, encode(badcase))
             subject = _subject(badcase)
             if subject is not None:
                 self._confirmed.setdefault(subject, {})[request_id] = badcase
@@ -269,19 +314,23 @@ class TencentBackend:
         *,
         max_badcases: int = MAX_BADCASES,
         max_namespaces: int = MAX_NAMESPACES,
+        store: Store | None = None,
+        seed: Callable[[str, str], Iterable[Record]] | None = None,
     ) -> None:
         self._accounts = accounts
         self._max_badcases = max_badcases
         self._by_secret_id = {a.secret_id: a for a in accounts}
         self._by_appid = {a.appid: a for a in accounts}
-        self._spaces: PerNamespace[dict[str, TencentState]] = PerNamespace(self._start, max_namespaces)
+        self.spaces: Spaces[TencentAccount, TencentState] = Spaces(
+            KIND, self._by_appid, self._make, limit=max_namespaces, store=store, seed=seed
+        )
 
-    def _start(self, namespace: str) -> dict[str, TencentState]:
-        return {a.appid: TencentState(a, namespace, self._max_badcases) for a in self._accounts}
+    def _make(self, namespace: str, account: TencentAccount, sink: Sink, from_config: bool) -> TencentState:
+        return TencentState(account, namespace, self._max_badcases, sink=sink, from_config=from_config)
 
     def reset(self, namespace: str | None = None) -> None:
         """Back to the start config: one namespace's state, or every namespace's (None)."""
-        self._spaces.reset(namespace)
+        self.spaces.reset(namespace)
 
     @property
     def accounts(self) -> tuple[TencentAccount, ...]:
@@ -294,15 +343,15 @@ class TencentBackend:
         return self._by_appid.get(appid)
 
     def state(self, account: TencentAccount, namespace: str = DEFAULT_NAMESPACE) -> TencentState:
-        return self._spaces.get(namespace)[account.appid]
+        return self.spaces.get(namespace)[account.appid]
 
     def states_in(self, namespace: str = DEFAULT_NAMESPACE) -> dict[str, TencentState]:
         """A namespace's state of every account, by APPID."""
-        return self._spaces.get(namespace)
+        return self.spaces.get(namespace)
 
     def namespaces(self, namespace: str | None = None) -> list[dict[str, TencentState]]:
         """The states of every namespace that has any (None), or of ``namespace`` if it has."""
-        return [states for _, states in self._spaces.items(namespace)]
+        return [states for _, states in self.spaces.items(namespace)]
 
     @property
     def states(self) -> dict[str, TencentState]:

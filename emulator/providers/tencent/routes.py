@@ -15,7 +15,7 @@ from ...config import Settings, TencentAccount, TencentSettings
 from ...core.call import BodyTooLarge, Call
 from ...core.gateway import Action, Identity
 from ...core.headers import HeaderLists, query_of
-from ...keys import GATEWAY, SETTINGS
+from ...keys import GATEWAY, SETTINGS, STATE, STORE
 from . import handlers, protocol, signing
 from .errors import (
     AccessDenied,
@@ -260,7 +260,10 @@ def setup(app: web.Application) -> None:
         settings.tencent.accounts,
         max_badcases=settings.tencent.max_badcases,
         max_namespaces=settings.server.max_namespaces,
+        store=app[STORE],
+        seed=app[STATE].seed,
     )
+    app[STATE].register(backend.spaces)
     app[GATEWAY].register(app, Tencent(app, settings, backend))
 
 

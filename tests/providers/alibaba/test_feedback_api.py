@@ -64,7 +64,7 @@ async def test_invalid_image_feedback(client: Client, body: Any, message: str) -
     result = await post(client, IMAGE, json.dumps(body))
     assert (result["code"], result["msg"]) == (400, message)
     assert client.app is not None
-    assert client.app[ALIBABA_BACKEND].states[UID].image_feedback == []
+    assert list(client.app[ALIBABA_BACKEND].states[UID].image_feedback) == []
 
 
 BAD_TEXT_BODIES = [
