@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import workers
 from ._version import __version__
-from .config import default_config_path, load
+from .config import Settings, default_config_path, load
 from .contract import commands as contract_commands
 from .contract.proxy import DEFAULT_REDACTED
 from .core import log, scenarios
@@ -103,6 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="seed from a state document (GET /_emulator/state): a namespace made afresh (first "
         "use, or POST /_emulator/reset) starts from it (default: storage.state)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="serve from N processes on one port (SO_REUSEPORT), one core each; more than one "
+        "needs a shared store (--store)",
+    )
+    serve.add_argument(
+        "--store",
+        metavar="URL",
+        help="the store replicas and workers share: a Redis URL, redis://HOST:PORT/DB (needs the "
+        "redis extra); refused at start when Redis does not answer",
     )
     serve.add_argument(
         "--config",
@@ -199,6 +214,16 @@ def _port(value: str) -> int:
     return port
 
 
+def _workers(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of workers: {value!r}") from None
+    if not 1 <= count <= 64:
+        raise argparse.ArgumentTypeError(f"workers must be 1..64, not {count}")
+    return count
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -220,8 +245,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EmulatorError as exc:
         print(f"emulator: error: {exc}", file=sys.stderr)
         return 2
+    if args.workers > 1 and not args.store:
+        print(
+            f"emulator: error: --workers {args.workers}: several workers need a shared store "
+            "(--store redis://HOST:PORT/DB); apart, each would keep its own state, throttle "
+            "windows and journal",
+            file=sys.stderr,
+        )
+        return 2
+    if args.workers > 1 and settings.storage.path:
+        print(
+            f"emulator: error: --workers {args.workers}: a data directory (storage.path) is one "
+            "process's (SQLite); several workers share a Redis store (--store) instead",
+            file=sys.stderr,
+        )
+        return 2
     log.configure(settings.server.log_level, settings.server.log_format)
     try:
+        if args.store:
+            workers.check_store(args.store)
+        if args.workers > 1:
+            return workers.run(args.workers, settings, _worker)
         asyncio.run(_serve(settings))
     except scenarios.ScenarioError as exc:
         print(f"emulator: error: {exc}", file=sys.stderr)
@@ -232,15 +276,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-async def _serve(settings: Any) -> None:
+async def _serve(settings: Any, port: int | None = None, ready: Callable[[], None] | None = None) -> None:
+    """Serve until SIGINT or SIGTERM. With ``ready`` (a worker of several): on ``port`` with
+    SO_REUSEPORT, and ``ready`` is called instead of printing the line."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runner, server = await start(settings)
+    runner, server = await start(settings, port=port, reuse_port=ready is not None)
     try:
-        print(f"emulator serving on {server.url}", flush=True)
+        if ready is not None:
+            ready()
+        else:
+            print(f"emulator serving on {server.url}", flush=True)
         await stop.wait()
     finally:
         await runner.cleanup()
-        print("emulator stopped", file=sys.stderr, flush=True)
+        if ready is None:
+            print("emulator stopped", file=sys.stderr, flush=True)
+
+
+def _worker(settings: Settings, port: int, ready: Callable[[], None]) -> None:
+    asyncio.run(_serve(settings, port, ready))

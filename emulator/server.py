@@ -100,13 +100,21 @@ class _TimedReads(RequestHandler):
 class _Site(web.BaseSite):
     """A TCP site whose connections are :class:`_TimedReads` (web.TCPSite serves aiohttp's own)."""
 
-    __slots__ = ("_host", "_port", "_factory")
+    __slots__ = ("_host", "_port", "_factory", "_reuse_port")
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, factory: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        factory: Callable[[], Any],
+        reuse_port: bool = False,
+    ) -> None:
         super().__init__(runner)
         self._host = host
         self._port = port
         self._factory = factory
+        self._reuse_port = reuse_port
 
     @property
     def name(self) -> str:
@@ -117,7 +125,12 @@ class _Site(web.BaseSite):
         await super().start()
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self._factory, self._host, self._port, reuse_address=True, backlog=self._backlog
+            self._factory,
+            self._host,
+            self._port,
+            reuse_address=True,
+            reuse_port=self._reuse_port or None,
+            backlog=self._backlog,
         )
 
 
@@ -175,7 +188,10 @@ async def start(
     clock: Clock | None = None,
     host: str | None = None,
     port: int | None = None,
+    reuse_port: bool = False,
 ) -> tuple[web.AppRunner, RunningServer]:
+    """Serve ``settings`` until the runner is cleaned up. ``reuse_port``: SO_REUSEPORT, so that
+    several processes (serve --workers N) listen on one port and the kernel spreads connections."""
     app = create_app(settings, clock=clock)
     host = settings.server.host if host is None else host
     port = settings.server.port if port is None else port
@@ -200,7 +216,7 @@ async def start(
             server, loop=loop, read_timeout=read_timeout, keepalive_timeout=KEEPALIVE_TIMEOUT, access_log=None
         )
 
-    site = _Site(runner, host, port, connection)
+    site = _Site(runner, host, port, connection, reuse_port)
     try:
         await site.start()
     except OSError as exc:

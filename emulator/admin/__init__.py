@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 from pathlib import Path
 
 from aiohttp import web
@@ -36,6 +37,8 @@ async def health(request: web.Request) -> web.Response:
         {
             "status": "ok",
             "version": __version__,
+            # Which process answered: one of several under serve --workers N.
+            "pid": os.getpid(),
             "providers": {name: fact() for name, fact in facts.items()},
             "storage": request.config_dict[STORE].describe(),
         }

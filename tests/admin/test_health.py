@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ async def test_health_reports_each_providers_accounts(aiohttp_client: AppClient)
     assert await response.json() == {
         "status": "ok",
         "version": __version__,
+        "pid": os.getpid(),
         "providers": {
             "alibaba": {"accounts": len(settings.alibaba.accounts)},
             "tencent": {"accounts": len(settings.tencent.accounts)},

@@ -1,0 +1,360 @@
+"""What replicas sharing one Redis decide together: the throttle, fault schedules, callback leases.
+
+Each is one atomic step in Redis (a Lua script or ``SET NX``), so two replicas never both take the
+last slot of a window, both fire a ``first: 1`` rule, or both attempt one delivery. They take the
+client of the :class:`~emulator.core.storage.redis.RedisStore` (``store.client``), so one process
+keeps one connection pool. Keys live under the store's prefix (``emulator:`` by default)::
+
+    {p}tw:{namespace}:{key}   zset    the instants (µs) a throttle window admitted, expiring
+    {p}fc:{rule}              hash    a fault rule's counts: m, f (all) and m:{ns}, f:{ns}, added
+    {p}lease:{delivery}       string  the replica holding a delivery, expiring with the lease
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import uuid
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from .clock import Clock
+from .faults import Schedule
+from .storage.base import Record
+from .storage.redis import RedisStore, StoreUnavailable
+
+# --- the throttle ------------------------------------------------------------------------------
+
+# KEYS: the window. ARGV: limit, window (µs), now (µs; "" for Redis TIME), the admitted call's member.
+# Answers {-1, now} when admitted, else {µs until a slot frees, now}. Same rule as
+# SlidingWindowLimiter: a call leaves the window ``window`` after it was admitted (a call exactly at
+# the horizon is out); refused calls are not recorded.
+_ACQUIRE = """
+local key = KEYS[1]
+local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now
+if ARGV[3] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+else
+  now = tonumber(ARGV[3])
+end
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local n = redis.call('ZCARD', key)
+if n >= limit then
+  local oldest = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
+  return {tonumber(oldest[2]) + window - now, now}
+end
+redis.call('ZADD', key, now, ARGV[4])
+redis.call('PEXPIRE', key, math.floor(window / 1000) + 1)
+return {-1, now}
+"""
+
+
+@contextmanager
+def _answering(what: str) -> Iterator[None]:
+    """Redis lost or timing out, as the store's own error (the gateway answers the provider's
+    503-class error for it)."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailable(f"Redis did not answer for {what}: {exc}") from exc
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+class Acquired(NamedTuple):
+    """One throttle decision: ``retry_after`` None when admitted (else the seconds until a slot
+    frees), and ``at``, the instant (µs, Redis TIME or the given clock) it was decided at."""
+
+    retry_after: float | None
+    at: int
+
+
+class RedisLimiter:
+    """:class:`~emulator.core.throttle.SlidingWindowLimiter` across replicas: at most ``limit``
+    calls per key in any ``window`` seconds, whichever replica receives them. Time is Redis's
+    ``TIME`` (one clock for all replicas), or ``clock.time()`` when a clock is given (the manual
+    clock). Windows expire with their last call, so keys stay bounded by the calls of one window."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        clock: Clock | None = None,
+        window: float = 1.0,
+        *,
+        prefix: str = "emulator:",
+    ) -> None:
+        if window <= 0:
+            raise ValueError("window must be positive")
+        self._client = client
+        self._clock = clock
+        self._window_us = round(window * 1_000_000)
+        self._prefix = prefix
+        self._script = client.register_script(_ACQUIRE)
+        # Members of the windows' sets must be unique across replicas and calls.
+        self._tag = uuid.uuid4().hex[:12]
+        self._calls = itertools.count()
+
+    def key_name(self, key: Hashable) -> str:
+        """The Redis key of a window; keys made by core/throttle.window_key (scope, namespace,
+        owner, action) are filed under their namespace, for :meth:`reset`."""
+        parts = list(key) if isinstance(key, tuple) else [key]
+        namespace = parts.pop(1) if len(parts) > 1 and isinstance(parts[1], str) else ""
+        return f"{self._prefix}tw:{namespace}:{json.dumps(parts, default=str, separators=(',', ':'))}"
+
+    async def acquire(self, key: Hashable, limit: int) -> Acquired:
+        if limit <= 0:
+            return Acquired(0.0, 0)
+        now = "" if self._clock is None else str(round(self._clock.time() * 1_000_000))
+        member = f"{self._tag}:{next(self._calls)}"
+        with _answering("the throttle"):
+            wait, at = await self._script(
+                keys=[self.key_name(key)], args=[limit, self._window_us, now, member]
+            )
+        return Acquired(None if wait < 0 else max(0.0, wait / 1_000_000), int(at))
+
+    async def try_acquire(self, key: Hashable, limit: int) -> float | None:
+        """None when the call is admitted (and recorded), else the seconds until one could be."""
+        return (await self.acquire(key, limit)).retry_after
+
+    async def reset(self, namespace: str | None = None) -> int:
+        """Forget every window (None), or a namespace's; answers how many there were."""
+        pattern = f"{self._prefix}tw:" + ("*" if namespace is None else _glob_escape(namespace) + ":*")
+        gone = 0
+        batch: list[Any] = []
+        async for name in self._client.scan_iter(match=pattern, count=1000):
+            batch.append(name)
+            if len(batch) >= 500:
+                gone += int(await self._client.unlink(*batch))
+                batch.clear()
+        if batch:
+            gone += int(await self._client.unlink(*batch))
+        return gone
+
+
+# --- fault schedules -----------------------------------------------------------------------------
+
+# KEYS: the rule's counts. ARGV: namespace ("" : the rule belongs to one namespace and counts all its
+# calls), nth, first, every, after, times, window from, window until, probability, seed (all "" when
+# unset), age in seconds ("" : from the instant stored by register, or the first call). Counts the
+# call, decides as Schedule.decide does (in the same order), counts the firing. Answers {matched,
+# fired, fire, total matched, total fired}, the first two those the schedule decided on.
+_DECIDE = """
+local key = KEYS[1]
+local ns = ARGV[1]
+local nth, first, every, after, times = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]),
+  tonumber(ARGV[5]), tonumber(ARGV[6])
+local wfrom, wuntil, probability = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local seed, age = ARGV[10], tonumber(ARGV[11])
+if age == nil then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  redis.call('HSETNX', key, 'added', string.format('%.6f', now))
+  age = now - tonumber(redis.call('HGET', key, 'added'))
+end
+local total = redis.call('HINCRBY', key, 'm', 1)
+local mkey, fkey = 'm', 'f'
+local matched = total
+if ns ~= '' then
+  mkey, fkey = 'm:' .. ns, 'f:' .. ns
+  matched = redis.call('HINCRBY', key, mkey, 1)
+end
+local fired = tonumber(redis.call('HGET', key, fkey) or '0')
+local fire = 1
+if times ~= nil and fired >= times then fire = 0
+elseif wfrom ~= nil and age < wfrom then fire = 0
+elseif wuntil ~= nil and age >= wuntil then fire = 0
+elseif nth ~= nil and matched ~= nth then fire = 0
+elseif first ~= nil and matched > first then fire = 0
+elseif every ~= nil and matched % every ~= 0 then fire = 0
+elseif after ~= nil and matched <= after then fire = 0
+elseif probability ~= nil then
+  local draw = tonumber(string.sub(redis.sha1hex(seed .. ':' .. matched), 1, 13), 16) / 4503599627370496
+  if not (draw < probability) then fire = 0 end
+end
+local total_fired = tonumber(redis.call('HGET', key, 'f') or '0')
+if fire == 1 then
+  total_fired = redis.call('HINCRBY', key, 'f', 1)
+  if ns ~= '' then fired = redis.call('HINCRBY', key, fkey, 1) else fired = total_fired end
+end
+return {matched, fired, fire, total, total_fired}
+"""
+
+
+def draw(seed: str, matched: int) -> float:
+    """The probability draw of the ``matched``-th call, as the decide script makes it: the first 52
+    bits of SHA-1("seed:matched") as a fraction of 1. The same on every replica, so they agree."""
+    return int(hashlib.sha1(f"{seed}:{matched}".encode()).hexdigest()[:13], 16) / 2**52
+
+
+class Counted(NamedTuple):
+    """One counted call: the counts the schedule decided on (the namespace's, for a rule of every
+    namespace), whether it fires, and the rule's counts over all namespaces."""
+
+    matched: int
+    fired: int
+    fire: bool
+    total_matched: int
+    total_fired: int
+
+
+def _arg(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+class ScheduleCounters:
+    """Fault-rule counts kept in Redis, so that ``nth``, ``first``, ``every``, ``after`` and
+    ``times`` count every replica's calls and exactly one replica fires the nth. Decides as
+    :meth:`emulator.core.faults.Schedule.decide` does, except the probability draw: not Python's
+    random sequence but :func:`draw` of (seed, matched), which every replica computes alike (a rule
+    without a seed draws with its id as the seed)."""
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "emulator:") -> None:
+        self._client = client
+        self._prefix = prefix
+        self._script = client.register_script(_DECIDE)
+
+    def key_name(self, rule_id: str) -> str:
+        return f"{self._prefix}fc:{rule_id}"
+
+    async def register(self, rule_id: str) -> None:
+        """Start the rule's clock for ``window`` schedules (Redis TIME) when it is added; counts of
+        an earlier rule with this id are forgotten."""
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.delete(self.key_name(rule_id))
+            pipe.eval(
+                "local t = redis.call('TIME') "
+                "return redis.call('HSET', KEYS[1], 'added', string.format('%.6f', t[1] + t[2] / 1000000))",
+                1,
+                self.key_name(rule_id),
+            )
+            await pipe.execute()
+
+    async def decide(
+        self,
+        rule_id: str,
+        schedule: Schedule,
+        namespace: str | None = None,
+        age: float | None = None,
+    ) -> Counted:
+        """Count one matching call and decide it. ``namespace``: the call's namespace when the rule
+        is of every namespace (it counts per namespace), None for a rule of one namespace. ``age``:
+        seconds since the rule was added (None: from :meth:`register`'s Redis TIME)."""
+        seed = rule_id if schedule.seed is None else str(schedule.seed)
+        args = [
+            namespace or "",
+            _arg(schedule.nth),
+            _arg(schedule.first),
+            _arg(schedule.every),
+            _arg(schedule.after),
+            _arg(schedule.times),
+            _arg(schedule.window_from),
+            _arg(schedule.window_until),
+            _arg(schedule.probability),
+            seed,
+            _arg(age),
+        ]
+        with _answering("a fault schedule"):
+            matched, fired, fire, total, total_fired = await self._script(
+                keys=[self.key_name(rule_id)], args=args
+            )
+        return Counted(int(matched), int(fired), bool(fire), int(total), int(total_fired))
+
+    async def counts(self, rule_id: str, namespace: str | None = None) -> tuple[int, int]:
+        """(matched, fired) of a rule, over all namespaces or in one."""
+        fields = ("m", "f") if namespace is None else (f"m:{namespace}", f"f:{namespace}")
+        with _answering("a fault schedule"):
+            matched, fired = await self._client.hmget(self.key_name(rule_id), fields)
+        return int(matched or 0), int(fired or 0)
+
+    async def forget(self, rule_id: str, namespace: str | None = None) -> None:
+        """Drop a rule's counts (it was deleted), or only those of one namespace (a namespace reset)."""
+        if namespace is None:
+            await self._client.delete(self.key_name(rule_id))
+        else:
+            await self._client.hdel(self.key_name(rule_id), f"m:{namespace}", f"f:{namespace}")
+
+
+# --- callback leases -----------------------------------------------------------------------------
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+class Leases:
+    """Who attempts a callback delivery: the replica holding its lease. A lease is taken with
+    ``SET NX PX`` (one replica wins), renewed by its holder while it works on the delivery, and
+    released when the delivery is done; a replica that dies stops renewing, the lease expires and
+    :meth:`orphans` lists the delivery for another replica to :meth:`claim`. The delivery itself
+    (next attempt time, attempt count) is a record in the store, so the taker continues from there.
+    Delivery ids must be unique across namespaces (they are the records' keys)."""
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "emulator:") -> None:
+        self._client = client
+        self._prefix = prefix
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+
+    def key_name(self, delivery_id: str) -> str:
+        return f"{self._prefix}lease:{delivery_id}"
+
+    async def claim(self, delivery_id: str, replica_id: str, lease_seconds: float) -> bool:
+        """Take the lease unless another replica holds it."""
+        with _answering("a callback lease"):
+            taken = await self._client.set(
+                self.key_name(delivery_id), replica_id, nx=True, px=_ms(lease_seconds)
+            )
+        return bool(taken)
+
+    async def renew(self, delivery_id: str, replica_id: str, lease_seconds: float) -> bool:
+        """Extend a lease ``replica_id`` holds; False when it no longer does (it expired, and maybe
+        another replica took the delivery over: stop working on it)."""
+        with _answering("a callback lease"):
+            renewed = await self._renew(
+                keys=[self.key_name(delivery_id)], args=[replica_id, _ms(lease_seconds)]
+            )
+        return bool(renewed)
+
+    async def release(self, delivery_id: str, replica_id: str) -> bool:
+        """Give the lease up (the delivery is finished or rescheduled); only its holder can."""
+        with _answering("a callback lease"):
+            released = await self._release(keys=[self.key_name(delivery_id)], args=[replica_id])
+        return bool(released)
+
+    async def holder(self, delivery_id: str) -> str | None:
+        with _answering("a callback lease"):
+            raw = await self._client.get(self.key_name(delivery_id))
+        return None if raw is None else raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    async def unleased(self, delivery_ids: Sequence[str]) -> list[str]:
+        """Those of ``delivery_ids`` no replica holds a lease on (one round trip)."""
+        if not delivery_ids:
+            return []
+        with _answering("a callback lease"):
+            held = await self._client.mget([self.key_name(d) for d in delivery_ids])
+        return [d for d, holder in zip(delivery_ids, held, strict=True) if holder is None]
+
+    async def orphans(self, store: RedisStore, kind: str, namespace: str | None = None) -> list[Record]:
+        """The stored deliveries (records of ``kind``, their attempt counts in them) no replica
+        holds a lease on, oldest written first."""
+        records = [r for r in await store.records(namespace, kind) if r.kind == kind]
+        free = set(await self.unleased([r.key for r in records]))
+        return [r for r in records if r.key in free]
