@@ -320,6 +320,10 @@ class SQLiteStore(Store):
         #: The number of the last queued statement commit() waits for.
         self._awaited = 0
         self._committed = 0
+        #: The journal's queue, and statements queued on it and written.
+        self._jops: list[_Op] = []
+        self._jqueued = 0
+        self._jwritten = 0
         self._waiters: deque[_Waiter] = deque()
         self._failure: StorageError | None = None
         self._stopping = False
@@ -351,10 +355,21 @@ class SQLiteStore(Store):
                 self._make_room()
 
     def _make_room(self) -> None:
-        """Wait (holding ``self._cond``) until the writer thread took the queue."""
+        """Wait (holding ``self._cond``) until the writer thread took the queues."""
         self._wake.set()
-        while len(self._ops) >= MAX_QUEUED and self._thread.is_alive():
+        while (len(self._ops) >= MAX_QUEUED or len(self._jops) >= MAX_QUEUED) and self._thread.is_alive():
             self._cond.wait(1.0)
+
+    def _enqueue_journal(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Queue one statement on the journal's own queue: written by the writer thread in large
+        batches within JOURNAL_FLUSH_SECONDS, never on the event loop's thread, never waited for."""
+        with self._mutex:
+            if self._stopping:
+                raise self._closed_error()
+            self._jops.append((sql, params))
+            self._jqueued += 1
+            if len(self._jops) >= MAX_QUEUED:
+                self._make_room()
 
     def put(self, kind: str, namespace: str, account: str, key: str, value: Any) -> None:
         doc = _encode(value)
@@ -376,22 +391,27 @@ class SQLiteStore(Store):
         self._enqueue("DELETE FROM records" + where, params)
 
     def put_meta(self, key: str, value: Any) -> None:
-        # The journal's own counts go with its rows: not waited for.
-        self._enqueue(_PUT_META, (key, _encode(value)), awaited=not key.startswith("journal."))
+        if key.startswith("journal."):
+            # The journal's own counts go with its rows.
+            self._enqueue_journal(_PUT_META, (key, _encode(value)))
+        else:
+            self._enqueue(_PUT_META, (key, _encode(value)))
 
     def append_entry(self, row: JournalRow) -> None:
         doc = _encode(row.doc)
         params = (row.id, row.namespace, doc, row.request_head, row.request_body, row.response_body)
-        self._enqueue(_APPEND, params, awaited=False)
+        self._enqueue_journal(_APPEND, params)
 
     def clear_entries(self, namespace: str | None = None) -> None:
+        # On the journal's queue, after the rows it clears (a clear is written with them, within
+        # JOURNAL_FLUSH_SECONDS).
         if namespace is None:
-            self._enqueue("DELETE FROM journal", ())
+            self._enqueue_journal("DELETE FROM journal", ())
         else:
-            self._enqueue("DELETE FROM journal WHERE namespace = ?", (namespace,))
+            self._enqueue_journal("DELETE FROM journal WHERE namespace = ?", (namespace,))
 
     def trim_entries(self, below_id: int) -> None:
-        self._enqueue(_TRIM, (below_id,), awaited=False)
+        self._enqueue_journal(_TRIM, (below_id,))
 
     @property
     def pending(self) -> bool:
@@ -422,8 +442,12 @@ class SQLiteStore(Store):
     def _caught_up(self) -> None:
         """Wait until everything queued so far is committed."""
         with self._cond:
-            target = self._enqueued
-            while self._committed < target and self._failure is None and self._thread.is_alive():
+            target, journal = self._enqueued, self._jqueued
+            while (
+                (self._committed < target or self._jwritten < journal)
+                and self._failure is None
+                and self._thread.is_alive()
+            ):
                 self._wake.set()
                 self._cond.wait(1.0)
             if self._failure is not None:
@@ -503,12 +527,13 @@ class SQLiteStore(Store):
                 with self._cond:
                     stopping = self._stopping
                 self._flush()
+                self._flush_journal()
                 if stopping or time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
                     checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     last_checkpoint = time.monotonic()
                 if stopping:
                     with self._cond:
-                        if not self._ops:
+                        if not self._ops and not self._jops:
                             return
         finally:
             checkpointer.close()
@@ -521,31 +546,50 @@ class SQLiteStore(Store):
             if batch:
                 self._write(batch, here)
 
+    def _flush_journal(self) -> None:
+        """Write the journal's queue in one transaction (the writer thread's work)."""
+        with self._write_lock:
+            with self._cond:
+                batch, self._jops = self._jops, []
+            if not batch:
+                return
+            error = self._transaction(batch)
+            with self._cond:
+                if error is not None:
+                    self._failure = self._failure or error
+                self._jwritten += len(batch)
+                self._cond.notify_all()
+
     def _flush_soon(self) -> None:
         self._flush_scheduled = False
         self._flush(asyncio.get_running_loop())
 
+    def _transaction(self, batch: list[_Op]) -> StorageError | None:
+        """Run ``batch`` in one transaction; the failure (this one's or an earlier one's), if any."""
+        if self._failure is not None:
+            return self._failure
+        conn = self._writer_conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for sql, ops in itertools.groupby(batch, key=itemgetter(0)):
+                conn.executemany(sql, [params for _, params in ops])
+            conn.execute("COMMIT")
+        except Exception as exc:  # any failure must reach the waiting calls
+            log.exception("storage: writing %d operations to %s failed", len(batch), self.path)
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            return StorageFailure(
+                str(self.path),
+                "storage.path",
+                f"writing failed ({type(exc).__name__}: {exc}); changes since then are not "
+                "stored. Check the disk and the file, then restart the emulator",
+            )
+        return None
+
     def _write(self, batch: list[_Op], here: asyncio.AbstractEventLoop | None = None) -> None:
         """Write ``batch`` in one transaction and settle the commits it completes (directly for
         those of the loop ``here``, the one running this, else through their loop)."""
-        error: StorageError | None = self._failure
-        if error is None:
-            conn = self._writer_conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                for sql, ops in itertools.groupby(batch, key=itemgetter(0)):
-                    conn.executemany(sql, [params for _, params in ops])
-                conn.execute("COMMIT")
-            except Exception as exc:  # any failure must reach the waiting calls
-                log.exception("storage: writing %d operations to %s failed", len(batch), self.path)
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                error = StorageFailure(
-                    str(self.path),
-                    "storage.path",
-                    f"writing failed ({type(exc).__name__}: {exc}); changes since then are not "
-                    "stored. Check the disk and the file, then restart the emulator",
-                )
+        error = self._transaction(batch)
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         with self._cond:
             if error is not None:
