@@ -8,6 +8,7 @@ from aiohttp import web
 
 from . import admin
 from .config import Settings, load
+from .core.call import view_of
 from .core.callbacks import AllowedHosts, Delivery, Dispatcher
 from .core.clock import Clock, ManualClock, RealClock
 from .core.fault_actions import inbound_checker, outbound_faults, setup_hang_release
@@ -89,6 +90,7 @@ def create_app(
     # The app owns every path no provider action serves (core/gateway.py says who answers it).
     gateway.route_rest(app)
     for provider in gateway.providers.values():
+        journal.views[provider.name] = view_of(provider)
         app[RESET_HOOKS].append(provider.reset)
         app[HEALTH][provider.name] = provider.health
     app[RESET_HOOKS].append(faults.reset)
@@ -140,6 +142,7 @@ def _setup_state(
         app[DISPATCHER].resume()
 
     async def close(app: web.Application) -> None:
+        journal.write_pending()
         await store.close()
 
     app.on_startup.append(start)

@@ -180,6 +180,11 @@ class Call:
         return functools.partial(_view_of, self._parser)
 
 
+def view_of(parser: Parser) -> Callable[[bytes], Any]:
+    """The journal's view of a body of ``parser``'s provider (the parsed form an entry shows)."""
+    return functools.partial(_view_of, parser)
+
+
 def _view_of(parser: Parser, body: bytes) -> Any:
     try:
         return parser.view(parser.parse(body))

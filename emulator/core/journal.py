@@ -377,9 +377,11 @@ class Stored(NamedTuple):
     id: int
     namespace: str | None
     row: JournalRow
+    #: The journal's views by provider, for a body whose parsed form was not stored.
+    views: Mapping[str, Callable[[bytes], Any]]
 
     def entry(self, with_view: bool = True) -> Entry:
-        return _from_row(self.row)
+        return _from_row(self.row, self.views if with_view else None)
 
 
 #: What the journal holds: entries, and the two kinds made into entries when read.
@@ -392,6 +394,9 @@ def _entry_size(entry: Entry) -> int:
 
 
 REDACTED = "[redacted]"
+#: How long a recorded entry waits before it goes to the store: its answer is sent by then. With
+#: the store's own batching, what a kill -9 can lose stays within JOURNAL_FLUSH_SECONDS.
+UNWRITTEN_SECONDS = 0.02
 #: Entry fields stored as the row's JSON document (the bodies are stored as bytes beside it).
 _DOC_FIELDS = tuple(f.name for f in fields(Entry) if f.name not in ("request_body", "response_body"))
 _PAIRS = ("query", "request_headers", "response_headers")
@@ -421,11 +426,9 @@ def _to_row(entry: Entry) -> JournalRow:
 
 
 def _raw_row(raw: Raw) -> JournalRow:
-    """What :func:`_to_row` makes of ``raw.entry()``, without making the Entry."""
+    """What :func:`_to_row` makes of ``raw.entry()``, without making the Entry; a parsed form the
+    call did not make is not made now either (``viewed``: made again when the row is read)."""
     parsed = raw.parsed
-    if parsed is None and raw.view is not None:
-        parsed = raw.view(raw.request_body)
-    response_headers = raw.response_headers
     doc = {
         "id": raw.id,
         "time": raw.time,
@@ -441,20 +444,23 @@ def _raw_row(raw: Raw) -> JournalRow:
         "parsed": parsed,
         "status": raw.status,
         "response_headers": _head(
-            response_headers.items() if hasattr(response_headers, "items") else response_headers
+            raw.response_headers.items() if hasattr(raw.response_headers, "items") else raw.response_headers
         ),
         "duration": raw.duration,
         "fault": raw.fault,
         "correlation_id": raw.correlation_id,
         "error": raw.error,
         "request_body_size": raw.request_body_size,
+        "viewed": parsed is None and raw.view is not None,
     }
     head = b"\r\n".join([k + b": " + v for k, v in raw.raw_headers])
     return JournalRow(raw.id, raw.namespace, doc, raw.request_body, raw.response_body, raw.size(), head)
 
 
-def _from_row(row: JournalRow) -> Entry:
+def _from_row(row: JournalRow, views: Mapping[str, Callable[[bytes], Any]] | None = None) -> Entry:
     doc = json.loads(row.doc) if isinstance(row.doc, str) else dict(row.doc)
+    if doc.pop("viewed", False) and views and (view := views.get(doc.get("provider") or "")) is not None:
+        doc["parsed"] = view(row.request_body)
     for name in _PAIRS:
         doc[name] = _pairs(doc.get(name, ()))
     if "request_headers" not in doc or row.request_head:
@@ -502,6 +508,11 @@ class Journal:
     _secret_bytes: bytes = field(init=False, default=b"")
     #: Where each entry is also written (core/storage), when durable: in batches, not awaited.
     store: Store | None = None
+    #: Each provider's view of a request body (the parsed form an entry shows), for entries read
+    #: back from the store: a row keeps the parsed form only when the call made it.
+    views: dict[str, Callable[[bytes], Any]] = field(default_factory=dict)
+    #: Entries recorded but not yet handed to the store (see :meth:`_write`).
+    _unwritten: list[Entry | Raw] = field(default_factory=list)
     #: Told of every stored item (:meth:`subscribe`); empty, they cost one truth test a call.
     _listeners: list[Callable[[Item], None]] = field(default_factory=list)
 
@@ -523,7 +534,7 @@ class Journal:
         try:
             for row in rows:
                 self._raw += 1
-                self._store(Stored(row.id, row.namespace, row), row.size)
+                self._store(Stored(row.id, row.namespace, row, self.views), row.size)
         finally:
             self.store = store
         self.evicted = int(counts.get("evicted", 0)) + self.evicted
@@ -532,9 +543,26 @@ class Journal:
         self._next_id = max(int(counts.get("nextId", 1)), rows[-1].id + 1 if rows else 1)
         return len(rows)
 
-    def _write(self, entry: Entry) -> None:
-        assert self.store is not None
-        self.store.append_entry(_to_row(entry))
+    def _write(self, item: Entry | Raw) -> None:
+        """Hand ``item`` to the store a moment later, on this loop, once its answer has been sent:
+        the head aiohttp and the providers' hooks finish only then (and the row is encoded off
+        the call's own path)."""
+        self._unwritten.append(item)
+        if len(self._unwritten) == 1:
+            try:
+                asyncio.get_running_loop().call_later(UNWRITTEN_SECONDS, self.write_pending)
+            except RuntimeError:  # no loop (a test recording by hand): now
+                self.write_pending()
+
+    def write_pending(self) -> None:
+        """Hand every entry still waiting to the store (also at shutdown, before it closes)."""
+        pending, self._unwritten = self._unwritten, []
+        if self.store is None or not pending:
+            return
+        oldest = self._entries[0].id if self._entries else self._next_id
+        for item in pending:
+            if item.id >= oldest:  # evicted meanwhile: the store is trimmed past it already
+                self.store.append_entry(_raw_row(item) if isinstance(item, Raw) else _to_row(item))
 
     def record(self, entry: Entry) -> Entry | None:
         """Store ``entry`` and wake whoever waits for it. The journal takes the entry over and numbers
@@ -572,7 +600,7 @@ class Journal:
         size = raw.size()
         if self.store is not None:
             # Its row straight from the parts: the Entry is made only when the journal is read.
-            self.store.append_entry(_raw_row(raw))
+            self._write(raw)
         if self._waiters:
             # Someone waits: the entry is needed now to match it.
             entry = raw.entry()
@@ -720,6 +748,8 @@ class Journal:
             self._bytes = sum(self._sizes)
             self._raw = sum(not isinstance(e, Entry) for e in self._entries)
         if self.store is not None:
+            unwritten = self._unwritten
+            self._unwritten = [e for e in unwritten if namespace is not None and e.namespace != namespace]
             self.store.clear_entries(namespace)
             self._write_counts()
         for waiter in self._waiters:

@@ -79,6 +79,7 @@ async def test_everything_acknowledged_survives_a_restart(tmp_path: Path) -> Non
         await make_every_kind_of_change(http, first.url)
         before = await admin(http, first.url, "GET", "/state")
         journal = await admin(http, first.url, "GET", "/requests/count")
+        (reported,) = (await admin(http, first.url, "GET", "/requests?action=ReportBadcase"))["entries"]
     assert {
         "alibaba.image_library", "alibaba.textlib", "alibaba.console",
         "alibaba_verdicts.verdict", "faults.rule", "tencent.badcase",
@@ -87,6 +88,9 @@ async def test_everything_acknowledged_survives_a_restart(tmp_path: Path) -> Non
         after = await admin(http, second.url, "GET", "/state")
         assert sorted(map(json.dumps, after["records"])) == sorted(map(json.dumps, before["records"]))
         assert await admin(http, second.url, "GET", "/requests/count") == journal
+        # An entry read back shows what it showed before, its parsed body included.
+        (again,) = (await admin(http, second.url, "GET", "/requests?action=ReportBadcase"))["entries"]
+        assert again == reported and again["request"]["parsed"]
         # The rule counted one call before the restart: the next one is its second, and fires.
         status, answer = await feedback(http, second.url, "http://example.com/third.jpg")
         assert (status, answer["Code"]) == (503, "ServiceUnavailable")
