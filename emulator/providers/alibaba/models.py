@@ -208,9 +208,6 @@ def image_list_kind(fb: ImageFeedback) -> ListKind | None:
 KIND = "alibaba."
 KIND_STATE = "alibaba.state"
 KIND_CONSOLE = "alibaba.console"
-KIND_IMAGE_FEEDBACK = "alibaba.image_feedback"
-KIND_TEXT_FEEDBACK = "alibaba.text_feedback"
-KIND_REVIEW = "alibaba.review"
 KIND_IMAGE_LIBRARY = "alibaba.image_library"
 KIND_TEXT_LIBRARY = "alibaba.text_library"
 KIND_SCAN_TASK = "alibaba.scan_task"
@@ -240,9 +237,11 @@ class AlibabaState:
         self.namespace = namespace
         self.max_library_entries = max_library_entries
         self.sink = sink
-        self.image_feedback: Log[ImageFeedback] = Log(sink, KIND_IMAGE_FEEDBACK, ImageFeedback, MAX_RECORDS)
-        self.text_feedback: Log[TextFeedback] = Log(sink, KIND_TEXT_FEEDBACK, TextFeedback, MAX_RECORDS)
-        self.reviews: Log[Review] = Log(sink, KIND_REVIEW, Review, MAX_RECORDS)
+        # The feedback and review records themselves are not stored: nothing reads them back (the
+        # journal holds the calls), what they taught is (the feedback-based libraries below).
+        self.image_feedback: Log[ImageFeedback] = Log(NOWHERE, "", ImageFeedback, MAX_RECORDS)
+        self.text_feedback: Log[TextFeedback] = Log(NOWHERE, "", TextFeedback, MAX_RECORDS)
+        self.reviews: Log[Review] = Log(NOWHERE, "", Review, MAX_RECORDS)
         #: The feedback-based image library: URL -> latest verdict. Created automatically; it cannot
         #: be deleted or disabled. The least recently taught sample goes past the cap.
         self.image_library: Records[LibraryEntry] = Records(
@@ -284,20 +283,10 @@ class AlibabaState:
             self.callback_url, self.callback_seed = value["callbackUrl"], value["seed"]
             if self.on_console is not None:
                 self.on_console(self)
-        elif kind in self._logs:
-            self._logs[kind].restore(key, value)
         elif kind in self._records:
             self._records[kind].restore(key, value)
         elif kind != KIND_STATE:
             self.text_libraries.restore(kind, key, value)
-
-    @property
-    def _logs(self) -> dict[str, Log[Any]]:
-        return {
-            KIND_IMAGE_FEEDBACK: self.image_feedback,
-            KIND_TEXT_FEEDBACK: self.text_feedback,
-            KIND_REVIEW: self.reviews,
-        }
 
     @property
     def _records(self) -> dict[str, Records[Any]]:
@@ -312,9 +301,6 @@ class AlibabaState:
         """Every record of this state, as (kind, key, JSON value): what the store holds of it."""
         yield KIND_STATE, "", {"uid": self.account.uid}
         yield KIND_CONSOLE, "", {"callbackUrl": self.callback_url, "seed": self.callback_seed}
-        for kind, log in self._logs.items():
-            for key, value in log.items():
-                yield kind, key, encode(value)
         for kind, records in self._records.items():
             for key, value in records.items():
                 yield kind, key, encode(value)
