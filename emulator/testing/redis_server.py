@@ -96,13 +96,13 @@ def redis_server(*args: str, port: int | None = None, timeout: float = START_TIM
 
 
 #: Set (to anything) where the tests must not skip for want of redis-server (.ci/run sets it).
-REQUIRE_VARIABLE = "EMULATOR_REQUIRE_REDIS"
+REQUIRE_VARIABLE = "REQUIRE_REDIS_SERVER"
 
 
 @contextmanager
 def server_for_tests() -> Iterator[str]:
     """:func:`redis_server` for a test fixture: skips the test when ``redis-server`` is not
-    installed, unless ``EMULATOR_REQUIRE_REDIS`` is set (then it fails)."""
+    installed, unless ``REQUIRE_REDIS_SERVER`` is set (then it fails)."""
     if not available() and not os.environ.get(REQUIRE_VARIABLE):
         import pytest  # only tests call this
 

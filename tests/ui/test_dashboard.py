@@ -1,7 +1,7 @@
 """The dashboard in headless Chromium against a real emulator, with calls made by the official SDKs.
 
 Waits are WebDriverWait with a timeout (never sleeps): a call must show within a second.
-``EMULATOR_UI_SCREENSHOT=docs/dashboard.png`` also writes the screenshot there (the README's).
+``UI_SCREENSHOT=docs/dashboard.png`` also writes the screenshot there (the README's).
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def test_a_screenshot_is_saved(
     shot = tmp_path / "dashboard.png"
     assert page.save_screenshot(str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    if target := os.environ.get("EMULATOR_UI_SCREENSHOT"):
+    if target := os.environ.get("UI_SCREENSHOT"):
         Path(target).write_bytes(shot.read_bytes())
 
 
