@@ -111,13 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="serve from N processes on one port (SO_REUSEPORT), one core each; more than one "
-        "needs a shared store (--store)",
+        "needs a shared store (--store). Not yet wired to it: each process still keeps its own "
+        "state, windows and journal (README: Running several replicas)",
     )
     serve.add_argument(
         "--store",
         metavar="URL",
-        help="the store replicas and workers share: a Redis URL, redis://HOST:PORT/DB (needs the "
-        "redis extra); refused at start when Redis does not answer",
+        help="the store replicas and workers are to share: a Redis URL, redis://HOST:PORT/DB (needs "
+        "the redis extra); checked at start (refused when Redis does not answer), not yet used for "
+        "state (README: Running several replicas)",
     )
     serve.add_argument(
         "--config",
