@@ -141,12 +141,40 @@ def _setup_state(
         await store.start()
         app[DISPATCHER].resume()
 
+    if settings.storage.url:
+        _setup_shared_throttle(app, settings.storage.url)
+
     async def close(app: web.Application) -> None:
         journal.write_pending()
         await store.close()
 
     app.on_startup.append(start)
     # After the dispatcher's own cleanup (registered earlier): its last changes are written too.
+    app.on_cleanup.append(close)
+
+
+def _setup_shared_throttle(app: web.Application, url: str) -> None:
+    """The throttle's windows in the Redis at ``url``, shared with every replica using it."""
+    # Imported here: redis-py is an optional dependency (the redis extra), needed only with a URL.
+    from .core.replicas import RedisLimiter
+    from .core.storage.redis import connect, unreachable
+
+    client = connect(url)
+    clock = app[CLOCK]
+
+    async def start(app: web.Application) -> None:
+        try:
+            await client.ping()
+        except Exception as exc:  # redis-py's and the socket's errors alike: one clear line
+            raise unreachable(url, exc) from None
+        app[GATEWAY].shared_limiter = RedisLimiter(
+            client, clock=clock if isinstance(clock, ManualClock) else None
+        )
+
+    async def close(app: web.Application) -> None:
+        await client.aclose()
+
+    app.on_startup.append(start)
     app.on_cleanup.append(close)
 
 

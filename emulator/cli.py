@@ -111,15 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="serve from N processes on one port (SO_REUSEPORT), one core each; more than one "
-        "needs a shared store (--store). Not yet wired to it: each process still keeps its own "
-        "state, windows and journal (README: Running several replicas)",
+        "needs a shared store (--store), which holds their throttle windows; each still keeps its "
+        "own state and journal (README: Running several replicas)",
     )
     serve.add_argument(
         "--store",
         metavar="URL",
-        help="the store replicas and workers are to share: a Redis URL, redis://HOST:PORT/DB (needs "
-        "the redis extra); checked at start (refused when Redis does not answer), not yet used for "
-        "state (README: Running several replicas)",
+        help="a Redis replicas and workers share, redis://HOST:PORT/DB (needs the redis extra; "
+        "default: storage.url): the throttle's windows are kept there, exact across all of them; "
+        "refused at start when Redis does not answer. Provider state, rules and the journal are "
+        "not shared yet (README: Running several replicas)",
     )
     serve.add_argument(
         "--config",
@@ -203,6 +204,7 @@ OPTIONS = {
     "--log-format": "server.log_format",
     "--data": "storage.path",
     "--state": "storage.state",
+    "--store": "storage.url",
 }
 
 

@@ -12,9 +12,10 @@ from .._version import __version__
 from ..core.call import ALL_NAMESPACES
 from ..core.export import har_pieces, ndjson_pieces, write_pieces
 from ..core.journal import Filter, WaitTimeout
+from ..core.storage import StoreUnavailable
 from ..core.throttle import windows_in
 from ..errors import AdminError
-from ..keys import JOURNAL, LIMITER, RESET_HOOKS, SETTINGS
+from ..keys import GATEWAY, JOURNAL, LIMITER, RESET_HOOKS, SETTINGS
 from .common import namespace_of, wait_params
 
 
@@ -97,6 +98,13 @@ async def reset(request: web.Request) -> web.Response:
     app = request.config_dict
     app[JOURNAL].clear(ns)
     app[LIMITER].reset(windows_in(ns))
+    shared = app[GATEWAY].shared_limiter
+    if shared is not None:
+        try:
+            await shared.reset(ns)
+        except StoreUnavailable as exc:
+            message = f"the shared throttle windows were not reset: {exc}"
+            raise AdminError(503, "unavailable", message) from None
     for hook in app[RESET_HOOKS]:
         hook(ns)
     return web.json_response({"reset": True, "namespace": ALL_NAMESPACES if ns is None else ns})

@@ -38,8 +38,8 @@ from .faults import CallView, FaultEngine, Rule
 from .headers import query_of
 from .journal import Journal
 from .recording import record_call
-from .storage import MemoryStore, StorageFailure, Store
-from .throttle import SlidingWindowLimiter, window_key
+from .storage import MemoryStore, StorageFailure, Store, StoreUnavailable
+from .throttle import SharedLimiter, SlidingWindowLimiter, window_key
 
 __all__ = ["VIOLATIONS_HEADER", "Action", "Gateway", "Identity", "Provider"]
 
@@ -188,6 +188,8 @@ class Gateway:
         self._reserved = tuple(reserved_prefixes)
         self._fault_applier = FaultApplier()
         self.providers: dict[str, Provider] = {}
+        #: Throttle windows shared with other processes (``storage.url``); None: this process's own.
+        self.shared_limiter: SharedLimiter | None = None
 
     def register(self, app: web.Application, provider: Provider) -> None:
         """Route ``provider``'s actions; the fault engine learns its error catalogue."""
@@ -368,8 +370,18 @@ class Gateway:
             limit = provider.rate_limit(who, action)
             if limit is not None:
                 key = window_key(provider.name, call.namespace, who.account_id, action.name)
-                if not self._limiter.try_acquire(key, limit):
-                    raise provider.throttled(self._limiter.retry_after(key, limit))
+                shared = self.shared_limiter
+                if shared is None:
+                    if not self._limiter.try_acquire(key, limit):
+                        raise provider.throttled(self._limiter.retry_after(key, limit))
+                else:
+                    try:
+                        wait = await shared.try_acquire(key, limit)
+                    except StoreUnavailable as exc:
+                        spec = {"type": "error", "code": "ServiceUnavailable", "message": str(exc)}
+                        return provider.fault_response(spec, request, call)
+                    if wait is not None:
+                        raise provider.throttled(wait)
             await call.read_body(request)
             tree = call.tree(provider) if action.parses_body else None
             if action.check is not None and self._strict != "off":

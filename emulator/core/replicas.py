@@ -25,8 +25,9 @@ from redis.exceptions import RedisError
 
 from .clock import Clock
 from .faults import Schedule
+from .storage import StoreUnavailable
 from .storage.base import Record
-from .storage.redis import RedisStore, StoreUnavailable
+from .storage.redis import RedisStore
 
 # --- the throttle ------------------------------------------------------------------------------
 

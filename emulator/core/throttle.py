@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Hashable
+from typing import Protocol
 
 from .clock import Clock
 
@@ -82,6 +83,17 @@ class SlidingWindowLimiter:
         else:
             for key in [k for k in self._admitted if where(k)]:
                 del self._admitted[key]
+
+
+class SharedLimiter(Protocol):
+    """A limiter whose windows several processes share (core/replicas.py ``RedisLimiter``): the
+    same decisions as :class:`SlidingWindowLimiter`, one awaited round trip each."""
+
+    async def try_acquire(self, key: Hashable, limit: int) -> float | None:
+        """None when the call is admitted (and counted), else the seconds until one could be."""
+        ...
+
+    async def reset(self, namespace: str | None = None) -> int: ...
 
 
 def window_key(scope: str, namespace: str, owner: str | None, action: str) -> tuple[Hashable, ...]:

@@ -7,7 +7,8 @@ import pytest
 
 from emulator.core.faults import parse_schedule
 from emulator.core.replicas import Leases, RedisLimiter, ScheduleCounters
-from emulator.core.storage.redis import StoreUnavailable, connect
+from emulator.core.storage import StoreUnavailable
+from emulator.core.storage.redis import connect
 from emulator.testing.redis_server import redis_server
 
 

@@ -1,6 +1,14 @@
 """The storage seam (base.py) and its implementations: memory (the default) and SQLite."""
 
-from .base import JOURNAL_FLUSH_SECONDS, JournalRow, Record, StorageError, StorageFailure, Store
+from .base import (
+    JOURNAL_FLUSH_SECONDS,
+    JournalRow,
+    Record,
+    StorageError,
+    StorageFailure,
+    Store,
+    StoreUnavailable,
+)
 from .memory import MemoryStore
 from .sqlite import SQLiteStore
 
@@ -13,4 +21,5 @@ __all__ = [
     "StorageError",
     "StorageFailure",
     "Store",
+    "StoreUnavailable",
 ]

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import ConfigError
+from ...errors import ConfigError, EmulatorError
 
 #: The most a journal row waits in the store's queue before it is written.
 JOURNAL_FLUSH_SECONDS = 0.1
@@ -38,6 +38,11 @@ class StorageFailure(StorageError):
     """The store could not make changes durable while serving (its writer failed, the disk is full,
     the server is gone): :meth:`Store.commit` raises it, and the call it was for is answered with
     the provider's 503-class error instead of an acknowledgement."""
+
+
+class StoreUnavailable(EmulatorError):
+    """A shared store (Redis) did not answer while serving (lost, timed out): the call it was for
+    gets the provider's 503-class error; nothing queued is dropped."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
 from ...errors import EmulatorError
-from .base import JOURNAL_FLUSH_SECONDS, JournalRow, Record, StorageError, Store
+from .base import JOURNAL_FLUSH_SECONDS, JournalRow, Record, StorageError, Store, StoreUnavailable
 
 log = logging.getLogger("emulator.storage")
 
@@ -65,11 +65,6 @@ CHANGES_CAPACITY = 100_000
 JOURNAL_CAPACITY = 10_000
 #: Changes read per round trip by :meth:`RedisStore.changes_since`.
 CHANGES_BATCH = 1000
-
-
-class StoreUnavailable(EmulatorError):
-    """Redis did not acknowledge a write or answer a read while serving (lost, timed out). Nothing
-    queued is dropped: the next commit sends it again."""
 
 
 class ChangesLost(EmulatorError):

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from emulator.core.storage import JournalRow, Record, StorageError
-from emulator.core.storage.redis import Address, ChangesLost, Dropped, RedisStore, StoreUnavailable
+from emulator.core.storage import JournalRow, Record, StorageError, StoreUnavailable
+from emulator.core.storage.redis import Address, ChangesLost, Dropped, RedisStore
 from emulator.testing.redis_server import redis_server, server_for_tests
 
 Stores = Callable[..., RedisStore]
