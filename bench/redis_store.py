@@ -23,7 +23,8 @@ from emulator.core.storage.redis import RedisStore
 from emulator.core.throttle import SlidingWindowLimiter
 from emulator.testing.redis_server import redis_server
 
-from .common import machine, table
+from .common import badcase_target, bench_config, image_target, machine, table, tempdir
+from .throughput import measure
 
 SECONDS = 1.5
 CONCURRENCY = 50
@@ -192,10 +193,35 @@ async def run(url: str) -> None:
     print(table(rows, ["what (one process, one local redis-server)", "figure"]))
 
 
+def replica_rows(url: str, duration: float = 4.0, rounds: int = 3) -> list[list[object]]:
+    """Signed calls per second of one emulator process in memory mode and with ``--store`` (the
+    throttle's windows in Redis: one round trip per throttled call), rounds alternating, median;
+    wrk as in ``python -m bench throughput``."""
+    work = tempdir()
+    memory = bench_config(work / "memory.json")
+    doc = json.loads(memory.read_text())
+    doc["storage"] = {"url": url}
+    shared = work / "shared.json"
+    shared.write_text(json.dumps(doc))
+    rows: list[list[object]] = []
+    for make in (image_target, badcase_target):
+        target = make()
+        runs: dict[str, list[float]] = {"memory": [], "redis": []}
+        for _ in range(rounds):
+            for kind, config in (("memory", memory), ("redis", shared)):
+                run = measure("emulator", target, uvloop=False, duration=duration, config=config, work=work)
+                runs[kind].append(run.rps)
+        mem, red = statistics.median(runs["memory"]), statistics.median(runs["redis"])
+        rows.append([f"{target.name}: memory / --store req/s", f"{mem:,.0f} / {red:,.0f} ({red / mem:.2f})"])
+    return rows
+
+
 def main() -> None:
     print(f"# Redis building blocks\n\n{machine()}\n")
     with redis_server() as url:
         asyncio.run(run(url))
+        print()
+        print(table(replica_rows(url), ["one emulator process, wrk -c50", "figure"]))
 
 
 if __name__ == "__main__":

@@ -304,6 +304,11 @@ class Gateway:
             # A fault cut the connection, or the client went away mid-request: no response.
             self._record(request, call, t0, None)
             raise
+        except ConnectionResetError:
+            # The client went away before its body could be read (while the call waited on the
+            # shared throttle, say): nothing to answer, as when it leaves mid-request.
+            self._record(request, call, t0, None)
+            raise asyncio.CancelledError() from None
         except Exception as exc:
             # Not swallowed: recorded as the 500 aiohttp will send, then re-raised so it surfaces.
             self._record(request, call, t0, web.Response(status=500, text=f"{type(exc).__name__}: {exc}"))
