@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+from .. import documents
 from ..errors import InvalidInput
 from .storage import Record, Store
 
@@ -84,9 +85,9 @@ def parse_document(doc: Any, known: Sequence[str]) -> list[Record]:
 def read_document(path: str | Path, known: Sequence[str]) -> list[Record]:
     """The records of a state document file (``--state``); StateDocumentError naming the file."""
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StateDocumentError(f"{path}: cannot read a state document: {exc}") from None
+        doc = documents.read_document(Path(path))
+    except documents.DocumentError as exc:
+        raise StateDocumentError(f"{path}: {exc}") from None
     try:
         return parse_document(doc, known)
     except StateDocumentError as exc:

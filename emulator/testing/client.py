@@ -15,7 +15,6 @@ without sees and resets the default namespace, and ``namespace="*"`` every names
 from __future__ import annotations
 
 import asyncio
-import json as json_module
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -29,6 +28,7 @@ from urllib.parse import quote
 import aiohttp
 
 # AdminError is re-exported: the client raises the admin API's own error type again.
+from ..documents import read_document
 from ..errors import AdminError as AdminError
 from ..errors import InvalidInput, Timeout
 
@@ -266,11 +266,7 @@ class EmulatorClient:
     async def put_state(self, document: Mapping[str, Any] | str | Path) -> int:
         """Replace the state with a document (or a JSON file holding one); with this client's
         namespace, only that namespace's, the records moved into it. Returns how many records."""
-        doc: Any = (
-            json_module.loads(Path(document).read_text("utf-8"))
-            if isinstance(document, str | Path)
-            else dict(document)
-        )
+        doc: Any = read_document(Path(document)) if isinstance(document, str | Path) else dict(document)
         return int((await self._call("PUT", "/state", json=doc))[1]["records"])
 
     # --- the clock -----------------------------------------------------------------------------

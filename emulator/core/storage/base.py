@@ -19,7 +19,7 @@ the process) and :class:`~emulator.core.storage.sqlite.SQLiteStore` (``storage.p
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,8 +156,3 @@ class Store(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """What GET /_emulator/health says of the store."""
         return {"kind": type(self).__name__, "durable": self.durable}
-
-
-def put_all(store: Store, records: Sequence[Record]) -> None:
-    for r in records:
-        store.put(r.kind, r.namespace, r.account, r.key, r.value)

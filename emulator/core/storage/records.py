@@ -99,12 +99,6 @@ class Records(Generic[V]):
                 del items[gone]
                 sink.delete(self.kind, gone)
 
-    def touch(self, key: str) -> None:
-        """Write the value under ``key`` again (it was changed in place)."""
-        value = self._items.get(key)
-        if value is not None and self.sink.durable:
-            self.sink.put(self.kind, key, self._encode(value))
-
     def pop(self, key: str) -> V | None:
         value = self._items.pop(key, None)
         if value is not None:
