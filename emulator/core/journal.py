@@ -513,6 +513,8 @@ class Journal:
     views: dict[str, Callable[[bytes], Any]] = field(default_factory=dict)
     #: Entries recorded but not yet handed to the store (see :meth:`_write`).
     _unwritten: list[Entry | Raw] = field(default_factory=list)
+    #: ``evicted`` as last written to the store.
+    _evicted_written: int = 0
     #: Told of every stored item (:meth:`subscribe`); empty, they cost one truth test a call.
     _listeners: list[Callable[[Item], None]] = field(default_factory=list)
 
@@ -541,6 +543,7 @@ class Journal:
         self.evicted_for_bytes = int(counts.get("evictedForBytes", 0)) + self.evicted_for_bytes
         self.truncated = int(counts.get("truncated", 0))
         self._next_id = max(int(counts.get("nextId", 1)), rows[-1].id + 1 if rows else 1)
+        self._evicted_written = self.evicted
         return len(rows)
 
     def _write(self, item: Entry | Raw) -> None:
@@ -561,8 +564,12 @@ class Journal:
             return
         oldest = self._entries[0].id if self._entries else self._next_id
         for item in pending:
-            if item.id >= oldest:  # evicted meanwhile: the store is trimmed past it already
+            if item.id >= oldest:  # evicted meanwhile: not worth writing
                 self.store.append_entry(_raw_row(item) if isinstance(item, Raw) else _to_row(item))
+        if self.evicted != self._evicted_written:
+            # Once per batch, not once per call: the store forgets what the journal evicted.
+            self.store.trim_entries(oldest)
+            self._write_counts()
 
     def record(self, entry: Entry) -> Entry | None:
         """Store ``entry`` and wake whoever waits for it. The journal takes the entry over and numbers
@@ -632,7 +639,6 @@ class Journal:
         self._entries.append(item)
         self._sizes.append(size)
         self._bytes += size
-        evicted = self.evicted
         while len(self._entries) > self.capacity or (self._bytes > self.max_bytes and self._entries):
             if len(self._entries) <= self.capacity:
                 self.evicted_for_bytes += 1
@@ -640,12 +646,10 @@ class Journal:
                 self._raw -= 1
             self._bytes -= self._sizes.popleft()
             self.evicted += 1
-        if self.store is not None and self.evicted != evicted:
-            self.store.trim_entries(self._entries[0].id if self._entries else self._next_id)
-            self._write_counts()
 
     def _write_counts(self) -> None:
         assert self.store is not None
+        self._evicted_written = self.evicted
         self.store.put_meta(
             "journal.counts",
             {
