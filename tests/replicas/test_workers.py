@@ -13,8 +13,9 @@ from collections.abc import Iterator
 import pytest
 
 from emulator.cli import main
+from emulator.testing.processes import clean_env, serving
 
-CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("EMULATOR_")}
+CLEAN_ENV = clean_env()
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -29,22 +30,8 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def two_workers(redis_url: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "serve", "--workers", "2", "--port", "0", "--store", redis_url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=CLEAN_ENV,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # once both workers listen
-        assert line.startswith("emulator serving on http://127.0.0.1:"), line
-        yield proc, line.split()[-1]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=15)
+    with serving("--workers", "2", "--store", redis_url) as running:  # ready once both listen
+        yield running
 
 
 def pids_answering(url: str) -> set[int]:

@@ -23,6 +23,7 @@ from aiohttp import web
 from emulator import serve
 from emulator.config import default_config_path
 from emulator.core.state import schema
+from emulator.testing.processes import start_serving, stop
 from emulator.testing.settings import make_settings
 from emulator.testing.signers import cos_sdk_headers, tea_sdk_headers
 
@@ -132,19 +133,7 @@ async def test_snapshot_round_trip_matches_its_schema_and_seeds_a_reset(tmp_path
 
 
 def start(data: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "serve", "--port", "0", "--data", str(data), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**CLEAN_ENV, **(env or {})},
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("emulator serving on "):
-        proc.kill()
-        raise AssertionError(f"did not start: {line!r} {proc.communicate()[1]}")
-    return proc, line.split()[-1]
+    return start_serving("--data", str(data), *extra, env=env)
 
 
 @pytest.fixture
@@ -152,9 +141,7 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
     yield started
     for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+        stop(proc)
 
 
 async def test_kill_9_under_load_loses_nothing_acknowledged(
