@@ -208,24 +208,23 @@ OPTIONS = {
 }
 
 
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0..65535, not {port}")
-    return port
+def _bounded(what: str, name: str, low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high`` (``what`` and ``name`` word the errors)."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {what}: {value!r}") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{name} must be {low}..{high}, not {number}")
+        return number
+
+    return parse
 
 
-def _workers(value: str) -> int:
-    try:
-        count = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of workers: {value!r}") from None
-    if not 1 <= count <= 64:
-        raise argparse.ArgumentTypeError(f"workers must be 1..64, not {count}")
-    return count
+_port = _bounded("port number", "port", 0, 65535)
+_workers = _bounded("number of workers", "workers", 1, 64)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
