@@ -295,6 +295,11 @@ async def _serve(settings: Any, port: int | None = None, ready: Callable[[], Non
         await stop.wait()
     finally:
         await runner.cleanup()
+        # asyncio closes its wakeup pipe before it takes its signal handlers down (3.11), so a
+        # signal in between would print a traceback: the process is ending, later ones are ignored.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
         if ready is None:
             print("emulator stopped", file=sys.stderr, flush=True)
 

@@ -110,10 +110,10 @@ def run(count: int, settings: Settings, worker: Worker) -> int:
 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
+        if stopping:  # each worker is told once; _stop does not tell them again
+            return
         stopping = True
-        for process in processes:
-            if process.is_alive():
-                os.kill(process.pid, signal.SIGTERM)
+        _terminate(processes)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop)
@@ -122,7 +122,7 @@ def run(count: int, settings: Settings, worker: Worker) -> int:
     for process in died:
         # Its sentinel closes as it exits, a moment before it can be reaped for its exit code.
         process.join(5)
-    _stop(processes, settings)
+    _stop(processes, settings, signalled=stopping)
     if died:
         codes = ", ".join(f"{p.pid} exited {p.exitcode}" for p in died)
         print(f"emulator: error: a worker stopped ({codes}); stopped the others", file=sys.stderr)
@@ -152,11 +152,17 @@ def _await_ready(pipes: dict[Any, Any]) -> str | None:
     return None
 
 
-def _stop(processes: list[Any], settings: Settings) -> None:
-    """SIGTERM every worker still running; SIGKILL those not gone after the shutdown grace."""
+def _terminate(processes: list[Any]) -> None:
     for process in processes:
         if process.is_alive():
             os.kill(process.pid, signal.SIGTERM)
+
+
+def _stop(processes: list[Any], settings: Settings, signalled: bool = False) -> None:
+    """SIGTERM every worker still running (unless ``signalled`` already); SIGKILL those not gone
+    after the shutdown grace."""
+    if not signalled:
+        _terminate(processes)
     for process in processes:
         process.join(settings.server.shutdown_grace + 5)
         if process.is_alive():
