@@ -17,7 +17,7 @@ from .core.gateway import Gateway
 from .core.journal import Journal
 from .core.scenarios import ScenarioError, load_scenario
 from .core.state import StateDocumentError, StateHub, read_document
-from .core.storage import MemoryStore, SQLiteStore, StorageError, Store
+from .core.storage import MemoryStore, SQLiteStore, StorageError, Store, StoreUnavailable
 from .core.throttle import SlidingWindowLimiter
 from .errors import ConfigError
 from .keys import (
@@ -106,7 +106,13 @@ def create_app(
 
 
 def open_store(settings: Settings) -> Store:
-    """The store ``storage.path`` names (SQLite in that directory), else memory."""
+    """The store ``storage.url`` names (Redis, shared with other replicas), else the one
+    ``storage.path`` names (SQLite in that directory), else memory."""
+    if settings.storage.url:
+        # Imported here: redis-py is an optional dependency (the redis extra).
+        from .core.storage.redis import RedisStore
+
+        return RedisStore(settings.storage.url, journal_capacity=settings.journal.capacity)
     if not settings.storage.path:
         return MemoryStore()
     return SQLiteStore(settings.storage.path, synchronous=settings.storage.synchronous)
@@ -129,6 +135,10 @@ def _setup_state(
     try:
         faults.restore(hub.seed_records(faults.prefix))
         journal.restore()
+    except StoreUnavailable as exc:  # a shared store (Redis) that does not answer
+        from .core.storage.redis import unreachable
+
+        raise unreachable(settings.storage.url, exc.__cause__ or exc) from None
     except RuleError as exc:
         raise StorageError(
             settings.storage.path,
@@ -142,7 +152,7 @@ def _setup_state(
         app[DISPATCHER].resume()
 
     if settings.storage.url:
-        _setup_shared_throttle(app, settings.storage.url)
+        _setup_replicas(app, hub, faults)
 
     async def close(app: web.Application) -> None:
         journal.write_pending()
@@ -153,29 +163,28 @@ def _setup_state(
     app.on_cleanup.append(close)
 
 
-def _setup_shared_throttle(app: web.Application, url: str) -> None:
-    """The throttle's windows in the Redis at ``url``, shared with every replica using it."""
-    # Imported here: redis-py is an optional dependency (the redis extra), needed only with a URL.
-    from .core.replicas import RedisLimiter
-    from .core.storage.redis import connect, unreachable
+def _setup_replicas(app: web.Application, hub: StateHub, faults: FaultEngine) -> None:
+    """What replicas sharing the Redis store decide together (core/replicas.py): the throttle's
+    windows, the fault rules' counts and numbers, and the working set kept in step with theirs."""
+    from .core.replicas import Follower, RedisLimiter, ScheduleCounters
+    from .core.storage.redis import RedisStore
 
-    client = connect(url)
+    store = app[STORE]
+    assert isinstance(store, RedisStore)
     clock = app[CLOCK]
+    manual = isinstance(clock, ManualClock)
+    follower = Follower(store, hub.parts)
+    faults.counters = ScheduleCounters(store.client, prefix=store.prefix)
+    faults.allocate = lambda count: store.allocate("rules", count)
+    faults.ages_from_clock = manual
+    gateway = app[GATEWAY]
+    gateway.shared_limiter = RedisLimiter(store.client, clock=clock if manual else None, prefix=store.prefix)
+    gateway.follower = follower
 
     async def start(app: web.Application) -> None:
-        try:
-            await client.ping()
-        except Exception as exc:  # redis-py's and the socket's errors alike: one clear line
-            raise unreachable(url, exc) from None
-        app[GATEWAY].shared_limiter = RedisLimiter(
-            client, clock=clock if isinstance(clock, ManualClock) else None
-        )
-
-    async def close(app: web.Application) -> None:
-        await client.aclose()
+        await follower.start()
 
     app.on_startup.append(start)
-    app.on_cleanup.append(close)
 
 
 def _setup_callbacks(app: web.Application, settings: Settings, journal: Journal, clock: Clock) -> None:

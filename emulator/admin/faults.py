@@ -19,7 +19,9 @@ def _bad_rule(message: str) -> AdminError:
 
 async def list_faults(request: web.Request) -> web.Response:
     ns = namespace_of(request)
-    rules = request.config_dict[FAULTS].rules(ns)
+    engine = request.config_dict[FAULTS]
+    rules = engine.rules(ns)
+    await engine.refresh_counts(rules, ns)
     return web.json_response({"rules": [r.to_dict(ns) for r in rules]})
 
 
@@ -38,12 +40,15 @@ async def add_faults(request: web.Request) -> web.Response:
                 scenario = load_requested(ref, cfg.scenarios_dir, cfg.scenario_max_bytes)
             else:
                 raise _bad_rule("scenario: must be a shipped scenario name, a file name or a scenario object")
+            await engine.reserve(len(scenario.rules))
             rules = engine.add_all(scenario.rules, ns, "scenario.rules")
         elif isinstance(data, dict) and "rules" in data:
             if not isinstance(data["rules"], list):
                 raise _bad_rule("rules: must be a list of rules")
+            await engine.reserve(len(data["rules"]))
             rules = engine.add_all(data["rules"], ns, "rules")
         else:
+            await engine.reserve(1)
             rules = [engine.add(data, ns)]
     except (RuleError, ScenarioError) as exc:
         # Not the generic bad_request: clients tell a wrong rule from a wrong call by this kind.

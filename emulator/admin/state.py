@@ -13,9 +13,9 @@ from aiohttp.typedefs import Handler
 
 from ..core.call import ALL_NAMESPACES
 from ..core.state import StateDocumentError
-from ..core.storage import StorageFailure
+from ..core.storage import StorageFailure, StoreUnavailable
 from ..errors import AdminError
-from ..keys import STATE, STORE
+from ..keys import FAULTS, GATEWAY, STATE, STORE
 from .common import bad_request, json_object, named_namespace
 
 
@@ -41,14 +41,25 @@ async def put_state(request: web.Request) -> web.Response:
 
 @web.middleware
 async def commit_changes(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every change an admin call made is stored before its answer leaves."""
-    response = await handler(request)
+    """An admin call sees every replica's state (when shared), and every change it made is stored
+    before its answer leaves."""
+    follower = request.config_dict[GATEWAY].follower
+    faults = request.config_dict[FAULTS]
+    try:
+        if follower is not None:
+            await follower.catch_up()
+        if request.method != "GET":
+            await faults.reserve(0)  # numbers for the start-up rules a reset adds again
+        response = await handler(request)
+    except StoreUnavailable as exc:
+        raise AdminError(503, "unavailable", f"the shared state cannot be read: {exc}") from None
     store = request.config_dict[STORE]
-    if store.pending:
-        try:
+    try:
+        await faults.settle()
+        if store.pending:
             await store.commit()
-        except StorageFailure as exc:
-            raise AdminError(503, "unavailable", f"the change was not stored: {exc}") from None
+    except (StorageFailure, StoreUnavailable) as exc:
+        raise AdminError(503, "unavailable", f"the change was not stored: {exc}") from None
     return response
 
 

@@ -44,9 +44,9 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from ..errors import InvalidInput
 from .call import ALL_NAMESPACES, DEFAULT_NAMESPACE
@@ -425,6 +425,28 @@ def seed_value(value: Any, where: str) -> int:
 # --- rules and the engine -------------------------------------------------------------------------
 
 
+class SharedCount(NamedTuple):
+    matched: int
+    fired: int
+    fire: bool
+    total_matched: int
+    total_fired: int
+
+
+class SharedCounters(Protocol):
+    """Rule counts kept where every replica counts (core/replicas.ScheduleCounters on Redis)."""
+
+    async def register(self, rule_id: str) -> None: ...
+
+    async def decide(
+        self, rule_id: str, schedule: Schedule, namespace: str | None = None, age: float | None = None
+    ) -> SharedCount: ...
+
+    async def counts(self, rule_id: str, namespace: str | None = None) -> tuple[int, int]: ...
+
+    async def forget(self, rule_id: str, namespace: str | None = None) -> None: ...
+
+
 @dataclass
 class Counts:
     """What a rule of every namespace has seen of one namespace's calls, and its schedule there."""
@@ -534,6 +556,15 @@ class FaultEngine:
         self.action_checkers: dict[str, Callable[[Mapping[str, Any], str], None]] = {}
         #: Rules loaded at start (scenarios), restored by reset.
         self._initial: list[tuple[dict[str, Any], str | None]] = []
+        #: Shared with other replicas (``storage.url``): counts of every replica's calls, decided in
+        #: one place, and rule numbers handed out by ``allocate`` (first of N numbers no other
+        #: replica gets). None: this process counts and numbers alone.
+        self.counters: SharedCounters | None = None
+        self.allocate: Callable[[int], Awaitable[int]] | None = None
+        #: Windows measured on this engine's clock (a manual one) rather than the shared store's.
+        self.ages_from_clock = False
+        self._numbers: list[int] = []
+        self._unsettled: list[tuple[str, str | None, str | None]] = []
 
     def register(self, provider: str, check_error: ErrorChecker) -> None:
         self.error_checkers[provider] = check_error
@@ -582,8 +613,9 @@ class FaultEngine:
         self.action_checkers[direction](action, f"{where}.action")
         schedule = parse_schedule(spec.get("schedule"), f"{where}.schedule")
         clean = {k: v for k, v in spec.items() if k not in ("id", "namespace", "stats")}
+        number = self._numbers.pop(0) if self._numbers else next(self._ids)
         return Rule(
-            id=f"f{next(self._ids)}",
+            id=f"f{number}",
             name=name,
             priority=priority,
             direction=direction,
@@ -596,7 +628,7 @@ class FaultEngine:
             added_at=self._clock.monotonic(),
             added_wall=self._clock.time(),
             indexed=_index_entry(match_spec, provider),
-            order=(-priority, next(self._seq)),
+            order=(-priority, number if self.allocate is not None else next(self._seq)),
         )
 
     def add(self, spec: Any, namespace: str | None = None, where: str = "rule") -> Rule:
@@ -621,6 +653,8 @@ class FaultEngine:
         self._reindex()
         for rule in rules:
             self._write(rule)
+            if self.counters is not None:
+                self._unsettled.append(("register", rule.id, None))
         return rules
 
     # -- storage -------------------------------------------------------------------------------
@@ -654,6 +688,8 @@ class FaultEngine:
             store.put(KIND_COUNTS, namespace, "", rule.id, value)
 
     def _unwrite(self, rule: Rule) -> None:
+        if self.counters is not None:
+            self._unsettled.append(("forget", rule.id, None))
         if self._store is not None:
             ns = rule.namespace if rule.namespace is not None else ALL_NAMESPACES
             self._store.delete(KIND_RULE, ns, "", rule.id)
@@ -778,6 +814,8 @@ class FaultEngine:
             for rule in self._rules:
                 if rule.spaces is not None:
                     rule.spaces.reset(namespace)
+                    if self.counters is not None:
+                        self._unsettled.append(("forget", rule.id, namespace))
                     if self._store is not None:
                         self._store.delete(KIND_COUNTS, namespace, "", rule.id)
             self.load([r for r in self.seed if r.namespace == namespace])
@@ -822,6 +860,83 @@ class FaultEngine:
             if fired:
                 return rule
         return None
+
+    async def pick_shared(self, call: CallView) -> Rule | None:
+        """:meth:`pick`, with the counts every replica shares (:attr:`counters`): exactly one
+        replica fires the nth matching call. Without shared counters, :meth:`pick`."""
+        counters = self.counters
+        if counters is None:
+            return self.pick(call)
+        if call.direction not in self._count:
+            return None
+        now = self._clock.monotonic()
+        for rule in list(self._candidates(call)):
+            if not rule.match(call):
+                continue
+            namespace = call.namespace or DEFAULT_NAMESPACE
+            age = now - rule.added_at if self.ages_from_clock else None
+            counted = await counters.decide(
+                rule.id, rule.schedule, namespace if rule.spaces is not None else None, age
+            )
+            rule.matched, rule.fired = counted.total_matched, counted.total_fired
+            if rule.spaces is not None:
+                counts = rule.spaces.get(namespace)
+                counts.matched, counts.fired = counted.matched, counted.fired
+            if counted.fire:
+                return rule
+        return None
+
+    # -- shared with other replicas ---------------------------------------------------------------
+
+    async def reserve(self, count: int) -> None:
+        """Numbers for ``count`` rules about to be added (and for the start-up rules a reset adds
+        again), none of which another replica gets; nothing without :attr:`allocate`."""
+        need = count + len(self._initial) + sum(1 for r in self.seed if r.kind == KIND_RULE)
+        if self.allocate is not None and len(self._numbers) < need:
+            block = max(need, 64)
+            first = await self.allocate(block)
+            self._numbers.extend(range(first, first + block))
+
+    async def settle(self) -> None:
+        """Tell the shared counters of the rules added and removed since the last call: an added
+        rule's window starts, a removed rule's counts go (called before an admin call's answer)."""
+        counters = self.counters
+        while counters is not None and self._unsettled:
+            what, rule_id, namespace = self._unsettled[0]
+            assert rule_id is not None
+            if what == "register":
+                await counters.register(rule_id)
+            else:
+                await counters.forget(rule_id, namespace)
+            self._unsettled.pop(0)
+
+    async def refresh_counts(self, rules: Sequence[Rule], namespace: str | None = None) -> None:
+        """The shared counts of ``rules`` (as of now, every replica's calls), before they are listed."""
+        counters = self.counters
+        if counters is None:
+            return
+        for rule in rules:
+            rule.matched, rule.fired = await counters.counts(rule.id)
+            if rule.spaces is not None and namespace is not None:
+                matched, fired = await counters.counts(rule.id, namespace)
+                if matched or rule.spaces.peek(namespace) is not None:
+                    counts = rule.spaces.get(namespace)
+                    counts.matched, counts.fired = matched, fired
+
+    def follow(self, change: tuple[str, Any]) -> None:
+        """Another replica added, removed or reset rules (core/replicas.Follower): the rules are read
+        back from the store (rules change seldom; counts are not records when shared)."""
+        what = change[1]
+        if getattr(what, "kind", None) == KIND_COUNTS or self._store is None:
+            return
+        store, self._store = self._store, None  # reading back writes nothing
+        counters, self.counters = self.counters, None
+        numbers, self._numbers = self._numbers, []  # and the rules keep their stored ids
+        try:
+            self._rules = []
+            self.load(store.load(None, KIND))
+        finally:
+            self._store, self.counters, self._numbers = store, counters, numbers
 
 
 def edit_tree(tree: Any, remove: Sequence[str], values: Mapping[str, Any]) -> Any:

@@ -165,6 +165,12 @@ class Provider(Parser, FaultRenderer, Protocol):
     def reset(self, namespace: str | None) -> None: ...
 
 
+class Follower(Protocol):
+    """Keeps the state in memory up to date with other processes' (core/replicas.Follower)."""
+
+    async def catch_up(self) -> None: ...
+
+
 class Gateway:
     """Routes every provider's action table and runs each call through the pipeline above."""
 
@@ -190,6 +196,8 @@ class Gateway:
         self.providers: dict[str, Provider] = {}
         #: Throttle windows shared with other processes (``storage.url``); None: this process's own.
         self.shared_limiter: SharedLimiter | None = None
+        #: Brings the state in memory up to date with other processes' changes before each call.
+        self.follower: Follower | None = None
 
     def register(self, app: web.Application, provider: Provider) -> None:
         """Route ``provider``'s actions; the fault engine learns its error catalogue."""
@@ -282,13 +290,21 @@ class Gateway:
                 call.account = who.account_id
                 if not named:
                     call.namespace = namespace_for(None, who.namespace)
-            rule = await self._pick_rule(request, provider, call) if self._faults.has_rules("in") else None
-            if rule is None:
-                response = await answer(call, who)
+            try:
+                if self.follower is not None:
+                    await self.follower.catch_up()
+                rule = None
+                if self._faults.has_rules("in"):
+                    rule = await self._pick_rule(request, provider, call)
+            except StoreUnavailable as exc:
+                response = self._unavailable(request, provider, call, exc)
             else:
-                response = await self._fault_applier.apply(
-                    rule, request, call, provider, lambda: answer(call, who)
-                )
+                if rule is None:
+                    response = await answer(call, who)
+                else:
+                    response = await self._fault_applier.apply(
+                        rule, request, call, provider, lambda: answer(call, who)
+                    )
             if self._store.pending:
                 response = await self._durable(request, provider, call, response)
             if call.violations and not response.prepared:
@@ -323,12 +339,19 @@ class Gateway:
         store cannot take them (the change is then not acknowledged)."""
         try:
             await self._store.commit()
-        except StorageFailure as exc:
-            if provider is None:
-                raise web.HTTPServiceUnavailable(text=str(exc)) from None
-            spec = {"type": "error", "code": "ServiceUnavailable", "message": f"state not stored: {exc}"}
-            return provider.fault_response(spec, request, call)
+        except (StorageFailure, StoreUnavailable) as exc:
+            return self._unavailable(request, provider, call, exc, "state not stored: ")
         return response
+
+    @staticmethod
+    def _unavailable(
+        request: web.Request, provider: Provider | None, call: Call, exc: Exception, what: str = ""
+    ) -> web.StreamResponse:
+        """The provider's 503-class error for a store that cannot take or give state now."""
+        if provider is None:
+            raise web.HTTPServiceUnavailable(text=f"{what}{exc}") from None
+        spec = {"type": "error", "code": "ServiceUnavailable", "message": f"{what}{exc}"}
+        return provider.fault_response(spec, request, call)
 
     def _record(
         self, request: web.Request, call: Call, t0: float, response: web.StreamResponse | None
@@ -355,7 +378,7 @@ class Gateway:
             headers=request.headers,
             body_loader=loader,
         )
-        rule = self._faults.pick(view)
+        rule = await self._faults.pick_shared(view)
         if rule is not None:
             call.fault = rule.label
         return rule
@@ -383,8 +406,7 @@ class Gateway:
                     try:
                         wait = await shared.try_acquire(key, limit)
                     except StoreUnavailable as exc:
-                        spec = {"type": "error", "code": "ServiceUnavailable", "message": str(exc)}
-                        return provider.fault_response(spec, request, call)
+                        return self._unavailable(request, provider, call, exc)
                     if wait is not None:
                         raise provider.throttled(wait)
             await call.read_body(request)

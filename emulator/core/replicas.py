@@ -12,22 +12,23 @@ keeps one connection pool. Keys live under the store's prefix (``emulator:`` by 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import json
 import uuid
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .clock import Clock
-from .faults import Schedule
+from .faults import Schedule, SharedCount
 from .storage import StoreUnavailable
 from .storage.base import Record
-from .storage.redis import RedisStore
+from .storage.redis import Change, ChangesLost, Dropped, RedisStore
 
 # --- the throttle ------------------------------------------------------------------------------
 
@@ -196,15 +197,9 @@ def draw(seed: str, matched: int) -> float:
     return int(hashlib.sha1(f"{seed}:{matched}".encode()).hexdigest()[:13], 16) / 2**52
 
 
-class Counted(NamedTuple):
-    """One counted call: the counts the schedule decided on (the namespace's, for a rule of every
-    namespace), whether it fires, and the rule's counts over all namespaces."""
-
-    matched: int
-    fired: int
-    fire: bool
-    total_matched: int
-    total_fired: int
+#: One counted call: the counts the schedule decided on (the namespace's, for a rule of every
+#: namespace), whether it fires, and the rule's counts over all namespaces.
+Counted = SharedCount
 
 
 def _arg(value: float | None) -> str:
@@ -359,3 +354,92 @@ class Leases:
         records = [r for r in await store.records(namespace, kind) if r.kind == kind]
         free = set(await self.unleased([r.key for r in records]))
         return [r for r in records if r.key in free]
+
+
+# --- following the other replicas' changes -------------------------------------------------------
+
+
+class Followed(Protocol):
+    """A part of the state kept in memory that follows the other replicas' committed changes."""
+
+    #: Every kind of record the part keeps starts with it.
+    prefix: str
+
+    def follow(self, change: Change) -> None:
+        """Bring the working set up to date with one change another replica committed (or forget
+        what it no longer knows to be current, to read it back from the store when next used)."""
+
+
+def concerns(change: Change, prefix: str) -> bool:
+    """Whether ``change`` touches records of kinds starting with ``prefix``."""
+    what = change[1]
+    if isinstance(what, Dropped):
+        return what.kind_prefix.startswith(prefix) or prefix.startswith(what.kind_prefix)
+    return what.kind.startswith(prefix)
+
+
+class Follower:
+    """Keeps this replica's working set in step with the others': before a call is handled,
+    :meth:`catch_up` reads the changes committed since the last look (one round trip, shared by
+    every call that arrives while it runs) and hands each to the parts whose kinds it touches.
+
+    A call sees every change acknowledged before it arrived: a call waits for a read that *started*
+    after it arrived, never joins one already under way."""
+
+    def __init__(self, store: RedisStore, parts: Sequence[Followed] = ()) -> None:
+        self.store = store
+        self.parts = list(parts)
+        self._cursor = "0-0"
+        self._waiting: asyncio.Future[None] | None = None
+        self._running: asyncio.Task[None] | None = None
+        #: Changes applied, and times the feed had moved past the cursor (everything forgotten).
+        self.applied = 0
+        self.reloads = 0
+
+    async def start(self) -> None:
+        """From now on: what the parts hold was read after this point (they read on first use)."""
+        self._cursor = await self.store.changes_cursor()
+        self._forget_all()
+
+    async def catch_up(self) -> None:
+        """Return once every change committed before this call is applied (StoreUnavailable when
+        Redis does not answer)."""
+        waiting = self._waiting
+        if waiting is None:
+            waiting = self._waiting = asyncio.get_running_loop().create_future()
+            # A failure nobody awaits any more (the calls went away) is not reported as unretrieved.
+            waiting.add_done_callback(lambda f: f.cancelled() or f.exception())
+            if self._running is None:
+                self._running = asyncio.ensure_future(self._run())
+        await asyncio.shield(waiting)
+
+    async def _run(self) -> None:
+        try:
+            while (done := self._waiting) is not None:
+                self._waiting = None  # calls arriving from now on wait for the next read
+                try:
+                    self._cursor, changes = await self.store.changes_since(self._cursor)
+                except ChangesLost as exc:
+                    self._cursor = exc.cursor
+                    self._forget_all()
+                    done.set_result(None)
+                except StoreUnavailable as exc:
+                    done.set_exception(exc)
+                else:
+                    self.apply(changes)
+                    done.set_result(None)
+        finally:
+            self._running = None
+
+    def apply(self, changes: Sequence[Change]) -> None:
+        for change in changes:
+            for part in self.parts:
+                if concerns(change, part.prefix):
+                    part.follow(change)
+        self.applied += len(changes)
+
+    def _forget_all(self) -> None:
+        self.reloads += 1
+        everything: Change = ("drop", Dropped(None, ""))
+        for part in self.parts:
+            part.follow(everything)

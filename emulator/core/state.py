@@ -42,6 +42,9 @@ class Part(Protocol):
     def touch(self, namespace: str) -> None:
         """Make the namespace's state if it has none yet (a snapshot shows seeded namespaces)."""
 
+    def follow(self, change: tuple[str, Any]) -> None:
+        """Another replica's committed change (core/replicas.Follower)."""
+
 
 def schema() -> dict[str, Any]:
     """The JSON Schema of a state document."""

@@ -105,6 +105,10 @@ class Records(Generic[V]):
             self.sink.delete(self.kind, key)
         return value
 
+    def discard(self, key: str) -> None:
+        """Forget a value another replica deleted (nothing written)."""
+        self._items.pop(key, None)
+
     def restore(self, key: str, raw: Any) -> V:
         """Put back a stored value (nothing written)."""
         value: V = decode(raw, self.cls)
@@ -201,6 +205,15 @@ def restore_namespace(
 class Stateful(Restorable, Protocol):
     def dump(self) -> Iterator[tuple[str, str, Any]]: ...
 
+    def follow(self, kind: str, key: str, value: Any) -> bool:
+        """Apply one record another replica wrote (``value`` :data:`DELETED`: it deleted it), or
+        answer False when this state cannot take it alone (the namespace is then read back)."""
+        ...
+
+
+#: The value :meth:`Stateful.follow` gets for a deleted record.
+DELETED: Any = object()
+
 
 SS = TypeVar("SS", bound=Stateful)
 
@@ -245,6 +258,22 @@ class Spaces(Generic[A, SS]):
 
     def get(self, namespace: str) -> dict[str, SS]:
         return self._spaces.get(namespace)
+
+    def follow(self, change: tuple[str, Any]) -> None:
+        """Another replica's change (core/replicas.Follower): applied to the namespace's state in
+        memory when its state can take it, else the namespace is forgotten here (not in the store)
+        and read back on its next use; a namespace not in memory has nothing to bring up to date."""
+        op, what = change
+        if op == "drop":
+            self._spaces.reset(what.namespace)
+            return
+        states = self._spaces.peek(what.namespace)
+        if states is None:
+            return
+        state = states.get(what.account)
+        value = what.value if op == "put" else DELETED
+        if state is None or not state.follow(what.kind, what.key, value):
+            self._spaces.reset(what.namespace)
 
     def touch(self, namespace: str) -> None:
         if self._spaces.peek(namespace) is None:

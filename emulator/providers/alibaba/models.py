@@ -15,7 +15,7 @@ from ...core.call import DEFAULT_NAMESPACE
 from ...core.namespaces import MAX_NAMESPACES
 from ...core.storage import Record, Store
 from ...core.storage.codec import encode
-from ...core.storage.records import NOWHERE, Log, Records, Sink, Spaces
+from ...core.storage.records import DELETED, NOWHERE, Log, Records, Sink, Spaces
 from .textlib import DEFAULT_SIMILARITY, TextLibraries
 
 IMAGE_SCENES: dict[str, frozenset[str]] = {
@@ -287,6 +287,21 @@ class AlibabaState:
             self._records[kind].restore(key, value)
         elif kind != KIND_STATE:
             self.text_libraries.restore(kind, key, value)
+
+    def follow(self, kind: str, key: str, value: Any) -> bool:
+        """Another replica's record: the console and the keyed records are taken one by one; a
+        text library is not (its matcher is built from all of them)."""
+        if kind == KIND_CONSOLE and value is not DELETED:
+            self.restore(Record(kind, "", "", key, value))
+            return True
+        records = self._records.get(kind)
+        if records is None:
+            return kind == KIND_STATE
+        if value is DELETED:
+            records.discard(key)
+        else:
+            records.restore(key, value)
+        return True
 
     @property
     def _records(self) -> dict[str, Records[Any]]:

@@ -112,6 +112,10 @@ class Verdicts:
             self.added.append(decode(record.value, Verdict))
             self.load([*self.configured, *self.added])
 
+    def follow(self, kind: str, key: str, value: Any) -> bool:
+        """Verdicts are read back whole (their order decides)."""
+        return False
+
     def dump(self) -> Iterator[tuple[str, str, Any]]:
         for i, v in enumerate(self.added, 1):
             yield KIND_VERDICT, f"{i:06d}", encode(v)

@@ -27,7 +27,7 @@ from ...core.call import DEFAULT_NAMESPACE
 from ...core.namespaces import MAX_NAMESPACES
 from ...core.storage import Record, Store
 from ...core.storage.codec import decode, encode
-from ...core.storage.records import NOWHERE, Records, Sink, Spaces
+from ...core.storage.records import DELETED, NOWHERE, Records, Sink, Spaces
 from ...errors import NotFound
 
 #: The label names CI documents; ``strict_labels`` accepts only these.
@@ -144,6 +144,17 @@ class TencentState:
                 self.confirm(badcase.request_id, at=confirmed_at)
         elif record.kind == KIND_TEXT_JOB:
             self.text_jobs.restore(record.key, record.value)
+
+    def follow(self, kind: str, key: str, value: Any) -> bool:
+        """Another replica's record: text jobs are taken one by one; a badcase is not (the indexes
+        of what it corrects are rebuilt from all of them)."""
+        if kind == KIND_TEXT_JOB:
+            if value is DELETED:
+                self.text_jobs.discard(key)
+            else:
+                self.text_jobs.restore(key, value)
+            return True
+        return kind == KIND_STATE
 
     def dump(self) -> Iterator[tuple[str, str, Any]]:
         """Every record of this state, as (kind, key, JSON value)."""

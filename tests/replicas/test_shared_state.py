@@ -1,0 +1,112 @@
+"""Replicas sharing one Redis (``storage.url``) share their state: what a call or an admin call
+changes through one replica, the next call through another sees; fault schedules count every
+replica's calls, so a ``first: 1`` rule fires once in all."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import aiohttp
+import pytest
+
+from emulator import serve
+from emulator.server import RunningServer
+from emulator.testing import EmulatorClient
+from emulator.testing.settings import make_settings
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"state-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def replicas(redis_url: str) -> AsyncIterator[list[RunningServer]]:
+    settings = make_settings(**{"storage.url": redis_url, "alibaba.verify_signatures": False})
+    async with AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(serve(settings)) for _ in range(3)]
+
+
+async def post(server: RunningServer, path: str, body: Any, namespace: str) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            server.url + path, data=json.dumps(body), headers={"X-Emulator-Namespace": namespace}
+        ) as response:
+            return response.status, await response.json(content_type=None)
+
+
+async def scan(server: RunningServer, url: str, namespace: str) -> dict[str, Any]:
+    status, answer = await post(server, "/green/image/scan", {"scenes": ["porn"], "tasks": [{"url": url}]}, namespace)
+    assert status == 200, answer
+    result: dict[str, Any] = answer["data"][0]["results"][0]
+    return result
+
+
+async def test_feedback_through_one_replica_is_honoured_by_the_others(
+    replicas: list[RunningServer], namespace: str
+) -> None:
+    a, b, c = replicas
+    url = "http://example.com/shared.jpg"
+    assert (await scan(b, url, namespace))["suggestion"] == "pass"  # b holds the namespace now
+    status, _ = await post(a, "/green/image/feedback", {"url": url, "suggestion": "block", "scenes": ["porn"]}, namespace)
+    assert status == 200
+    assert (await scan(b, url, namespace))["suggestion"] == "block"
+    assert (await scan(c, url, namespace))["suggestion"] == "block"
+    # A reset through c forgets it on every replica.
+    async with EmulatorClient(c.url, namespace=namespace) as emu:
+        await emu.reset(namespace)
+    assert (await scan(b, url, namespace))["suggestion"] == "pass"
+    assert (await scan(a, url, namespace))["suggestion"] == "pass"
+
+
+async def test_console_settings_and_libraries_set_on_one_replica_apply_on_all(
+    replicas: list[RunningServer], namespace: str
+) -> None:
+    a, b, _ = replicas
+    async with EmulatorClient(a.url, namespace=namespace) as emu_a, EmulatorClient(b.url, namespace=namespace) as emu_b:
+        await emu_b.add_verdicts({"url_pattern": r"/nsfw/", "scene": "porn", "label": "porn", "suggestion": "block"})
+        assert (await scan(a, "http://example.com/nsfw/1.jpg", namespace))["suggestion"] == "block"
+        lib = await emu_a.create_library("words", "term", "blacklist", ["forbidden42"])
+        assert lib["code"]
+        status, answer = await post(
+            b, "/green/text/scan", {"scenes": ["antispam"], "tasks": [{"content": "a forbidden42 word"}]}, namespace
+        )
+        assert status == 200 and answer["data"][0]["results"][0]["suggestion"] == "block", answer
+        # Each replica's snapshot shows the same state.
+        state_a, state_b = await emu_a.state(), await emu_b.state()
+        mine = lambda doc: sorted(  # noqa: E731
+            json.dumps(r, sort_keys=True) for r in doc["records"] if r["namespace"] == namespace
+        )
+        assert mine(state_a) == mine(state_b) and mine(state_a)
+
+
+async def test_a_first_rule_fires_once_across_replicas(replicas: list[RunningServer], namespace: str) -> None:
+    a, b, c = replicas
+    async with EmulatorClient(a.url, namespace=namespace) as emu:
+        [rule_id] = await emu.add_faults(
+            {
+                "match": {"provider": "alibaba", "action": "ImageSyncScan"},
+                "action": {"type": "error", "code": "ServiceUnavailable"},
+                "schedule": {"first": 1},
+            }
+        )
+        body = {"scenes": ["porn"], "tasks": [{"url": "http://example.com/1.jpg"}]}
+        statuses = await asyncio.gather(
+            *(post(server, "/green/image/scan", body, namespace) for _ in range(4) for server in (a, b, c))
+        )
+        assert sorted(s for s, _ in statuses).count(503) == 1, statuses
+        # Any replica lists the rule with every replica's counts.
+        async with EmulatorClient(c.url, namespace=namespace) as other:
+            [listed] = await other.faults()
+        assert listed["id"] == rule_id and listed["stats"] == {"matched": 12, "fired": 1}
+        # Rules added through different replicas get different ids; removed through one, gone on all.
+        async with EmulatorClient(b.url, namespace=namespace) as emu_b:
+            [second] = await emu_b.add_faults({"match": {"action": "Nothing"}, "action": {"type": "empty"}})
+            assert second != rule_id
+            await emu_b.remove_fault(rule_id)
+        assert [r["id"] for r in await emu.faults()] == [second]
