@@ -41,7 +41,9 @@ async def post(server: RunningServer, path: str, body: Any, namespace: str) -> t
 
 
 async def scan(server: RunningServer, url: str, namespace: str) -> dict[str, Any]:
-    status, answer = await post(server, "/green/image/scan", {"scenes": ["porn"], "tasks": [{"url": url}]}, namespace)
+    status, answer = await post(
+        server, "/green/image/scan", {"scenes": ["porn"], "tasks": [{"url": url}]}, namespace
+    )
     assert status == 200, answer
     result: dict[str, Any] = answer["data"][0]["results"][0]
     return result
@@ -53,7 +55,9 @@ async def test_feedback_through_one_replica_is_honoured_by_the_others(
     a, b, c = replicas
     url = "http://example.com/shared.jpg"
     assert (await scan(b, url, namespace))["suggestion"] == "pass"  # b holds the namespace now
-    status, _ = await post(a, "/green/image/feedback", {"url": url, "suggestion": "block", "scenes": ["porn"]}, namespace)
+    status, _ = await post(
+        a, "/green/image/feedback", {"url": url, "suggestion": "block", "scenes": ["porn"]}, namespace
+    )
     assert status == 200
     assert (await scan(b, url, namespace))["suggestion"] == "block"
     assert (await scan(c, url, namespace))["suggestion"] == "block"
@@ -68,13 +72,21 @@ async def test_console_settings_and_libraries_set_on_one_replica_apply_on_all(
     replicas: list[RunningServer], namespace: str
 ) -> None:
     a, b, _ = replicas
-    async with EmulatorClient(a.url, namespace=namespace) as emu_a, EmulatorClient(b.url, namespace=namespace) as emu_b:
-        await emu_b.add_verdicts({"url_pattern": r"/nsfw/", "scene": "porn", "label": "porn", "suggestion": "block"})
+    async with (
+        EmulatorClient(a.url, namespace=namespace) as emu_a,
+        EmulatorClient(b.url, namespace=namespace) as emu_b,
+    ):
+        await emu_b.add_verdicts(
+            {"url_pattern": r"/nsfw/", "scene": "porn", "label": "porn", "suggestion": "block"}
+        )
         assert (await scan(a, "http://example.com/nsfw/1.jpg", namespace))["suggestion"] == "block"
         lib = await emu_a.create_library("words", "term", "blacklist", ["forbidden42"])
         assert lib["code"]
         status, answer = await post(
-            b, "/green/text/scan", {"scenes": ["antispam"], "tasks": [{"content": "a forbidden42 word"}]}, namespace
+            b,
+            "/green/text/scan",
+            {"scenes": ["antispam"], "tasks": [{"content": "a forbidden42 word"}]},
+            namespace,
         )
         assert status == 200 and answer["data"][0]["results"][0]["suggestion"] == "block", answer
         # Each replica's snapshot shows the same state.
