@@ -22,6 +22,7 @@ from .core.throttle import SlidingWindowLimiter
 from .errors import ConfigError
 from .keys import (
     CLOCK,
+    CLOCK_MOVED,
     DISPATCHER,
     FAULTS,
     GATEWAY,
@@ -68,6 +69,7 @@ def create_app(
     app[FAULTS] = faults
     app[LIMITER] = limiter
     app[RESET_HOOKS] = []
+    app[CLOCK_MOVED] = []
     app[STORE] = store
     hub = app[STATE] = StateHub(store)
     setup_hang_release(app)
@@ -166,7 +168,7 @@ def _setup_state(
 def _setup_replicas(app: web.Application, hub: StateHub, faults: FaultEngine) -> None:
     """What replicas sharing the Redis store decide together (core/replicas.py): the throttle's
     windows, the fault rules' counts and numbers, and the working set kept in step with theirs."""
-    from .core.replicas import Follower, RedisLimiter, ScheduleCounters
+    from .core.replicas import Follower, RedisLimiter, ScheduleCounters, SharedClock
     from .core.storage.redis import RedisStore
 
     store = app[STORE]
@@ -174,6 +176,11 @@ def _setup_replicas(app: web.Application, hub: StateHub, faults: FaultEngine) ->
     clock = app[CLOCK]
     manual = isinstance(clock, ManualClock)
     follower = Follower(store, hub.parts)
+    if manual:
+        assert isinstance(clock, ManualClock)
+        shared_clock = SharedClock(clock, store)
+        follower.parts.append(shared_clock)
+        app[CLOCK_MOVED].append(shared_clock.moved)
     faults.counters = ScheduleCounters(store.client, prefix=store.prefix)
     faults.allocate = lambda count: store.allocate("rules", count)
     faults.ages_from_clock = manual

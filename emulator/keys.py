@@ -27,6 +27,8 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 #: Called by POST /_emulator/reset with the namespace to reset (None: everything). Each part that
 #: keeps state registers one.
 RESET_HOOKS = web.AppKey("reset_hooks", list[Callable[[str | None], None]])
+#: Told the manual clock's new time after an admin call moved it (replicas share the move).
+CLOCK_MOVED = web.AppKey("clock_moved", list[Callable[[float], None]])
 FAULTS = web.AppKey("faults", FaultEngine)
 #: The pipeline both providers plug their action tables into.
 GATEWAY = web.AppKey("gateway", Gateway)

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from ..core.clock import Clock, ManualClock
 from ..errors import AdminError
-from ..keys import CLOCK
+from ..keys import CLOCK, CLOCK_MOVED
 from .common import bad_request, json_object
 
 #: The last instant the clock may be moved to (the end of year 9999, the most ISO 8601 and Python's
@@ -78,6 +78,8 @@ async def move_clock(request: web.Request) -> web.Response:
     if target > LATEST:
         raise bad_request(f"the clock cannot go past {_iso(LATEST)}")
     moved = clock.advance_to(target)
+    for hook in request.config_dict[CLOCK_MOVED]:
+        hook(clock.time())
     return web.json_response({**state(clock), "advanced": moved})
 
 

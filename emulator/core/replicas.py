@@ -17,16 +17,17 @@ import hashlib
 import itertools
 import json
 import uuid
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .clock import Clock
+from .call import ALL_NAMESPACES
+from .clock import Clock, ManualClock
 from .faults import Schedule, SharedCount
-from .storage import StoreUnavailable
+from .storage import Store, StoreUnavailable
 from .storage.base import Record
 from .storage.redis import Change, ChangesLost, Dropped, RedisStore
 
@@ -443,3 +444,32 @@ class Follower:
         everything: Change = ("drop", Dropped(None, ""))
         for part in self.parts:
             part.follow(everything)
+
+
+class SharedClock:
+    """A manual clock moved together: a move through any replica's admin API is a record every
+    other replica's clock follows (a clock only goes forward, so each takes the latest time)."""
+
+    prefix = "clock."
+    KIND = "clock.now"
+
+    def __init__(self, clock: ManualClock, store: Store) -> None:
+        self.clock = clock
+        self.store = store
+        self._catch_up(r.value for r in store.load(ALL_NAMESPACES, self.prefix))
+
+    def moved(self, now: float) -> None:
+        self.store.put(self.KIND, ALL_NAMESPACES, "", "", {"now": now})
+
+    def follow(self, change: Change) -> None:
+        what = change[1]
+        if isinstance(what, Record):
+            self._catch_up([what.value])
+        elif isinstance(what, Dropped):  # the feed moved past us: read the time back
+            self._catch_up(r.value for r in self.store.load(ALL_NAMESPACES, self.prefix))
+
+    def _catch_up(self, values: Iterable[Any]) -> None:
+        for value in values:
+            if isinstance(value, dict) and isinstance(value.get("now"), int | float):
+                if value["now"] > self.clock.time():
+                    self.clock.advance_to(value["now"])

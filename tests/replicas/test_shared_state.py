@@ -122,3 +122,16 @@ async def test_a_first_rule_fires_once_across_replicas(replicas: list[RunningSer
             assert second != rule_id
             await emu_b.remove_fault(rule_id)
         assert [r["id"] for r in await emu.faults()] == [second]
+
+
+async def test_a_manual_clock_moved_through_one_replica_moves_on_all(redis_url: str) -> None:
+    settings = make_settings(**{"storage.url": redis_url, "server.clock": "manual"})
+    async with serve(settings) as a, serve(settings) as b:
+        async with EmulatorClient(a.url) as emu_a, EmulatorClient(b.url) as emu_b:
+            before = (await emu_a.clock())["now"]
+            moved = await emu_a.advance(3600)
+            assert moved["now"] == before + 3600
+            assert (await emu_b.clock())["now"] == moved["now"]
+            # A replica started afterwards starts from the shared time.
+            async with serve(settings) as c, EmulatorClient(c.url) as emu_c:
+                assert (await emu_c.clock())["now"] >= moved["now"]
