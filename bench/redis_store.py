@@ -14,6 +14,8 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import cast
 
 from emulator.core.clock import RealClock
 from emulator.core.faults import parse_schedule
@@ -21,10 +23,11 @@ from emulator.core.replicas import RedisLimiter, ScheduleCounters
 from emulator.core.storage.base import JournalRow
 from emulator.core.storage.redis import RedisStore
 from emulator.core.throttle import SlidingWindowLimiter
+from emulator.testing.processes import serving
 from emulator.testing.redis_server import redis_server
 
-from .common import badcase_target, bench_config, image_target, machine, table, tempdir
-from .throughput import measure
+from .common import badcase_target, bench_config, check_accepted, image_target, machine, table, tempdir
+from .throughput import measure, run_wrk
 
 SECONDS = 1.5
 CONCURRENCY = 50
@@ -112,7 +115,7 @@ async def layout_rows(url: str, count: int = 10_000) -> list[list[object]]:
         await pipe.execute()
 
     async def per_key() -> int:
-        addresses = await client.zrange(f"{other}order:ns", 0, -1)
+        addresses = cast(list[bytes], await client.zrange(f"{other}order:ns", 0, -1))
         values = await client.mget([f"{other}rec:ns:{a.decode()}" for a in addresses])
         return len(values)
 
@@ -193,16 +196,22 @@ async def run(url: str) -> None:
     print(table(rows, ["what (one process, one local redis-server)", "figure"]))
 
 
-def replica_rows(url: str, duration: float = 4.0, rounds: int = 3) -> list[list[object]]:
-    """Signed calls per second of one emulator process in memory mode and with ``--store`` (the
-    throttle's windows in Redis: one round trip per throttled call), rounds alternating, median;
-    wrk as in ``python -m bench throughput``."""
+def configs(url: str) -> tuple[Path, Path, Path]:
+    """(a work directory, the benchmark config in memory mode, the same with ``storage.url``)."""
     work = tempdir()
     memory = bench_config(work / "memory.json")
     doc = json.loads(memory.read_text())
     doc["storage"] = {"url": url}
     shared = work / "shared.json"
     shared.write_text(json.dumps(doc))
+    return work, memory, shared
+
+
+def replica_rows(url: str, duration: float = 4.0, rounds: int = 3) -> list[list[object]]:
+    """Signed calls per second of one emulator process in memory mode and with ``--store`` (state,
+    throttle windows, fault counts and the journal in Redis: a change-feed read, a throttle decision
+    and a commit per call), rounds alternating, median; wrk as in ``python -m bench throughput``."""
+    work, memory, shared = configs(url)
     rows: list[list[object]] = []
     for make in (image_target, badcase_target):
         target = make()
@@ -216,12 +225,34 @@ def replica_rows(url: str, duration: float = 4.0, rounds: int = 3) -> list[list[
     return rows
 
 
+def workers_rows(url: str, duration: float = 4.0, rounds: int = 3) -> list[list[object]]:
+    """Signed calls per second of ``emulator serve --store URL --workers 2`` against ``--workers 1``
+    (SO_REUSEPORT: the kernel spreads wrk's 50 connections over the workers), rounds alternating,
+    median. On a machine of 2 cores, wrk and redis-server share them with the workers."""
+    work, _, shared = configs(url)
+    rows: list[list[object]] = []
+    for make in (image_target, badcase_target):
+        target = make()
+        runs: dict[int, list[float]] = {1: [], 2: []}
+        for _ in range(rounds):
+            for count in (1, 2):
+                with serving("--config", str(shared), "--workers", str(count)) as (_, base):
+                    check_accepted(base, target)
+                    run_wrk(base, target, min(1.0, duration / 4), work)
+                    runs[count].append(run_wrk(base, target, duration, work).rps)
+        one, two = statistics.median(runs[1]), statistics.median(runs[2])
+        rows.append([f"{target.name}: --workers 1 / 2 req/s", f"{one:,.0f} / {two:,.0f} ({two / one:.2f})"])
+    return rows
+
+
 def main() -> None:
     print(f"# Redis building blocks\n\n{machine()}\n")
     with redis_server() as url:
         asyncio.run(run(url))
         print()
         print(table(replica_rows(url), ["one emulator process, wrk -c50", "figure"]))
+        print()
+        print(table(workers_rows(url), ["emulator serve --store, wrk -c50", "figure"]))
 
 
 if __name__ == "__main__":

@@ -110,6 +110,13 @@ def create_app(
 def open_store(settings: Settings) -> Store:
     """The store ``storage.url`` names (Redis, shared with other replicas), else the one
     ``storage.path`` names (SQLite in that directory), else memory."""
+    if settings.storage.url and settings.storage.path:
+        raise StorageError(
+            settings.origin("storage.path"),
+            "storage.path",
+            "cannot be used with storage.url: state is kept in one store (a shared Redis or a data "
+            "directory)",
+        )
     if settings.storage.url:
         # Imported here: redis-py is an optional dependency (the redis extra).
         from .core.storage.redis import RedisStore

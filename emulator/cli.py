@@ -149,8 +149,12 @@ def _add_contract_commands(commands: Any) -> None:
             "Ctrl-C or SIGTERM stops it."
         ),
     )
-    record.add_argument("--upstream", required=True, metavar="URL", help="where to forward, e.g. "
-                        "https://green.cn-shanghai.aliyuncs.com or http://127.0.0.1:8080")
+    record.add_argument(
+        "--upstream",
+        required=True,
+        metavar="URL",
+        help="where to forward, e.g. https://green.cn-shanghai.aliyuncs.com or http://127.0.0.1:8080",
+    )
     record.add_argument("--out", required=True, metavar="FILE.har", help="the HAR file to write")
     record.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     record.add_argument("--port", type=_port, default=8081, help="TCP port (default 8081; 0 picks one)")
@@ -159,8 +163,7 @@ def _add_contract_commands(commands: Any) -> None:
         nargs="*",
         metavar="NAME",
         help="replace these headers, query parameters, JSON fields and XML elements with "
-        "[redacted] in the file (not in what is forwarded); without names: "
-        + ", ".join(DEFAULT_REDACTED),
+        "[redacted] in the file (not in what is forwarded); without names: " + ", ".join(DEFAULT_REDACTED),
     )
     contract = commands.add_parser(
         "contract",
@@ -248,7 +251,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EmulatorError as exc:
         print(f"emulator: error: {exc}", file=sys.stderr)
         return 2
-    if args.workers > 1 and not args.store:
+    if settings.storage.url and settings.storage.path:
+        print(
+            "emulator: error: storage.url and storage.path both set: state is kept in one store, "
+            "a shared Redis (--store) or a data directory (--data)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.workers > 1 and not settings.storage.url:
         print(
             f"emulator: error: --workers {args.workers}: several workers need a shared store "
             "(--store redis://HOST:PORT/DB); apart, each would keep its own state, throttle "
@@ -256,17 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.workers > 1 and settings.storage.path:
-        print(
-            f"emulator: error: --workers {args.workers}: a data directory (storage.path) is one "
-            "process's (SQLite); several workers share a Redis store (--store) instead",
-            file=sys.stderr,
-        )
-        return 2
     log.configure(settings.server.log_level, settings.server.log_format)
     try:
-        if args.store:
-            workers.check_store(args.store)
+        if settings.storage.url:
+            workers.check_store(settings.storage.url)
         if args.workers > 1:
             return workers.run(args.workers, settings, _worker)
         asyncio.run(_serve(settings))
@@ -279,13 +282,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-async def _serve(settings: Any, port: int | None = None, ready: Callable[[], None] | None = None) -> None:
+async def _serve(
+    settings: Any,
+    port: int | None = None,
+    ready: Callable[[], None] | None = None,
+    lifeline: int | None = None,
+) -> None:
     """Serve until SIGINT or SIGTERM. With ``ready`` (a worker of several): on ``port`` with
-    SO_REUSEPORT, and ``ready`` is called instead of printing the line."""
+    SO_REUSEPORT, ``ready`` is called instead of printing the line, and it also stops when
+    ``lifeline`` reads end-of-file (the command that started it is gone)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if lifeline is not None:
+        loop.add_reader(lifeline, stop.set)
     runner, server = await start(settings, port=port, reuse_port=ready is not None)
     try:
         if ready is not None:
@@ -304,5 +315,5 @@ async def _serve(settings: Any, port: int | None = None, ready: Callable[[], Non
             print("emulator stopped", file=sys.stderr, flush=True)
 
 
-def _worker(settings: Settings, port: int, ready: Callable[[], None]) -> None:
-    asyncio.run(_serve(settings, port, ready))
+def _worker(settings: Settings, port: int, ready: Callable[[], None], lifeline: int) -> None:
+    asyncio.run(_serve(settings, port, ready, lifeline))

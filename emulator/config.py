@@ -80,8 +80,10 @@ class StorageSettings:
     #: A state document (GET /_emulator/state) to seed from: a namespace made afresh (first use, or
     #: after a reset) starts from the config plus the document's records for it.
     state: str = ""
-    #: A Redis shared by replicas (``--store``, ``redis://HOST:PORT/DB``): so far the throttle's
-    #: windows are kept there, exact across every replica using it. Empty: none.
+    #: A Redis shared by replicas (``--store``, ``redis://HOST:PORT/DB``): their state, throttle
+    #: windows, fault-rule counts, callback outbox and journal are kept there, so that every
+    #: replica using it answers alike (README "Running several replicas"). Empty: none. Not with
+    #: ``path``.
     url: str = ""
 
 

@@ -28,9 +28,10 @@ from .errors import EmulatorError
 #: Seconds every worker may take to listen.
 START_TIMEOUT = 60.0
 
-#: What a worker runs: serve ``settings`` on ``port`` with SO_REUSEPORT and call ``ready`` once
-#: listening. Errors it raises are reported by the command.
-Worker = Callable[[Settings, int, Callable[[], None]], None]
+#: What a worker runs: serve ``settings`` on ``port`` with SO_REUSEPORT, call ``ready`` once
+#: listening, and stop when the file descriptor ``lifeline`` reads end-of-file (the command's
+#: process is gone, even killed). Errors it raises are reported by the command.
+Worker = Callable[[Settings, int, Callable[[], None], int], None]
 
 
 def check_store(url: str) -> None:
@@ -51,12 +52,16 @@ def check_store(url: str) -> None:
     asyncio.run(ping())
 
 
-def _child(worker: Worker, settings: Settings, port: int, conn: Connection) -> None:
+def _child(
+    worker: Worker, settings: Settings, port: int, conn: Connection, lifeline: tuple[int, int]
+) -> None:
+    os.close(lifeline[1])  # only the command holds the writing end: its exit closes the pipe
+
     def ready() -> None:
         conn.send(("ready", os.getpid()))
 
     try:
-        worker(settings, port, ready)
+        worker(settings, port, ready, lifeline[0])
     except EmulatorError as exc:
         conn.send(("error", str(exc)))
         sys.exit(1)
@@ -81,16 +86,21 @@ def run(count: int, settings: Settings, worker: Worker) -> int:
     context = multiprocessing.get_context("fork")
     processes: list[Any] = []
     pipes: dict[Any, Any] = {}
+    # A worker whose command is gone (killed, say) stops too: it reads end-of-file here.
+    lifeline = os.pipe()
     try:
         for n in range(count):
             receive, send = context.Pipe(duplex=False)
             process = context.Process(
-                target=_child, args=(worker, settings, port, send), name=f"emulator-worker-{n + 1}"
+                target=_child,
+                args=(worker, settings, port, send, lifeline),
+                name=f"emulator-worker-{n + 1}",
             )
             process.start()
             send.close()
             processes.append(process)
             pipes[receive] = process
+        os.close(lifeline[0])
         failure = _await_ready(pipes)
     except KeyboardInterrupt:  # Ctrl-C before every worker listened (they got it too)
         failure = "interrupted before every worker listened"

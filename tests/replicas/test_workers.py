@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -51,7 +52,7 @@ def test_more_than_one_worker_without_a_shared_store_is_refused(capsys: pytest.C
     stderr = capsys.readouterr().err
     assert "--workers 2: several workers need a shared store (--store redis://HOST:PORT/DB)" in stderr
     assert main(["serve", "--workers", "2", "--store", "redis://127.0.0.1:1/0", "--data", "/nowhere"]) == 2
-    assert "a data directory (storage.path) is one process's (SQLite)" in capsys.readouterr().err
+    assert "storage.url and storage.path both set: state is kept in one store" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["serve", "--workers", "0"])
     assert "workers must be 1..64, not 0" in capsys.readouterr().err
@@ -94,3 +95,23 @@ def test_a_dead_worker_stops_the_others(two_workers: tuple[subprocess.Popen[str]
     assert f"a worker stopped ({first} exited -9); stopped the others" in stderr
     with pytest.raises(ProcessLookupError):
         os.kill(second, 0)
+
+
+def gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie nobody reaped counts: it serves nothing)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_a_killed_command_takes_its_workers_with_it(two_workers: tuple[subprocess.Popen[str], str]) -> None:
+    proc, url = two_workers
+    pids = pids_answering(url)
+    proc.kill()  # SIGKILL: no chance to stop them itself
+    proc.wait(timeout=15)
+    deadline = time.monotonic() + 15
+    while not all(gone(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(gone(pid) for pid in pids)
