@@ -419,15 +419,16 @@ class Follower:
             while (done := self._waiting) is not None:
                 self._waiting = None  # calls arriving from now on wait for the next read
                 try:
-                    self._cursor, changes = await self.store.changes_since(self._cursor)
-                except ChangesLost as exc:
-                    self._cursor = exc.cursor
-                    self._forget_all()
-                    done.set_result(None)
-                except StoreUnavailable as exc:
+                    try:
+                        self._cursor, changes = await self.store.changes_since(self._cursor)
+                    except ChangesLost as exc:
+                        self._cursor = exc.cursor
+                        self._forget_all()
+                    else:
+                        self.apply(changes)
+                except Exception as exc:  # Redis lost (StoreUnavailable), or a fault of ours
                     done.set_exception(exc)
                 else:
-                    self.apply(changes)
                     done.set_result(None)
         finally:
             self._running = None

@@ -223,9 +223,10 @@ return 1
 """
 
 # The changes after a cursor, and whether some may have been trimmed away unread. KEYS: the feed. ARGV: the
-# cursor ("0-0": from the start), the most to answer. Answers {lost (0/1), last id, entries}.
+# cursor ("0-0": from the start), the most to read, the reading replica (its own changes are read
+# but not answered). Answers {lost (0/1), last id, the other replicas' entries, the id read up to}.
 _CHANGES = """
-local key, cursor, count = KEYS[1], ARGV[1], ARGV[2]
+local key, cursor, count, replica = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 local function older(a, b)  -- stream id a < b
   local ams, aseq = string.match(a, '(%d+)-(%d+)')
   local bms, bseq = string.match(b, '(%d+)-(%d+)')
@@ -233,8 +234,8 @@ local function older(a, b)  -- stream id a < b
   return ams < bms or (ams == bms and aseq < bseq)
 end
 if redis.call('EXISTS', key) == 0 then
-  if cursor ~= '0-0' then return {1, '0-0', {}} end
-  return {0, cursor, {}}
+  if cursor ~= '0-0' then return {1, '0-0', {}, cursor, 0} end
+  return {0, cursor, {}, cursor, 0}
 end
 local info = redis.call('XINFO', 'STREAM', key)
 local last, first, added, length = '0-0', '0-0', 0, 0
@@ -245,13 +246,23 @@ for j = 1, #info, 2 do
   elseif name == 'entries-added' then added = value
   elseif name == 'length' then length = value end
 end
-if older(last, cursor) then return {1, last, {}} end
+if older(last, cursor) then return {1, last, {}, cursor, 0} end
 -- Trimmed entries are all older than the first kept one: the cursor before it may have missed
 -- some (or, at worst, have read the last one trimmed: a reload too many, never a change missed).
 local lost = 0
 if added > length and older(cursor, first) then lost = 1 end
 local entries = redis.call('XRANGE', key, '(' .. cursor, '+', 'COUNT', count)
-return {lost, last, entries}
+local others, upto = {}, cursor
+for _, entry in ipairs(entries) do
+  upto = entry[1]
+  local fields = entry[2]
+  local mine = false
+  for j = 1, #fields, 2 do
+    if fields[j] == 'r' then mine = fields[j + 1] == replica break end
+  end
+  if not mine then others[#others + 1] = entry end
+end
+return {lost, last, others, upto, #entries}
 """
 
 # Deletes the journal rows of one namespace. KEYS: the journal stream. ARGV: the namespace.
@@ -684,19 +695,18 @@ class RedisStore(Store):
         changes: list[Change] = []
         while True:
             try:
-                lost, last, entries = await self._changes(
-                    keys=[self.changes_key], args=[cursor, CHANGES_BATCH]
+                lost, last, entries, upto, read = await self._changes(
+                    keys=[self.changes_key], args=[cursor, CHANGES_BATCH, self.replica]
                 )
             except (RedisError, OSError) as exc:
                 raise _unavailable(self.url, "cannot read the change feed", exc) from exc
             if lost:
                 raise ChangesLost(_text(last))
-            for entry_id, flat in entries:
-                cursor = _text(entry_id)
+            cursor = _text(upto)
+            for _, flat in entries:
                 fields = {_text(flat[j]): _text(flat[j + 1]) for j in range(0, len(flat), 2)}
-                if fields["r"] != self.replica:
-                    changes.append(_change(fields))
-            if len(entries) < CHANGES_BATCH:
+                changes.append(_change(fields))
+            if int(read) < CHANGES_BATCH:
                 return cursor, changes
 
 
