@@ -15,6 +15,8 @@ import aiohttp
 import pytest
 
 from emulator import serve
+from emulator.core.journal import Item
+from emulator.keys import JOURNAL
 from emulator.server import RunningServer
 from emulator.testing import EmulatorClient
 from emulator.testing.redis_server import redis_server
@@ -75,26 +77,44 @@ async def test_any_replica_lists_counts_and_exports_every_replicas_calls(
             # Every call once, each replica's with the Host it was called at, headers and all.
             assert sorted(port_of(e.raw["request"]["url"]) for e in listed) == served
             assert all(e.header("X-Emulator-Namespace") == namespace for e in listed)
-            last = await emu.last(action=ACTION)
-            assert last.raw["timestamp"] == max(e.raw["timestamp"] for e in listed)
             har = await emu.har(action=ACTION)
             assert sorted(port_of(h["request"]["url"]) for h in har["log"]["entries"]) == served
         listings.append(sorted(e.id for e in listed))
     # Numbered apart: six ids, the same on every replica.
     assert len(set(listings[0])) == 6 and listings == [listings[0]] * 3
+    # The newest call, wherever it was served, is the last one for any replica.
+    assert await scan(replicas[2], namespace, 7) == 200
+    async with EmulatorClient(replicas[0].url, namespace=namespace) as emu:
+        await emu.wait_for(count=7, action=ACTION, timeout=5)
+        last = await emu.last(action=ACTION)
+    assert port_of(last.raw["request"]["url"]) == port_of(replicas[2].url)
+    assert last.id not in listings[0]
+
+
+async def waiting_on(server: RunningServer, namespace: str) -> None:
+    """Return once a long poll is open on ``server``."""
+    while (await journal_of(server, namespace))[1]["journal"]["waiters"] == 0:
+        await asyncio.sleep(0.01)
 
 
 async def test_a_wait_on_one_replica_is_woken_by_a_call_through_another(
     replicas: list[RunningServer], namespace: str
 ) -> None:
-    a, b, _ = replicas
-    async with EmulatorClient(a.url, namespace=namespace) as emu:
-        waiting = asyncio.create_task(emu.wait_for(action=ACTION, timeout=5))
-        while (await journal_of(a, namespace))[1]["journal"]["waiters"] == 0:
-            await asyncio.sleep(0.01)
-        assert await scan(b, namespace) == 200
-        [entry] = await waiting
+    a, b, c = replicas
+    # What the dashboard's stream listens to on c.
+    heard: asyncio.Queue[Item] = asyncio.Queue()
+    unsubscribe = c.app[JOURNAL].subscribe(heard.put_nowait)
+    try:
+        async with EmulatorClient(a.url, namespace=namespace) as emu:
+            waiting = asyncio.create_task(emu.wait_for(action=ACTION, timeout=5))
+            await waiting_on(a, namespace)
+            assert await scan(b, namespace) == 200
+            [entry] = await waiting
         assert port_of(entry.raw["request"]["url"]) == port_of(b.url)
+        item = await asyncio.wait_for(heard.get(), 5)
+        assert (item.id, item.namespace) == (entry.id, namespace)
+    finally:
+        unsubscribe()
 
 
 async def test_a_clear_through_one_replica_clears_every_replica(
@@ -130,7 +150,13 @@ async def test_journal_queries_answer_503_while_redis_is_lost_and_rows_are_writt
         a = await stack.enter_async_context(serve(settings_for(url)))
         b = await stack.enter_async_context(serve(settings_for(url)))
         assert await scan(a, namespace, 1) == 200
-        lost.close()
+        async with EmulatorClient(b.url, namespace=namespace) as emu:
+            await emu.wait_for(action=ACTION, timeout=5)
+            # A long poll open when Redis goes away is answered too.
+            waiting = asyncio.create_task(journal_wait(b, namespace, count=2))
+            await waiting_on(b, namespace)
+            lost.close()
+            assert (await waiting)["error"] == "unavailable"
         # The server keeps serving: the call is answered (the provider's 503-class error) and journaled.
         assert await scan(a, namespace, 2) == 503
         for server in (a, b):
@@ -142,6 +168,15 @@ async def test_journal_queries_answer_503_while_redis_is_lost_and_rows_are_writt
                 entries = await emu.wait_for(count=2, action=ACTION, timeout=5)
             assert sorted(e.status for e in entries) == [200, 503]
             assert len((await answered(a, namespace))["entries"]) == 2
+
+
+async def journal_wait(server: RunningServer, namespace: str, count: int) -> dict[str, Any]:
+    query = f"namespace={namespace}&count={count}&timeout=5"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/_emulator/requests/wait?{query}") as response:
+            answer: dict[str, Any] = await response.json(content_type=None)
+            assert response.status == 503, answer
+            return answer
 
 
 async def answered(server: RunningServer, namespace: str) -> dict[str, Any]:
