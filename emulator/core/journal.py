@@ -8,6 +8,10 @@ closest entries (pytest-httpserver's "similar requests").
 
 The admin token never enters it: where a request header carries the token, the journal stores
 ``[redacted]`` in its place (the console's own calls are journaled with their Authorization header).
+
+Replicas sharing one store share one journal (core/shared_journal.py, the :class:`Shared` seam):
+each holds its own entries and, brought in before a query, the others' (``foreign``), so every
+query below answers for all of them.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import pytest
 
 from emulator import serve
 from emulator.core.journal import Item
+from emulator.core.shared_journal import ID_BLOCK, OWN_IDS
 from emulator.keys import JOURNAL
 from emulator.server import RunningServer
 from emulator.testing import EmulatorClient
@@ -157,17 +158,20 @@ async def test_journal_queries_answer_503_while_redis_is_lost_and_rows_are_writt
             await waiting_on(b, namespace)
             lost.close()
             assert (await waiting)["error"] == "unavailable"
-        # The server keeps serving: the call is answered (the provider's 503-class error) and journaled.
-        assert await scan(a, namespace, 2) == 503
+        # The server keeps serving: the calls are answered (the provider's 503-class error) and
+        # journaled, numbered from a's own range once its block of ids is used up.
+        assert [await scan(a, namespace, 2) for _ in range(ID_BLOCK + 2)] == [503] * (ID_BLOCK + 2)
         for server in (a, b):
             status, problem = await journal_of(server, namespace)
             assert status == 503 and problem["error"] == "unavailable", problem
         with redis_server(port=port_of(url)):  # back, empty
             await answered(b, namespace)
             async with EmulatorClient(b.url, namespace=namespace) as emu:
-                entries = await emu.wait_for(count=2, action=ACTION, timeout=5)
-            assert sorted(e.status for e in entries) == [200, 503]
-            assert len((await answered(a, namespace))["entries"]) == 2
+                entries = await emu.wait_for(count=ID_BLOCK + 3, action=ACTION, timeout=5)
+            assert sorted(e.status for e in entries) == [200] + [503] * (ID_BLOCK + 2)
+            ids = [e.id for e in entries]
+            assert len(set(ids)) == len(ids) and max(ids) >= OWN_IDS
+            assert len((await answered(a, namespace))["entries"]) == ID_BLOCK + 3
 
 
 async def journal_wait(server: RunningServer, namespace: str, count: int) -> dict[str, Any]:
