@@ -63,7 +63,7 @@ async def journal_of(server: RunningServer, namespace: str) -> tuple[int, dict[s
 
 
 async def test_any_replica_lists_counts_and_exports_every_replicas_calls(
-    replicas: list[RunningServer], namespace: str
+    replicas: list[RunningServer], namespace: str, redis_url: str
 ) -> None:
     statuses = await asyncio.gather(*(scan(s, namespace, i) for i in range(2) for s in replicas))
     assert statuses == [200] * 6
@@ -90,6 +90,13 @@ async def test_any_replica_lists_counts_and_exports_every_replicas_calls(
         last = await emu.last(action=ACTION)
     assert port_of(last.raw["request"]["url"]) == port_of(replicas[2].url)
     assert last.id not in listings[0]
+    # A replica started now reads them back from the stream, each once, and numbers apart too.
+    async with serve(settings_for(redis_url)) as late, EmulatorClient(late.url, namespace=namespace) as emu:
+        assert sorted(e.id for e in await emu.requests(action=ACTION)) == sorted([*listings[0], last.id])
+        assert await scan(late, namespace, 8) == 200
+        [newest] = await emu.requests(action=ACTION, order="desc", limit=1)
+        assert newest.id not in (*listings[0], last.id)
+        assert await emu.count(action=ACTION) == 8
 
 
 async def waiting_on(server: RunningServer, namespace: str) -> None:
