@@ -160,6 +160,7 @@ def _setup_state(
         await store.start()
         app[DISPATCHER].resume()
 
+    app.on_startup.append(start)  # the store first: the replicas' start reads it
     if settings.storage.url:
         _setup_replicas(app, hub, faults)
 
@@ -167,7 +168,6 @@ def _setup_state(
         journal.write_pending()
         await store.close()
 
-    app.on_startup.append(start)
     # After the dispatcher's own cleanup (registered earlier): its last changes are written too.
     app.on_cleanup.append(close)
 
@@ -176,6 +176,7 @@ def _setup_replicas(app: web.Application, hub: StateHub, faults: FaultEngine) ->
     """What replicas sharing the Redis store decide together (core/replicas.py): the throttle's
     windows, the fault rules' counts and numbers, and the working set kept in step with theirs."""
     from .core.replicas import Follower, RedisLimiter, ScheduleCounters, SharedClock
+    from .core.shared_journal import SharedJournal
     from .core.storage.redis import RedisStore
 
     store = app[STORE]
@@ -194,11 +195,19 @@ def _setup_replicas(app: web.Application, hub: StateHub, faults: FaultEngine) ->
     gateway = app[GATEWAY]
     gateway.shared_limiter = RedisLimiter(store.client, clock=clock if manual else None, prefix=store.prefix)
     gateway.follower = follower
+    # One journal for all the replicas (core/shared_journal.py).
+    journal = SharedJournal(app[JOURNAL], store, follower)
+    follower.parts.append(journal)
 
     async def start(app: web.Application) -> None:
         await follower.start()
+        await journal.start()
+
+    async def close(app: web.Application) -> None:
+        await journal.close()
 
     app.on_startup.append(start)
+    app.on_cleanup.append(close)
 
 
 def _setup_callbacks(app: web.Application, settings: Settings, journal: Journal, clock: Clock) -> None:

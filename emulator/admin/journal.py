@@ -1,5 +1,7 @@
 """Admin routes over the journal, and reset. A filter the journal does not understand raises
-FilterError, which the admin error middleware answers as 400 bad_request."""
+FilterError, which the admin error middleware answers as 400 bad_request. With replicas sharing
+one store, each query first brings in the others' entries (core/shared_journal.py); when the store
+does not answer, the query is answered 503 unavailable."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from aiohttp import web
 from .._version import __version__
 from ..core.call import ALL_NAMESPACES
 from ..core.export import har_pieces, ndjson_pieces, write_pieces
-from ..core.journal import Filter, WaitTimeout
+from ..core.journal import Filter, Journal, WaitTimeout
 from ..core.storage import StoreUnavailable
 from ..core.throttle import windows_in
 from ..errors import AdminError
@@ -24,9 +26,24 @@ def _filter(request: web.Request) -> Filter:
     return replace(Filter.from_params(request.query), namespace=namespace_of(request))
 
 
-async def list_requests(request: web.Request) -> web.Response:
+def _unavailable(exc: StoreUnavailable) -> AdminError:
+    return AdminError(503, "unavailable", f"the shared journal cannot be read: {exc}")
+
+
+async def _journal(request: web.Request) -> Journal:
+    """The journal, holding every replica's entries when it is shared."""
     journal = request.config_dict[JOURNAL]
-    entries = journal.select(_filter(request))
+    try:
+        await journal.catch_up()
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    return journal
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    flt = _filter(request)
+    journal = await _journal(request)
+    entries = journal.select(flt)
     return web.json_response(
         {
             "entries": [e.to_dict() for e in entries],
@@ -38,12 +55,15 @@ async def list_requests(request: web.Request) -> web.Response:
 
 
 async def count_requests(request: web.Request) -> web.Response:
-    journal = request.config_dict[JOURNAL]
-    return web.json_response({"count": journal.count(_filter(request)), "evicted": journal.evicted})
+    flt = _filter(request)
+    journal = await _journal(request)
+    return web.json_response({"count": journal.count(flt), "evicted": journal.evicted})
 
 
 async def delete_requests(request: web.Request) -> web.Response:
-    return web.json_response({"deleted": request.config_dict[JOURNAL].clear(namespace_of(request))})
+    # Caught up first, so that ``deleted`` counts every replica's entries.
+    journal = await _journal(request)
+    return web.json_response({"deleted": journal.clear(namespace_of(request))})
 
 
 async def wait_requests(request: web.Request) -> web.Response:
@@ -60,6 +80,8 @@ async def wait_requests(request: web.Request) -> web.Response:
         )
     try:
         entries = await journal.wait_for(flt, count, timeout)
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
     except WaitTimeout as exc:
         raise AdminError(
             408,
@@ -72,12 +94,14 @@ async def wait_requests(request: web.Request) -> web.Response:
 
 
 async def har(request: web.Request) -> web.StreamResponse:
-    entries = request.config_dict[JOURNAL].stream(_filter(request), with_view=False)
+    flt = _filter(request)
+    entries = (await _journal(request)).stream(flt, with_view=False)
     return await _stream(request, "application/json", har_pieces(entries, __version__))
 
 
 async def ndjson(request: web.Request) -> web.StreamResponse:
-    entries = request.config_dict[JOURNAL].stream(_filter(request))
+    flt = _filter(request)
+    entries = (await _journal(request)).stream(flt)
     return await _stream(request, "application/x-ndjson", ndjson_pieces(entries))
 
 

@@ -8,18 +8,23 @@ closest entries (pytest-httpserver's "similar requests").
 
 The admin token never enters it: where a request header carries the token, the journal stores
 ``[redacted]`` in its place (the console's own calls are journaled with their Authorization header).
+
+Replicas sharing one store share one journal (core/shared_journal.py, the :class:`Shared` seam):
+each holds its own entries and, brought in before a query, the others' (``foreign``), so every
+query below answers for all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import heapq
 import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 from ..errors import InvalidInput, Timeout
 from .paths import MISSING, lookup, text_forms
@@ -59,6 +64,8 @@ class Entry:
     #: The request's contract violations (``{"location", "message"}`` each) under
     #: contract.strict_requests "warn" or "error"; None when none were found or none were looked for.
     violations: list[dict[str, str]] | None = None
+    #: Recorded by another process (another replica, or an earlier run) and read from the store.
+    foreign: bool = field(default=False, compare=False)
 
     @property
     def request_size(self) -> int:
@@ -379,6 +386,8 @@ class Stored(NamedTuple):
     row: JournalRow
     #: The journal's views by provider, for a body whose parsed form was not stored.
     views: Mapping[str, Callable[[bytes], Any]]
+    #: When the call was received, where the row tells it without decoding (0: not known).
+    time: float = 0.0
 
     def entry(self, with_view: bool = True) -> Entry:
         return _from_row(self.row, self.views if with_view else None)
@@ -398,7 +407,9 @@ REDACTED = "[redacted]"
 #: the store's own batching, what a kill -9 can lose stays within JOURNAL_FLUSH_SECONDS.
 UNWRITTEN_SECONDS = 0.02
 #: Entry fields stored as the row's JSON document (the bodies are stored as bytes beside it).
-_DOC_FIELDS = tuple(f.name for f in fields(Entry) if f.name not in ("request_body", "response_body"))
+_DOC_FIELDS = tuple(
+    f.name for f in fields(Entry) if f.name not in ("request_body", "response_body", "foreign")
+)
 _PAIRS = ("query", "request_headers", "response_headers")
 
 
@@ -451,6 +462,7 @@ def _raw_row(raw: Raw) -> JournalRow:
         "correlation_id": raw.correlation_id,
         "error": raw.error,
         "request_body_size": raw.request_body_size,
+        "violations": raw.violations,
         "viewed": parsed is None and raw.view is not None,
     }
     head = b"\r\n".join([k + b": " + v for k, v in raw.raw_headers])
@@ -465,7 +477,44 @@ def _from_row(row: JournalRow, views: Mapping[str, Callable[[bytes], Any]] | Non
         doc[name] = _pairs(doc.get(name, ()))
     if "request_headers" not in doc or row.request_head:
         doc["request_headers"] = _pairs(row.request_head.decode("utf-8", "surrogateescape"))
-    return Entry(**doc, request_body=row.request_body, response_body=row.response_body)
+    return Entry(**doc, request_body=row.request_body, response_body=row.response_body, foreign=True)
+
+
+def _row_time(row: JournalRow) -> float:
+    return float(row.doc.get("time") or 0.0) if isinstance(row.doc, dict) else 0.0
+
+
+def _row_size(row: JournalRow) -> int:
+    """The bytes a row counts for (:meth:`Raw.size`): as written, else from its parts."""
+    if row.size:
+        return row.size
+    url = row.doc.get("url", "") if isinstance(row.doc, dict) else ""
+    return len(row.request_body) + len(row.response_body) + len(row.request_head) + len(url)
+
+
+def _time_of(pair: tuple[Item, int]) -> float:
+    return pair[0].time
+
+
+def _is_foreign(item: Item | Entry | Raw) -> bool:
+    return isinstance(item, Stored) or (isinstance(item, Entry) and item.foreign)
+
+
+class Shared(Protocol):
+    """The journal of several processes sharing one store (core/shared_journal.py): it numbers the
+    entries (unique across the processes) and brings the others' entries in."""
+
+    def next_id(self) -> int: ...
+
+    async def catch_up(self) -> None:
+        """Bring in every entry the others wrote before the call (StoreUnavailable: it cannot)."""
+
+    def watch(self) -> None:
+        """Someone waits or listens: keep bringing the others' entries in as they come, while
+        :attr:`Journal.watched`."""
+
+    def cleared(self, namespace: str | None) -> None:
+        """This process cleared the journal (of ``namespace``): tell the others."""
 
 
 def _matching(items: Iterable[Item], flt: Filter, with_view: bool) -> Iterator[Entry]:
@@ -517,6 +566,9 @@ class Journal:
     _evicted_written: int = 0
     #: Told of every stored item (:meth:`subscribe`); empty, they cost one truth test a call.
     _listeners: list[Callable[[Item], None]] = field(default_factory=list)
+    #: Set when other processes share the store's journal (replicas on one Redis): they number
+    #: the entries, and their entries are brought in (:meth:`add_foreign`) before a query.
+    shared: Shared | None = None
 
     def __post_init__(self) -> None:
         if self.secret is not None:
@@ -536,7 +588,7 @@ class Journal:
         try:
             for row in rows:
                 self._raw += 1
-                self._store(Stored(row.id, row.namespace, row, self.views), row.size)
+                self._store(Stored(row.id, row.namespace, row, self.views, _row_time(row)), row.size)
         finally:
             self.store = store
         self.evicted = int(counts.get("evicted", 0)) + self.evicted
@@ -562,6 +614,12 @@ class Journal:
         pending, self._unwritten = self._unwritten, []
         if self.store is None or not pending:
             return
+        if self.shared is not None:
+            # The others read every row (the entries are not in id order here, and the shared
+            # stream has its own bound): all are written, none trimmed by id.
+            for item in pending:
+                self.store.append_entry(_raw_row(item) if isinstance(item, Raw) else _to_row(item))
+            return
         oldest = self._entries[0].id if self._entries else self._next_id
         for item in pending:
             if item.id >= oldest:  # evicted meanwhile: not worth writing
@@ -579,8 +637,11 @@ class Journal:
             return None
         # Set in place rather than with dataclasses.replace(): copying 22 fields was a tenth of the
         # time a recorded call costs (bench/RESULTS.md, profile).
-        object.__setattr__(entry, "id", self._next_id)
-        self._next_id += 1
+        if self.shared is None:
+            object.__setattr__(entry, "id", self._next_id)
+            self._next_id += 1
+        else:
+            object.__setattr__(entry, "id", self.shared.next_id())
         if self.secret is not None and any(self.secret in v for _, v in entry.request_headers):
             redacted = tuple((k, v.replace(self.secret, REDACTED)) for k, v in entry.request_headers)
             object.__setattr__(entry, "request_headers", redacted)
@@ -598,8 +659,11 @@ class Journal:
         if self.capacity == 0:
             self.evicted += 1
             return
-        raw = Raw(self._next_id, *parts)
-        self._next_id += 1
+        if self.shared is None:
+            raw = Raw(self._next_id, *parts)
+            self._next_id += 1
+        else:
+            raw = Raw(self.shared.next_id(), *parts)
         if self.secret is not None:
             raw = self._redact(raw)
         if raw.request_body_size is not None:
@@ -630,7 +694,14 @@ class Journal:
         inside the call being recorded, so it must be quick and must not raise: put the item in a
         bounded buffer and look at it later."""
         self._listeners.append(listener)
+        if self.shared is not None:
+            self.shared.watch()
         return lambda: self._listeners.remove(listener)
+
+    @property
+    def watched(self) -> bool:
+        """Whether someone waits (:meth:`wait_for`) or listens (:meth:`subscribe`)."""
+        return bool(self._waiters or self._listeners)
 
     def _store(self, item: Item, size: int) -> None:
         if self._listeners:
@@ -639,6 +710,9 @@ class Journal:
         self._entries.append(item)
         self._sizes.append(size)
         self._bytes += size
+        self._evict()
+
+    def _evict(self) -> None:
         while len(self._entries) > self.capacity or (self._bytes > self.max_bytes and self._entries):
             if len(self._entries) <= self.capacity:
                 self.evicted_for_bytes += 1
@@ -741,24 +815,100 @@ class Journal:
             self._sizes.clear()
             self._bytes = 0
             self._raw = 0
-            self.evicted = 0
-            self.evicted_for_bytes = 0
-            self.truncated = 0
+            self._reset_counts()
         else:
-            pairs = zip(self._entries, self._sizes, strict=True)
-            kept = [(e, n) for e, n in pairs if e.namespace != namespace]
-            self._entries = deque(e for e, _ in kept)
-            self._sizes = deque(n for _, n in kept)
-            self._bytes = sum(self._sizes)
-            self._raw = sum(not isinstance(e, Entry) for e in self._entries)
+            self._drop(lambda e: e.namespace == namespace)
         if self.store is not None:
             unwritten = self._unwritten
             self._unwritten = [e for e in unwritten if namespace is not None and e.namespace != namespace]
             self.store.clear_entries(namespace)
-            self._write_counts()
+            if self.shared is None:
+                self._write_counts()
+            else:
+                self.shared.cleared(namespace)
+        self._recount_waiters()
+        return before - len(self._entries)
+
+    def _reset_counts(self) -> None:
+        self.evicted = 0
+        self.evicted_for_bytes = 0
+        self.truncated = 0
+
+    def _drop(self, gone: Callable[[Item], bool]) -> None:
+        pairs = zip(self._entries, self._sizes, strict=True)
+        kept = [(e, n) for e, n in pairs if not gone(e)]
+        self._entries = deque(e for e, _ in kept)
+        self._sizes = deque(n for _, n in kept)
+        self._bytes = sum(self._sizes)
+        self._raw = sum(not isinstance(e, Entry) for e in self._entries)
+
+    def _recount_waiters(self) -> None:
         for waiter in self._waiters:
             waiter.found = self.count(waiter.flt)
+
+    # --- entries of other processes sharing the store (core/shared_journal.py) ----------------------
+
+    async def catch_up(self) -> None:
+        """Bring in what the other processes sharing the store recorded before this call (nothing
+        to do for a journal of its own; StoreUnavailable when the store does not answer)."""
+        if self.shared is not None:
+            await self.shared.catch_up()
+
+    def add_foreign(self, rows: Sequence[JournalRow]) -> None:
+        """Keep the entries another process recorded and wrote to the shared store, within the same
+        bounds as this one's own, placed among them by the time they were received (they arrive
+        late), never written again. Waiters and listeners are told of them as of any other."""
+        if not rows or self.capacity == 0:
+            return
+        made = bool(self._waiters)
+        batch: list[tuple[Item, int]] = []
+        for row in rows:
+            stored = Stored(row.id, row.namespace, row, self.views, _row_time(row))
+            batch.append((stored.entry() if made else stored, _row_size(row)))
+            if isinstance(row.doc, dict) and row.doc.get("request_body_size") is not None:
+                self.truncated += 1
+        batch.sort(key=_time_of)
+        # The newer of this journal's entries step aside, and both runs are merged.
+        first = batch[0][0].time
+        tail: list[tuple[Item, int]] = []
+        while self._entries and self._entries[-1].time > first:
+            tail.append((self._entries.pop(), self._sizes.pop()))
+        tail.reverse()
+        for item, size in heapq.merge(tail, batch, key=_time_of):
+            self._entries.append(item)
+            self._sizes.append(size)
+        for item, size in batch:
+            self._bytes += size
+            if isinstance(item, Entry):
+                self._wake(item)
+            else:
+                self._raw += 1
+            for listener in self._listeners:
+                listener(item)
+        self._evict()
+
+    def forget(self, namespace: str | None, *, foreign: bool) -> int:
+        """Let go, in memory only, of the entries of ``namespace`` (None: all) that other processes
+        recorded (``foreign``) or that this one did (and its rows not yet written): the two halves
+        of a clear made through another process. Returns how many went."""
+        before = len(self._entries)
+
+        def gone(item: Item | Raw) -> bool:
+            return (namespace is None or item.namespace == namespace) and _is_foreign(item) == foreign
+
+        self._drop(gone)
+        if not foreign:
+            self._unwritten = [e for e in self._unwritten if not gone(e)]
+            if namespace is None:
+                self._reset_counts()
+        self._recount_waiters()
         return before - len(self._entries)
+
+    def fail_waiters(self, exc: BaseException) -> None:
+        """End every open wait with ``exc`` (the shared store stopped answering)."""
+        for waiter in self._waiters:
+            if not waiter.future.done():
+                waiter.future.set_exception(exc)
 
     async def wait_for(self, flt: Filter, count: int = 1, timeout: float = 5.0) -> list[Entry]:
         """Wait until ``count`` entries match ``flt`` (those already recorded included); answers
@@ -766,12 +916,15 @@ class Journal:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         everything = replace(flt, limit=None, order="asc")
+        await self.catch_up()
         while True:
             matched = self.select(everything)
             if len(matched) >= count:
                 return matched
             waiter = _Waiter(flt, count, loop.create_future(), found=len(matched))
             self._waiters.append(waiter)
+            if self.shared is not None:
+                self.shared.watch()
             try:
                 await asyncio.wait_for(asyncio.shield(waiter.future), max(0.0, deadline - loop.time()))
             except TimeoutError:

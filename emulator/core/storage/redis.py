@@ -9,7 +9,8 @@ scripts touch keys they compute)::
     {p}ns             set     the namespaces that hold records
     {p}seq            string  the global write sequence (INCR)
     {p}meta           hash    the store's own small values (JSON)
-    {p}journal        stream  every replica's journal rows (bounded: XADD MAXLEN ~ capacity)
+    {p}journal        stream  every replica's journal rows (bounded: XADD MAXLEN ~ capacity), and a
+                              mark where a replica cleared it (core/shared_journal.py reads both)
     {p}changes        stream  every committed record change, with its writer (bounded)
 
 One hash per namespace, not one key per record: read back, both take about the same (10,000
@@ -65,6 +66,8 @@ CHANGES_CAPACITY = 100_000
 JOURNAL_CAPACITY = 10_000
 #: Changes read per round trip by :meth:`RedisStore.changes_since`.
 CHANGES_BATCH = 1000
+#: Journal rows read per round trip by :meth:`RedisStore.journal_feed`.
+JOURNAL_BATCH = 1000
 
 
 class ChangesLost(EmulatorError):
@@ -97,6 +100,14 @@ class Dropped:
 
 #: One change of another replica: ("put", Record), ("delete", Address) or ("drop", Dropped).
 Change = tuple[Literal["put", "delete", "drop"], Record | Address | Dropped]
+
+
+@dataclass(frozen=True, slots=True)
+class Cleared:
+    """Where another replica cleared the journal stream of ``namespace`` (None: all of it): the rows
+    before this mark are gone from the stream, the rows after it were written after the clear."""
+
+    namespace: str | None
 
 
 def _dumps(value: Any) -> str:
@@ -265,13 +276,20 @@ end
 return {lost, last, others, upto, #entries}
 """
 
-# Deletes the journal rows of one namespace. KEYS: the journal stream. ARGV: the namespace.
+# Deletes the journal rows of one namespace and, when there were some, marks the place for the
+# replicas that hold copies (a namespace reset before each test marks nothing when nothing ran).
+# KEYS: the journal stream. ARGV: the namespace, the replica, the stream's capacity.
 _CLEAR_NAMESPACE = """
 local key, ns = KEYS[1], ARGV[1]
 local cursor, gone = '-', 0
 while true do
   local batch = redis.call('XRANGE', key, cursor, '+', 'COUNT', 500)
-  if #batch == 0 then return gone end
+  if #batch == 0 then
+    if gone > 0 then
+      redis.call('XADD', key, 'MAXLEN', '~', ARGV[3], '*', 'c', ns, 'a', '0', 'r', ARGV[2])
+    end
+    return gone
+  end
   for _, entry in ipairs(batch) do
     local fields = entry[2]
     for j = 1, #fields, 2 do
@@ -298,7 +316,8 @@ while true do
     for j = 1, #fields, 2 do
       if fields[j] == 'i' then id = tonumber(fields[j + 1]) end
     end
-    if id == nil or id >= below then return gone end
+    -- A clear's mark (no id) goes with the rows around it.
+    if id ~= nil and id >= below then return gone end
     redis.call('XDEL', key, entry[1])
     gone = gone + 1
   end
@@ -330,6 +349,7 @@ class RedisStore(Store):
         self.prefix = prefix
         #: This process's name in the change feed and the journal (host, pid and a random part).
         self.replica = replica or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._replica_bytes = self.replica.encode()
         self.journal_capacity = max(1, journal_capacity)
         self.changes_capacity = max(1, changes_capacity)
         self.client: aioredis.Redis = connect(url)
@@ -349,6 +369,9 @@ class RedisStore(Store):
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flush_task: asyncio.Task[None] | None = None
         self._closed = False
+        #: The stream id of the newest journal row :meth:`load_entries` read (None: it did not
+        #: run): where a reader of the rows written since goes on from.
+        self.journal_loaded: str | None = None
 
     # --- keys ------------------------------------------------------------------------------------
 
@@ -391,6 +414,14 @@ class RedisStore(Store):
 
     def trim_entries(self, below_id: int) -> None:
         self._queue_journal(("trim", below_id))
+
+    def discard_rows(self, namespace: str | None = None) -> int:
+        """Forget the rows of ``namespace`` (None: all) queued and not yet being sent (another
+        replica cleared the journal: they must not reach the stream after its clear)."""
+        kept = [op for op in self._journal if not _row_of(op, namespace)]
+        gone = len(self._journal) - len(kept)
+        self._journal = kept
+        return gone
 
     def _queue_journal(self, op: _JournalOp) -> None:
         journal = self._journal
@@ -454,9 +485,14 @@ class RedisStore(Store):
                             approximate=True,
                         )
                     elif what == "clear" and arg is None:
-                        pipe.delete(self.journal_key)
+                        # Emptied, not deleted: the stream keeps its last id, so the ids that
+                        # follow stay above every reader's cursor. The mark tells the readers.
+                        pipe.xtrim(self.journal_key, maxlen=0, approximate=False)
+                        mark: dict[FieldT, EncodableT] = {"c": "", "a": 1, "r": self.replica}
+                        pipe.xadd(self.journal_key, mark, maxlen=self.journal_capacity, approximate=True)
                     elif what == "clear":
-                        await self._clear_ns(keys=[self.journal_key], args=[arg], client=pipe)
+                        args = [arg, self.replica, str(self.journal_capacity)]
+                        await self._clear_ns(keys=[self.journal_key], args=args, client=pipe)
                     else:
                         await self._trim(keys=[self.journal_key], args=[arg], client=pipe)
                 await pipe.execute()
@@ -479,6 +515,8 @@ class RedisStore(Store):
             "d": _dumps(row.doc),
             "q": row.request_body,
             "s": row.response_body,
+            "h": row.request_head,
+            "z": row.size,
             "r": self.replica,
         }
         if row.namespace is not None:
@@ -626,6 +664,7 @@ class RedisStore(Store):
         if limit <= 0:
             return []
         raw = self._read("journal", lambda client: client.xrevrange(self.journal_key, count=limit))
+        self.journal_loaded = _text(raw[0][0]) if raw else "0-0"
         return _rows(raw)
 
     # --- reads while serving (async) --------------------------------------------------------------
@@ -655,17 +694,45 @@ class RedisStore(Store):
             cursor = await self._newest_id(self.journal_key)
         while True:
             step = min(max(0.0, deadline - loop.time()), ANSWER_TIMEOUT / 2)
-            try:
-                answer: Any = await self.client.xread(
-                    {self.journal_key: cursor}, count=limit, block=round(step * 1000) if step > 0 else None
-                )
-            except (RedisError, OSError) as exc:
-                raise _unavailable(self.url, "cannot read the journal", exc) from exc
-            entries = answer[0][1] if answer else []
+            entries = await self._xread(cursor, step, limit)
             if entries or loop.time() >= deadline:
                 if entries:
                     cursor = _text(entries[-1][0])
-                return cursor, [_row(fields) for _, fields in entries]
+                return cursor, [_row(fields) for _, fields in entries if b"i" in fields]
+
+    async def journal_feed(self, cursor: str, block: float = 0.0) -> tuple[str, list[JournalRow | Cleared]]:
+        """What the *other* replicas wrote to the journal stream after ``cursor`` ("$": from now on),
+        oldest first: their rows, and a :class:`Cleared` where one cleared it; and the cursor to pass
+        next (past this replica's own rows too). With ``block`` seconds (less than the answer
+        timeout), waits that long at most for anything after ``cursor`` (XREAD BLOCK); then, or
+        without, reads everything there is, :data:`JOURNAL_BATCH` rows a round trip."""
+        if cursor == "$":
+            cursor = await self._newest_id(self.journal_key)
+        found: list[JournalRow | Cleared] = []
+        entries = await self._xread(cursor, block, JOURNAL_BATCH)
+        while True:
+            for entry_id, fields in entries:
+                cursor = _text(entry_id)
+                if fields.get(b"r") == self._replica_bytes:
+                    continue
+                if b"i" in fields:
+                    found.append(_row(fields))
+                else:
+                    found.append(Cleared(None if fields.get(b"a") == b"1" else _text(fields.get(b"c", b""))))
+            if len(entries) < JOURNAL_BATCH:
+                return cursor, found
+            entries = await self._xread(cursor, 0.0, JOURNAL_BATCH)
+
+    async def _xread(self, cursor: str, block: float, limit: int) -> list[Any]:
+        """The journal stream's entries after ``cursor``; with ``block`` seconds, waiting that long
+        at most for a first one."""
+        try:
+            answer: Any = await self.client.xread(
+                {self.journal_key: cursor}, count=limit, block=round(block * 1000) or None
+            )
+        except (RedisError, OSError) as exc:
+            raise _unavailable(self.url, "cannot read the journal", exc) from exc
+        return answer[0][1] if answer else []
 
     async def _newest_id(self, key: str) -> str:
         try:
@@ -727,16 +794,24 @@ def _change(fields: dict[str, str]) -> Change:
 
 
 def _rows(raw: Any) -> list[JournalRow]:
-    """Rows as XREVRANGE answers them (newest first), oldest first."""
-    return [_row(fields) for _, fields in reversed(raw or [])]
+    """Rows as XREVRANGE answers them (newest first), oldest first (a clear's mark is no row)."""
+    return [_row(fields) for _, fields in reversed(raw or []) if b"i" in fields]
 
 
 def _row(fields: dict[bytes, bytes]) -> JournalRow:
     namespace = fields.get(b"n")
+    size = fields.get(b"z")
     return JournalRow(
         id=int(fields[b"i"]),
         namespace=None if namespace is None else namespace.decode(),
         doc=json.loads(fields[b"d"]),
         request_body=fields[b"q"],
         response_body=fields[b"s"],
+        size=0 if size is None else int(size),
+        request_head=fields.get(b"h", b""),
     )
+
+
+def _row_of(op: _JournalOp, namespace: str | None) -> bool:
+    """Whether a queued journal op writes a row of ``namespace`` (None: of any)."""
+    return op[0] == "add" and (namespace is None or op[1].namespace == namespace)
