@@ -166,7 +166,7 @@ def _setup_state(
 def _setup_replicas(app: web.Application, hub: StateHub, faults: FaultEngine) -> None:
     """What replicas sharing the Redis store decide together (core/replicas.py): the throttle's
     windows, the fault rules' counts and numbers, and the working set kept in step with theirs."""
-    from .core.replicas import Follower, RedisLimiter, ScheduleCounters
+    from .core.replicas import Follower, LeasedOutbox, RedisLimiter, ScheduleCounters
     from .core.storage.redis import RedisStore
 
     store = app[STORE]
@@ -180,11 +180,19 @@ def _setup_replicas(app: web.Application, hub: StateHub, faults: FaultEngine) ->
     gateway = app[GATEWAY]
     gateway.shared_limiter = RedisLimiter(store.client, clock=clock if manual else None, prefix=store.prefix)
     gateway.follower = follower
+    # Deliveries leased: one replica attempts each, another takes it over when that one is gone.
+    outbox = LeasedOutbox(store, follower, app[DISPATCHER], app[SETTINGS].callbacks.lease_seconds)
+    follower.parts.append(outbox)
 
     async def start(app: web.Application) -> None:
         await follower.start()
+        await outbox.start()
+
+    async def close(app: web.Application) -> None:
+        await outbox.close()  # after the dispatcher's own close, before the store's
 
     app.on_startup.append(start)
+    app.on_cleanup.append(close)
 
 
 def _setup_callbacks(app: web.Application, settings: Settings, journal: Journal, clock: Clock) -> None:
