@@ -180,8 +180,14 @@ def _setup_replicas(app: web.Application, hub: StateHub, faults: FaultEngine) ->
     gateway = app[GATEWAY]
     gateway.shared_limiter = RedisLimiter(store.client, clock=clock if manual else None, prefix=store.prefix)
     gateway.follower = follower
+    def touch(namespace: str) -> None:
+        # A delivery taken over needs its namespace's state here (the receiver its console allows).
+        for part in hub.parts:
+            part.touch(namespace)
+
     # Deliveries leased: one replica attempts each, another takes it over when that one is gone.
-    outbox = LeasedOutbox(store, follower, app[DISPATCHER], app[SETTINGS].callbacks.lease_seconds)
+    lease = app[SETTINGS].callbacks.lease_seconds
+    outbox = LeasedOutbox(store, follower, app[DISPATCHER], lease, prepare=touch)
     follower.parts.append(outbox)
 
     async def start(app: web.Application) -> None:

@@ -674,12 +674,16 @@ class Dispatcher:
         self._deliveries[d.id] = d
         self._start(d, claimed=True)
 
-    def let_go(self, delivery_id: str, *, forget: bool) -> None:
+    def let_go(self, delivery_id: str, *, forget: bool, deleted: bool = False) -> None:
         """Stop working on a delivery (another replica does, or it was deleted); with ``forget``,
-        no longer list it. Nothing is written."""
+        no longer list it. Nothing is written, unless ``deleted`` (another replica deleted its
+        record) and this dispatcher was working on it: then its record is deleted again, in case
+        this one wrote it after the other's delete."""
         task = self._tasks.get(delivery_id)
         if task is not None:
             task.cancel()
+            if deleted and delivery_id in self._deliveries:
+                self._forget(delivery_id)
         if forget and delivery_id in self._deliveries:
             self._drop(delivery_id)
 
@@ -688,7 +692,7 @@ class Dispatcher:
         fresh = {d.id: d for d in stored}
         for delivery_id in list(self._deliveries):
             if delivery_id not in fresh:
-                self.let_go(delivery_id, forget=True)
+                self.let_go(delivery_id, forget=True, deleted=True)
         for d in fresh.values():
             if d.id not in self._tasks:
                 self.adopt(d)
@@ -724,9 +728,10 @@ class Dispatcher:
             await asyncio.gather(*tasks, return_exceptions=True)
         if left:
             log.warning(
-                "shutdown: %d callback deliver%s still pending, abandoned:\n%s",
+                "shutdown: %d callback deliver%s still pending, %s:\n%s",
                 len(left),
                 "y" if len(left) == 1 else "ies",
+                "abandoned" if self.shared is None else "left to the other replicas",
                 "\n".join(f"  {d.summary()}" for d in left),
             )
         self.abandoned = left

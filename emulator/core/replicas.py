@@ -406,7 +406,13 @@ class LeasedOutbox:
     """
 
     def __init__(
-        self, store: RedisStore, follower: Follower, dispatcher: Dispatcher, lease_seconds: float = 10.0
+        self,
+        store: RedisStore,
+        follower: Follower,
+        dispatcher: Dispatcher,
+        lease_seconds: float = 10.0,
+        *,
+        prepare: Callable[[str], object] | None = None,
     ) -> None:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
@@ -415,6 +421,8 @@ class LeasedOutbox:
         self.dispatcher = dispatcher
         self.lease_seconds = lease_seconds
         self.leases = Leases(store.client, prefix=store.prefix)
+        #: Called with a namespace before a delivery of it is taken over (its state loaded here).
+        self.prepare = prepare
         #: The records followed (core/replicas.Followed).
         self.prefix = KIND_DELIVERY
         #: Deliveries taken over from other replicas, and leases lost to them, since start.
@@ -427,6 +435,8 @@ class LeasedOutbox:
         self._releases = asyncio.Lock()
         self._keeper: asyncio.Task[None] | None = None
         self._flush: asyncio.Task[None] | None = None
+        #: A delivery's record was queued since the last commit this outbox made.
+        self._dirty = False
         self._away = False
         dispatcher.shared = self
 
@@ -502,6 +512,7 @@ class LeasedOutbox:
             raise LeaseLost(delivery_id)
 
     def changed(self) -> None:
+        self._dirty = True
         if self._flush is None or self._flush.done():
             self._flush = asyncio.get_running_loop().create_task(self._commit())
 
@@ -510,10 +521,12 @@ class LeasedOutbox:
 
     async def _commit(self) -> None:
         try:
-            while self.store.pending:
+            while self._dirty:
+                self._dirty = False
                 await self.store.commit()
         except StoreUnavailable as exc:
-            self._report(exc)  # kept queued; the keeper's next round commits it
+            self._dirty = True  # kept queued; the keeper's next round commits it
+            self._report(exc)
 
     # --- Followed ---------------------------------------------------------------------------------
 
@@ -525,7 +538,7 @@ class LeasedOutbox:
                     self.dispatcher.adopt(decode(what.value, Delivery))
             elif isinstance(what, Address):
                 if what.kind == KIND_DELIVERY:
-                    self.dispatcher.let_go(what.key, forget=True)
+                    self.dispatcher.let_go(what.key, forget=True, deleted=True)
             elif KIND_DELIVERY.startswith(what.kind_prefix):
                 if what.namespace is None:  # everything dropped, or to read again: as stored now
                     stored = self.store.load(None, KIND_DELIVERY)
@@ -533,7 +546,7 @@ class LeasedOutbox:
                 else:
                     for d in self.dispatcher.deliveries():
                         if (d.info.namespace or DEFAULT_NAMESPACE) == what.namespace:
-                            self.dispatcher.let_go(d.id, forget=True)
+                            self.dispatcher.let_go(d.id, forget=True, deleted=True)
         except (ValueError, TypeError, KeyError, ExceptionGroup) as exc:
             log.warning("a callback delivery record another replica wrote does not load: %r", exc)
 
@@ -598,7 +611,7 @@ class LeasedOutbox:
                 self._held.discard(key)
                 self._releasing.add(key)
                 raise
-            if stored is None or stored.done:  # deleted, or finished since the listing was read
+            if stored is None or stored.done or self.dispatcher.closed:  # deleted, or finished since
                 self._held.discard(key)
                 self._releasing.add(key)
                 if stored is None:
@@ -606,6 +619,9 @@ class LeasedOutbox:
                 else:
                     self.dispatcher.adopt(stored)
                 continue
+            if self.prepare is not None:
+                # The state its namespace's attempts depend on (a receiver host the console allows).
+                self.prepare(stored.info.namespace or DEFAULT_NAMESPACE)
             self.taken_over += 1
             log.info("callback delivery %s taken over after %d attempt(s)", key, len(stored.attempts))
             self.dispatcher.take_over(stored)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from emulator.keys import DISPATCHER
 from emulator.server import RunningServer
 from emulator.testing import EmulatorClient
 from emulator.testing.processes import serving
+from emulator.testing.redis_server import redis_server
 from emulator.testing.settings import make_settings
 
 #: Short leases: a dead replica's deliveries are taken over within a second.
@@ -65,7 +68,7 @@ def namespace() -> str:
     return f"callbacks-{uuid.uuid4().hex[:8]}"
 
 
-def settings(redis_url: str) -> Any:
+def settings(redis_url: str, **overrides: Any) -> Any:
     return make_settings(
         **{
             "storage.url": redis_url,
@@ -73,6 +76,7 @@ def settings(redis_url: str) -> Any:
             "callbacks.retry_delays": [1.0],
             "callbacks.max_retries": 3,
             "callbacks.shutdown_grace": 0,
+            **overrides,
         }
     )
 
@@ -134,9 +138,14 @@ async def test_a_killed_replicas_delivery_is_completed_by_another_with_its_attem
         "EMULATOR_CALLBACKS__LEASE_SECONDS": str(LEASE),
         "EMULATOR_CALLBACKS__RETRY_DELAYS": "[1.0]",
         "EMULATOR_CALLBACKS__MAX_RETRIES": "3",
+        # The receiver's host is allowed only while the console names it (the survivor must read
+        # the namespace's console setting before it attempts).
+        "EMULATOR_CALLBACKS__ALLOWED_HOSTS": '["localhost"]',
     }
     doomed, doomed_url = stack.enter_context(serving("--store", redis_url, env=env))
-    survivor = await stack.enter_async_context(serve(settings(redis_url)))
+    survivor = await stack.enter_async_context(
+        serve(settings(redis_url, **{"callbacks.allowed_hosts": ["localhost"]}))
+    )
     emu = await stack.enter_async_context(EmulatorClient(survivor.url, namespace=namespace))
     async with EmulatorClient(doomed_url, namespace=namespace) as via_doomed:
         await via_doomed.set_callback(target)
@@ -161,3 +170,30 @@ async def test_a_killed_replicas_delivery_is_completed_by_another_with_its_attem
     await asyncio.sleep(2 * LEASE)
     assert receiver.tasks == ["task-k", "task-k"]  # no attempt made twice
     await emu.reset(namespace)
+
+
+async def test_a_delivery_due_while_redis_is_away_is_kept_and_completed_once_it_is_back(
+    tmp_path: Path, namespace: str, stack: AsyncExitStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver, target = await start_receiver(stack, fail_first=1)
+    # Redis keeps its data across the restart (an append-only file in tmp_path).
+    persistent = ("--dir", str(tmp_path), "--appendonly", "yes")
+    first, again = ExitStack(), stack.enter_context(ExitStack())  # again: stopped after the emulator
+    url = first.enter_context(redis_server(*persistent))
+    try:
+        server = await stack.enter_async_context(serve(settings(url, **{"callbacks.retry_delays": [0.5]})))
+        emu = await stack.enter_async_context(EmulatorClient(server.url, namespace=namespace))
+        await emu.set_callback(target)
+        correlation_id = await review(emu, "task-r")
+        await receiver.wait_received(1)
+    finally:
+        first.close()  # attempt 2 falls due while Redis is away, and the lease expires meanwhile
+    dispatcher = server.app[DISPATCHER]
+    [waiting] = dispatcher.deliveries()
+    await asyncio.sleep(2 * LEASE)
+    assert len(receiver.tasks) == 1 and waiting.state == "pending"
+    again.enter_context(redis_server(*persistent, port=int(url.rsplit(":", 1)[1].split("/")[0])))
+    [done] = await emu.wait_for_delivery(correlation_id=correlation_id, timeout=10)
+    assert [(a["number"], a["status"]) for a in done["attempts"]] == [(1, 500), (2, 200)]
+    assert receiver.tasks == ["task-r", "task-r"]
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
