@@ -372,6 +372,25 @@ class Leases:
         """:meth:`release` of each, in one round trip."""
         return await self._each(self._release, delivery_ids, replica_id)
 
+    async def claim_or_renew(
+        self, ops: Sequence[tuple[bool, str]], replica_id: str, lease_seconds: float
+    ) -> list[bool]:
+        """For each (claim?, delivery): :meth:`claim` when claim? is true, else :meth:`renew`; in one
+        round trip (one connection, however many deliveries start or are attempted at once)."""
+        if not ops:
+            return []
+        ms = _ms(lease_seconds)
+        with _answering("a callback lease"):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for claim, delivery_id in ops:
+                    key = self.key_name(delivery_id)
+                    if claim:
+                        pipe.set(key, replica_id, nx=True, px=ms)
+                    else:
+                        await self._renew(keys=[key], args=[replica_id, ms], client=pipe)
+                answers = await pipe.execute()
+        return [bool(a) for a in answers]
+
     async def _each(self, script: Any, delivery_ids: Sequence[str], *args: Any) -> list[bool]:
         if not delivery_ids:
             return []
@@ -433,6 +452,9 @@ class LeasedOutbox:
         self._held: set[str] = set()
         self._releasing: set[str] = set()
         self._releases = asyncio.Lock()
+        #: Claims and renewals asked for and not yet sent (sent together: see _ask).
+        self._asked: list[tuple[bool, str, asyncio.Future[bool]]] = []
+        self._asking: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._flush: asyncio.Task[None] | None = None
         #: A delivery's record was queued since the last commit this outbox made.
@@ -459,7 +481,7 @@ class LeasedOutbox:
     async def close(self) -> None:
         """After the dispatcher's close: the leases of deliveries left pending are released (their
         records stored first), so another replica takes them over at once."""
-        for task in (self._keeper, self._flush):
+        for task in (self._keeper, self._flush, self._asking):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -477,7 +499,7 @@ class LeasedOutbox:
         if not claimed:
             while True:
                 try:
-                    if not await self.leases.claim(key, self.replica, self.lease_seconds):
+                    if not await self._ask(True, key):
                         return  # another replica took it (a sweep that came first): it attempts it
                     break
                 except StoreUnavailable as exc:
@@ -500,7 +522,7 @@ class LeasedOutbox:
     async def confirm(self, delivery_id: str) -> None:
         while True:
             try:
-                renewed = await self.leases.renew(delivery_id, self.replica, self.lease_seconds)
+                renewed = await self._ask(False, delivery_id)
             except StoreUnavailable as exc:
                 self._report(exc)
                 await asyncio.sleep(self.period)
@@ -510,6 +532,31 @@ class LeasedOutbox:
             self._held.discard(delivery_id)
             self.lost += 1
             raise LeaseLost(delivery_id)
+
+    async def _ask(self, claim: bool, delivery_id: str) -> bool:
+        """Claim (or renew) a lease along with every other claim and renewal asked for meanwhile:
+        one round trip for them all (a burst of deliveries needs no connection each)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._asked.append((claim, delivery_id, future))
+        if self._asking is None or self._asking.done():
+            self._asking = asyncio.get_running_loop().create_task(self._send_asked())
+        return await future
+
+    async def _send_asked(self) -> None:
+        while self._asked:
+            batch, self._asked = self._asked, []
+            try:
+                answers = await self.leases.claim_or_renew(
+                    [(claim, key) for claim, key, _ in batch], self.replica, self.lease_seconds
+                )
+            except StoreUnavailable as exc:
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, _, future), answer in zip(batch, answers, strict=True):
+                if not future.done():  # its caller may have been cancelled meanwhile
+                    future.set_result(answer)
 
     def changed(self) -> None:
         self._dirty = True
