@@ -512,7 +512,7 @@ class Dispatcher:
         self._waiters: list[_Waiter] = []
         self._slots: dict[str, _Slot] = {}
         self._ids = itertools.count(1)
-        #: Delivery ids are this and a number (unique across replicas sharing a store: see share()).
+        #: Delivery ids are this and a number (with a shared store: cb-{replica}-, see LeasedOutbox).
         self.id_prefix = "cb-"
         #: Who works on which delivery, when replicas share the store (None: this dispatcher alone).
         self.shared: SharedOutbox | None = None

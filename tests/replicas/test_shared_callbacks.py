@@ -88,7 +88,9 @@ def outbox(server: RunningServer) -> LeasedOutbox:
 
 
 async def review(emu: EmulatorClient, task_id: str) -> str:
-    answer = await emu.review(task_id=task_id, suggestion="block", labels=["porn"], url="http://example.com/1.jpg")
+    answer = await emu.review(
+        task_id=task_id, suggestion="block", labels=["porn"], url="http://example.com/1.jpg"
+    )
     assert answer["delivery"]["state"] == "pending", answer
     correlation_id: str = answer["correlationId"]
     return correlation_id
@@ -107,9 +109,7 @@ async def test_each_delivery_is_attempted_once_and_listed_by_every_replica(
     # sweeps for orphans five times.
     receiver, target = await start_receiver(stack, fail_first=1)
     replicas = [await stack.enter_async_context(serve(settings(redis_url))) for _ in range(3)]
-    clients = [
-        await stack.enter_async_context(EmulatorClient(r.url, namespace=namespace)) for r in replicas
-    ]
+    clients = [await stack.enter_async_context(EmulatorClient(r.url, namespace=namespace)) for r in replicas]
     await clients[0].set_callback(target)
     # One review through each replica: each queues one delivery.
     for i, emu in enumerate(clients):
@@ -197,3 +197,27 @@ async def test_a_delivery_due_while_redis_is_away_is_kept_and_completed_once_it_
     assert [(a["number"], a["status"]) for a in done["attempts"]] == [(1, 500), (2, 200)]
     assert receiver.tasks == ["task-r", "task-r"]
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_replica_whose_lease_is_taken_stops_and_makes_no_attempt_until_it_holds_it_again(
+    redis_url: str, namespace: str, stack: AsyncExitStack
+) -> None:
+    receiver, target = await start_receiver(stack, fail_first=1)
+    server = await stack.enter_async_context(serve(settings(redis_url, **{"callbacks.retry_delays": [0.3]})))
+    emu = await stack.enter_async_context(EmulatorClient(server.url, namespace=namespace))
+    await emu.set_callback(target)
+    correlation_id = await review(emu, "task-t")
+    await receiver.wait_received(1)
+    shared = outbox(server)
+    [delivery] = server.app[DISPATCHER].deliveries()
+    # Another holder takes the lease (as a replica would once this one's had expired).
+    lease = shared.leases.key_name(delivery.id)
+    await shared.store.client.set(lease, "another replica")
+    await asyncio.sleep(3 * LEASE)  # attempt 2 falls due meanwhile, and several renewals
+    assert receiver.tasks == ["task-t"] and shared.lost == 1
+    assert not server.app[DISPATCHER].working_on(delivery.id)
+    # The other holder lets it go without finishing it: this replica takes it over again.
+    await shared.store.client.delete(lease)
+    [done] = await emu.wait_for_delivery(correlation_id=correlation_id, timeout=10)
+    assert [(a["number"], a["status"]) for a in done["attempts"]] == [(1, 500), (2, 200)]
+    assert receiver.tasks == ["task-t", "task-t"] and shared.taken_over == 1
