@@ -221,3 +221,25 @@ async def test_a_replica_whose_lease_is_taken_stops_and_makes_no_attempt_until_i
     [done] = await emu.wait_for_delivery(correlation_id=correlation_id, timeout=10)
     assert [(a["number"], a["status"]) for a in done["attempts"]] == [(1, 500), (2, 200)]
     assert receiver.tasks == ["task-t", "task-t"] and shared.taken_over == 1
+
+
+async def test_a_replica_stopped_hands_its_waiting_deliveries_over_at_once(
+    redis_url: str, namespace: str, stack: AsyncExitStack
+) -> None:
+    receiver, target = await start_receiver(stack, fail_first=1)
+    survivor = await stack.enter_async_context(serve(settings(redis_url)))
+    emu = await stack.enter_async_context(EmulatorClient(survivor.url, namespace=namespace))
+    async with AsyncExitStack() as leaving_stack:
+        # Its leases last 5 s: a takeover sooner than that is the hand-over, not an expiry.
+        leaving = await leaving_stack.enter_async_context(
+            serve(settings(redis_url, **{"callbacks.lease_seconds": 5.0}))
+        )
+        async with EmulatorClient(leaving.url, namespace=namespace) as via_leaving:
+            await via_leaving.set_callback(target)
+            correlation_id = await review(via_leaving, "task-h")
+        # Attempt 1 failed (500) and attempt 2 waits a second: then the replica stops.
+        [waiting] = await leaving.app[DISPATCHER].wait_for(lambda d: d.next_attempt_at is not None)
+        assert len(waiting.attempts) == 1 and leaving.app[DISPATCHER].working_on(waiting.id)
+    [done] = await emu.wait_for_delivery(correlation_id=correlation_id, timeout=3)
+    assert [(a["number"], a["status"]) for a in done["attempts"]] == [(1, 500), (2, 200)]
+    assert receiver.tasks == ["task-h", "task-h"] and outbox(survivor).taken_over == 1
