@@ -459,6 +459,8 @@ class LeasedOutbox:
         self._flush: asyncio.Task[None] | None = None
         #: A delivery's record was queued since the last commit this outbox made.
         self._dirty = False
+        #: The deliveries listed must be read again from the store (a reload Redis did not answer).
+        self._reload = False
         self._away = False
         dispatcher.shared = self
 
@@ -588,14 +590,25 @@ class LeasedOutbox:
                     self.dispatcher.let_go(what.key, forget=True, deleted=True)
             elif KIND_DELIVERY.startswith(what.kind_prefix):
                 if what.namespace is None:  # everything dropped, or to read again: as stored now
-                    stored = self.store.load(None, KIND_DELIVERY)
-                    self.dispatcher.replace_all(decode(r.value, Delivery) for r in stored)
+                    self._reload = True
+                    self._reload_now()
                 else:
                     for d in self.dispatcher.deliveries():
                         if (d.info.namespace or DEFAULT_NAMESPACE) == what.namespace:
                             self.dispatcher.let_go(d.id, forget=True, deleted=True)
         except (ValueError, TypeError, KeyError, ExceptionGroup) as exc:
             log.warning("a callback delivery record another replica wrote does not load: %r", exc)
+
+    def _reload_now(self) -> None:
+        """The deliveries listed as the store holds them; when Redis does not answer, the keeper's
+        next round tries again (the follower calling this must not fail)."""
+        try:
+            stored = self.store.load(None, KIND_DELIVERY)
+        except StoreUnavailable as exc:
+            self._report(exc)
+            return
+        self._reload = False
+        self.dispatcher.replace_all(decode(r.value, Delivery) for r in stored)
 
     # --- the keeper -------------------------------------------------------------------------------
 
@@ -617,6 +630,8 @@ class LeasedOutbox:
         """One round: read the others' changes, renew the leases held, release those finished,
         take over the orphans."""
         await self.follower.catch_up()
+        if self._reload:
+            self._reload_now()
         await self._commit()
         held = sorted(self._held | self._releasing)
         renewals = await self.leases.renew_all(held, self.replica, self.lease_seconds)
@@ -654,6 +669,9 @@ class LeasedOutbox:
             try:
                 await self.store.commit()  # what this replica wrote of it, before reading it back
                 stored = await self._read(d.info.namespace or DEFAULT_NAMESPACE, key)
+                if stored is not None and not stored.done and self.prepare is not None:
+                    # The state its attempts depend on (a receiver host the console allows).
+                    self.prepare(stored.info.namespace or DEFAULT_NAMESPACE)
             except BaseException:
                 self._held.discard(key)
                 self._releasing.add(key)
@@ -666,9 +684,6 @@ class LeasedOutbox:
                 else:
                     self.dispatcher.adopt(stored)
                 continue
-            if self.prepare is not None:
-                # The state its namespace's attempts depend on (a receiver host the console allows).
-                self.prepare(stored.info.namespace or DEFAULT_NAMESPACE)
             self.taken_over += 1
             log.info("callback delivery %s taken over after %d attempt(s)", key, len(stored.attempts))
             self.dispatcher.take_over(stored)
