@@ -175,7 +175,7 @@ def _setup_state(
 def _setup_replicas(app: web.Application, hub: StateHub, faults: FaultEngine) -> None:
     """What replicas sharing the Redis store decide together (core/replicas.py): the throttle's
     windows, the fault rules' counts and numbers, and the working set kept in step with theirs."""
-    from .core.replicas import Follower, RedisLimiter, ScheduleCounters, SharedClock
+    from .core.replicas import Follower, LeasedOutbox, RedisLimiter, ScheduleCounters, SharedClock
     from .core.shared_journal import SharedJournal
     from .core.storage.redis import RedisStore
 
@@ -199,11 +199,23 @@ def _setup_replicas(app: web.Application, hub: StateHub, faults: FaultEngine) ->
     journal = SharedJournal(app[JOURNAL], store, follower)
     follower.parts.append(journal)
 
+    def touch(namespace: str) -> None:
+        # A delivery taken over needs its namespace's state here (the receiver its console allows).
+        for part in hub.parts:
+            part.touch(namespace)
+
+    # Deliveries leased: one replica attempts each, another takes it over when that one is gone.
+    lease = app[SETTINGS].callbacks.lease_seconds
+    outbox = LeasedOutbox(store, follower, app[DISPATCHER], lease, prepare=touch)
+    follower.parts.append(outbox)
+
     async def start(app: web.Application) -> None:
         await follower.start()
         await journal.start()
+        await outbox.start()
 
     async def close(app: web.Application) -> None:
+        await outbox.close()  # after the dispatcher's own close, before the store's
         await journal.close()
 
     app.on_startup.append(start)

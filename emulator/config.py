@@ -134,6 +134,9 @@ class CallbackSettings:
     max_pending: int = 10_000
     #: Attempts sent at once to one receiver (scheme, host, port); others wait their turn. 0: no limit.
     max_concurrent_per_receiver: int = 4
+    #: With a shared store (storage.url): seconds a replica's lease on a delivery lasts unless
+    #: renewed (every third of it); a replica that dies has its deliveries taken over this long after.
+    lease_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -505,6 +508,9 @@ def _check(settings: Settings) -> None:
     for i, host in enumerate(settings.callbacks.allowed_hosts):
         if not host.strip().rstrip("."):
             raise bad(f"callbacks.allowed_hosts[{i}]", "must not be empty")
+    if settings.callbacks.lease_seconds < 0.1:
+        lease = settings.callbacks.lease_seconds
+        raise bad("callbacks.lease_seconds", f"must be at least 0.1, not {lease:g}")
     for i, verdict in enumerate(settings.alibaba.verdicts):
         key = f"alibaba.verdicts[{i}]"
         chosen = [k for k in ("url", "url_pattern", "text") if getattr(verdict, k) is not None]

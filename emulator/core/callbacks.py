@@ -21,6 +21,11 @@ at submission and again before every attempt. At most ``max_concurrent_per_recei
 once per receiver (scheme, host, port); finished deliveries are kept up to ``max_deliveries``, the
 oldest forgotten first; waiting for deliveries costs each change one check per waiter, not a scan.
 
+With a store shared by several replicas, a :class:`SharedOutbox` (core/replicas.py) decides which
+replica works on which delivery: the dispatcher runs a delivery only inside :meth:`SharedOutbox.run`
+and confirms before every attempt that it may still make it; the others' deliveries are listed
+from their records (:meth:`Dispatcher.adopt`).
+
 Failure modes are data (:class:`OutboundFault`), asked of :attr:`Dispatcher.fault_source` once per
 delivery. The dispatcher carries out the transport kinds (delay, drop, duplicate, out_of_order); the
 content kinds (wrong_checksum, misspelled_audit_key) go to the provider's payload builder, which alone
@@ -41,7 +46,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
@@ -51,7 +56,7 @@ from . import log as request_log
 from .call import DEFAULT_NAMESPACE
 from .clock import Clock
 from .journal import Entry, FilterError, Journal
-from .storage import Store
+from .storage import Store, StoreUnavailable
 from .storage.codec import decode, encode
 
 log = logging.getLogger("emulator.callbacks")
@@ -63,6 +68,8 @@ CONTENT_FAULTS = frozenset({"wrong_checksum", "misspelled_audit_key"})
 #: How long an out_of_order delivery waits for a later one to overtake it when the fault names no
 #: bound, so a lone delivery is still sent.
 DEFAULT_HOLD_SECONDS = 60.0
+#: How often a wait for deliveries reads the other replicas' changes, when they share the store.
+SHARED_POLL_SECONDS = 0.05
 
 #: How the outbox is stored (core/storage): one record per delivery, rewritten as it progresses.
 KIND_DELIVERY = "callbacks.delivery"
@@ -408,6 +415,27 @@ class DeliveryTimeout(Timeout):
         super().__init__("\n".join(lines))
 
 
+class LeaseLost(Exception):
+    """Another replica works on the delivery now: this one stops, without writing it again."""
+
+
+class SharedOutbox(Protocol):
+    """The outbox of replicas sharing one store: who attempts which delivery (core/replicas.py)."""
+
+    async def run(self, delivery: Delivery, work: Callable[[], Awaitable[None]], *, claimed: bool) -> None:
+        """Run ``work`` (the delivery's schedule) while this replica holds the delivery (claiming
+        it first unless ``claimed``); it ends without running it when another replica holds it."""
+
+    async def confirm(self, delivery_id: str) -> None:
+        """Return when this replica may attempt the delivery now; LeaseLost when it may not again."""
+
+    def changed(self) -> None:
+        """A delivery's record was queued in the store: the other replicas should see it soon."""
+
+    async def catch_up(self) -> None:
+        """Bring the deliveries listed up to date with the other replicas' changes."""
+
+
 T = TypeVar("T")
 _Response = tuple[int, tuple[tuple[str, str], ...], bytes, tuple[tuple[str, str], ...]]
 
@@ -484,6 +512,10 @@ class Dispatcher:
         self._waiters: list[_Waiter] = []
         self._slots: dict[str, _Slot] = {}
         self._ids = itertools.count(1)
+        #: Delivery ids are this and a number (with a shared store: cb-{replica}-, see LeasedOutbox).
+        self.id_prefix = "cb-"
+        #: Who works on which delivery, when replicas share the store (None: this dispatcher alone).
+        self.shared: SharedOutbox | None = None
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
         #: The outbox: each delivery's record is written whenever it changes (when durable).
@@ -502,7 +534,7 @@ class Dispatcher:
         fault = self.fault_source(info) if self.fault_source is not None else None
         seq = next(self._ids)
         delivery = Delivery(
-            id=f"cb-{seq}",
+            id=f"{self.id_prefix}{seq}",
             info=info,
             payload=build(fault),
             fault=fault,
@@ -517,18 +549,24 @@ class Dispatcher:
         if refusal is not None:
             self._refuse(delivery, 0, refusal)
             return delivery
-        task = asyncio.get_running_loop().create_task(self._run(delivery), name=f"callback {delivery.id}")
-        self._tasks[delivery.id] = task
-        task.add_done_callback(functools.partial(self._task_done, delivery))
+        self._start(delivery, claimed=False)
         self._changed(delivery)
         return delivery
+
+    def _start(self, d: Delivery, *, claimed: bool) -> None:
+        shared = self.shared
+        work = self._run(d) if shared is None else shared.run(d, lambda: self._run(d), claimed=claimed)
+        task = asyncio.get_running_loop().create_task(work, name=f"callback {d.id}")
+        self._tasks[d.id] = task
+        task.add_done_callback(functools.partial(self._task_done, d))
 
     def resume(self) -> int:
         """At start: the outbox as stored. Finished deliveries are listed again; each pending one
         goes on from where it stopped: its next attempt at its scheduled time (at once when that
         has passed), numbered after the attempts made. An attempt cut by the crash is made again,
-        so its receiver may hear it twice (callbacks are at least once). Returns how many resumed."""
-        if self._store is None:
+        so its receiver may hear it twice (callbacks are at least once). Returns how many resumed.
+        With a shared outbox, nothing here: the outbox takes over the deliveries no replica holds."""
+        if self._store is None or self.shared is not None:
             return 0
         resumed = 0
         loaded = sorted(
@@ -540,9 +578,7 @@ class Dispatcher:
             if d.done:
                 self._finished[d.id] = None
                 continue
-            task = asyncio.get_running_loop().create_task(self._run(d), name=f"callback {d.id}")
-            self._tasks[d.id] = task
-            task.add_done_callback(functools.partial(self._task_done, d))
+            self._start(d, claimed=True)
             resumed += 1
         if loaded:
             self._ids = itertools.count(loaded[-1].seq + 1)
@@ -574,7 +610,7 @@ class Dispatcher:
             waiter = _Waiter(check, count, future, {d.id for d in found})
             self._waiters.append(waiter)
             try:
-                await asyncio.wait_for(asyncio.shield(future), timeout)
+                await self._until(future, timeout)
             except TimeoutError:
                 what = predicate.describe() if isinstance(predicate, DeliveryFilter) else "the predicate"
                 raise DeliveryTimeout(
@@ -583,6 +619,90 @@ class Dispatcher:
             finally:
                 self._waiters.remove(waiter)
         return matching()
+
+    async def _until(self, future: asyncio.Future[None], timeout: float) -> None:
+        """Wait for ``future`` (TimeoutError after ``timeout``); with a shared outbox, the other
+        replicas' changes are read every :data:`SHARED_POLL_SECONDS` meanwhile."""
+        if self.shared is None:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+            return
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not future.done():
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError
+            try:
+                await asyncio.wait_for(asyncio.shield(future), min(left, SHARED_POLL_SECONDS))
+            except TimeoutError:
+                try:
+                    await self.shared.catch_up()
+                except StoreUnavailable:
+                    pass  # the store is away: the wait goes on until it answers or time is up
+
+    # --- the working set, as replicas sharing the store change it (SharedOutbox) -----------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether shutdown has begun (no delivery is taken any more)."""
+        return self._closed
+
+    def working_on(self, delivery_id: str) -> bool:
+        """Whether this dispatcher runs the delivery's schedule now."""
+        return delivery_id in self._tasks
+
+    def unattended(self) -> list[Delivery]:
+        """Pending deliveries listed here that this dispatcher does not work on."""
+        return [d for d in self._deliveries.values() if not d.done and d.id not in self._tasks]
+
+    def adopt(self, d: Delivery) -> None:
+        """Another replica's version of a delivery (it wrote the record), listed and awaited as
+        this dispatcher's own are; ignored while this dispatcher works on it."""
+        if d.id in self._tasks:
+            return
+        d.seq = 0  # another replica's numbering: not comparable with this one's (out_of_order)
+        self._deliveries[d.id] = d
+        if d.done:
+            self._finished[d.id] = None
+            while len(self._finished) > self.max_deliveries:
+                self._drop(next(iter(self._finished)))  # the replica that finished it deletes it
+        for waiter in list(self._waiters):
+            waiter.update(d)
+
+    def take_over(self, d: Delivery) -> None:
+        """Continue a delivery whose lease this replica has just claimed, from its stored record."""
+        d.in_flight = d.held = False
+        self._deliveries[d.id] = d
+        self._start(d, claimed=True)
+
+    def let_go(self, delivery_id: str, *, forget: bool, deleted: bool = False) -> None:
+        """Stop working on a delivery (another replica does, or it was deleted); with ``forget``,
+        no longer list it. Nothing is written, unless ``deleted`` (another replica deleted its
+        record) and this dispatcher was working on it: then its record is deleted again, in case
+        this one wrote it after the other's delete."""
+        task = self._tasks.get(delivery_id)
+        if task is not None:
+            task.cancel()
+            if deleted and delivery_id in self._deliveries:
+                self._forget(delivery_id)
+        if forget and delivery_id in self._deliveries:
+            self._drop(delivery_id)
+
+    def replace_all(self, stored: Iterable[Delivery]) -> None:
+        """The deliveries as the store holds them now (those worked on here kept as they are)."""
+        fresh = {d.id: d for d in stored}
+        for delivery_id in list(self._deliveries):
+            if delivery_id not in fresh:
+                self.let_go(delivery_id, forget=True, deleted=True)
+        for d in fresh.values():
+            if d.id not in self._tasks:
+                self.adopt(d)
+
+    def _drop(self, delivery_id: str) -> None:
+        """Forget a delivery here only (its record stays)."""
+        self._deliveries.pop(delivery_id, None)
+        self._finished.pop(delivery_id, None)
+        for waiter in self._waiters:
+            waiter.matched.discard(delivery_id)
 
     def reset(self, namespace: str | None = None) -> None:
         """Forget deliveries (those of one namespace), cancelling those still in progress."""
@@ -608,9 +728,10 @@ class Dispatcher:
             await asyncio.gather(*tasks, return_exceptions=True)
         if left:
             log.warning(
-                "shutdown: %d callback deliver%s still pending, abandoned:\n%s",
+                "shutdown: %d callback deliver%s still pending, %s:\n%s",
                 len(left),
                 "y" if len(left) == 1 else "ies",
+                "abandoned" if self.shared is None else "left to the other replicas",
                 "\n".join(f"  {d.summary()}" for d in left),
             )
         self.abandoned = left
@@ -626,19 +747,20 @@ class Dispatcher:
             return  # forgotten (a reset): no one may count it any more
         if self._store is not None:
             self._store.put(KIND_DELIVERY, d.info.namespace or DEFAULT_NAMESPACE, "", d.id, encode(d))
+            if self.shared is not None:
+                self.shared.changed()
         for waiter in list(self._waiters):
             waiter.update(d)
 
     def _forget(self, delivery_id: str) -> None:
-        d = self._deliveries.pop(delivery_id)
+        d = self._deliveries[delivery_id]
         if self._store is not None:
             self._store.delete(KIND_DELIVERY, d.info.namespace or DEFAULT_NAMESPACE, "", d.id)
-        self._finished.pop(delivery_id, None)
-        for waiter in self._waiters:
-            waiter.matched.discard(delivery_id)
+        self._drop(delivery_id)
 
     def _task_done(self, delivery: Delivery, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(delivery.id, None)
+        if self._tasks.get(delivery.id) is task:  # not a later task for it (taken over again)
+            del self._tasks[delivery.id]
         if not task.cancelled() and (exc := task.exception()) is not None:
             # A bug in the dispatcher, not a receiver failure: say so loudly.
             log.error("callback delivery %s crashed", delivery.id, exc_info=exc)
@@ -756,6 +878,8 @@ class Dispatcher:
     async def _attempt(self, d: Delivery, number: int, *, duplicate: bool = False) -> bool:
         # The attempt's clock starts once a slot is free: a busy receiver delays, it does not fail.
         async with self._slot(d.info.url):
+            if self.shared is not None:
+                await self.shared.confirm(d.id)  # LeaseLost: another replica makes it
             return await self._attempt_now(d, number, duplicate)
 
     async def _attempt_now(self, d: Delivery, number: int, duplicate: bool) -> bool:

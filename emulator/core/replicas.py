@@ -8,6 +8,7 @@ keeps one connection pool. Keys live under the store's prefix (``emulator:`` by 
     {p}tw:{namespace}:{key}   zset    the instants (µs) a throttle window admitted, expiring
     {p}fc:{rule}              hash    a fault rule's counts: m, f (all) and m:{ns}, f:{ns}, added
     {p}lease:{delivery}       string  the replica holding a delivery, expiring with the lease
+    {p}ids:callbacks.replicas string  the last replica number given out (delivery ids: cb-{n}-{seq})
 """
 
 from __future__ import annotations
@@ -16,20 +17,25 @@ import asyncio
 import hashlib
 import itertools
 import json
+import logging
 import uuid
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .call import ALL_NAMESPACES
+from .call import ALL_NAMESPACES, DEFAULT_NAMESPACE
+from .callbacks import KIND_DELIVERY, Delivery, Dispatcher, LeaseLost
 from .clock import Clock, ManualClock
 from .faults import Schedule, SharedCount
 from .storage import Store, StoreUnavailable
 from .storage.base import Record
-from .storage.redis import Change, ChangesLost, Dropped, RedisStore
+from .storage.codec import decode
+from .storage.redis import Address, Change, ChangesLost, Dropped, RedisStore, _field
+
+log = logging.getLogger("emulator.replicas")
 
 # --- the throttle ------------------------------------------------------------------------------
 
@@ -355,6 +361,348 @@ class Leases:
         records = [r for r in await store.records(namespace, kind) if r.kind == kind]
         free = set(await self.unleased([r.key for r in records]))
         return [r for r in records if r.key in free]
+
+    async def renew_all(
+        self, delivery_ids: Sequence[str], replica_id: str, lease_seconds: float
+    ) -> list[bool]:
+        """:meth:`renew` of each, in one round trip."""
+        return await self._each(self._renew, delivery_ids, replica_id, _ms(lease_seconds))
+
+    async def release_all(self, delivery_ids: Sequence[str], replica_id: str) -> list[bool]:
+        """:meth:`release` of each, in one round trip."""
+        return await self._each(self._release, delivery_ids, replica_id)
+
+    async def claim_or_renew(
+        self, ops: Sequence[tuple[bool, str]], replica_id: str, lease_seconds: float
+    ) -> list[bool]:
+        """For each (claim?, delivery): :meth:`claim` when claim? is true, else :meth:`renew`; in one
+        round trip (one connection, however many deliveries start or are attempted at once)."""
+        if not ops:
+            return []
+        ms = _ms(lease_seconds)
+        with _answering("a callback lease"):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for claim, delivery_id in ops:
+                    key = self.key_name(delivery_id)
+                    if claim:
+                        pipe.set(key, replica_id, nx=True, px=ms)
+                    else:
+                        await self._renew(keys=[key], args=[replica_id, ms], client=pipe)
+                answers = await pipe.execute()
+        return [bool(a) for a in answers]
+
+    async def _each(self, script: Any, delivery_ids: Sequence[str], *args: Any) -> list[bool]:
+        if not delivery_ids:
+            return []
+        with _answering("a callback lease"):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for delivery_id in delivery_ids:
+                    await script(keys=[self.key_name(delivery_id)], args=list(args), client=pipe)
+                answers = await pipe.execute()
+        return [bool(a) for a in answers]
+
+
+class LeasedOutbox:
+    """The callback outbox of replicas sharing one Redis (the dispatcher's
+    :class:`~emulator.core.callbacks.SharedOutbox`): exactly one replica attempts each delivery.
+
+    - The replica that queues a delivery claims its lease first, and makes no attempt without it;
+      before each attempt it renews the lease (so it holds it for ``lease_seconds`` more), and a
+      keeper renews every lease held every ``lease_seconds / 3`` while the delivery waits or is
+      sent. Once the delivery is finished (delivered, exhausted, dropped, refused) its record is
+      committed, then the lease released.
+    - The same keeper reads the other replicas' changes (the follower) and takes over the orphans:
+      pending deliveries no replica holds a lease on (a replica died, or stopped and handed them
+      over). It claims one, reads its record afresh and continues it: next attempt at the stored
+      time, numbered after the attempts made.
+    - A renewal that fails (the lease expired and maybe another replica has the delivery) stops
+      the work here at once, nothing written. Redis lost: every delivery is kept, and lease
+      operations are tried again each round (an attempt waits for its renewal).
+    - The deliveries every replica makes are listed on each: the outbox follows their records.
+
+    Delivery ids are ``cb-{replica number}-{seq}``, the number given out once per replica by Redis:
+    unique across replicas at no round trip per delivery, and free of Redis while serving.
+    """
+
+    def __init__(
+        self,
+        store: RedisStore,
+        follower: Follower,
+        dispatcher: Dispatcher,
+        lease_seconds: float = 10.0,
+        *,
+        prepare: Callable[[str], object] | None = None,
+    ) -> None:
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        self.store = store
+        self.follower = follower
+        self.dispatcher = dispatcher
+        self.lease_seconds = lease_seconds
+        self.leases = Leases(store.client, prefix=store.prefix)
+        #: Called with a namespace before a delivery of it is taken over (its state loaded here).
+        self.prepare = prepare
+        #: The records followed (core/replicas.Followed).
+        self.prefix = KIND_DELIVERY
+        #: Deliveries taken over from other replicas, and leases lost to them, since start.
+        self.taken_over = 0
+        self.lost = 0
+        #: Leases held for the deliveries worked on here, and those to release once their last
+        #: change is stored (renewed until then).
+        self._held: set[str] = set()
+        self._releasing: set[str] = set()
+        self._releases = asyncio.Lock()
+        #: Claims and renewals asked for and not yet sent (sent together: see _ask).
+        self._asked: list[tuple[bool, str, asyncio.Future[bool]]] = []
+        self._asking: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._flush: asyncio.Task[None] | None = None
+        #: A delivery's record was queued since the last commit this outbox made.
+        self._dirty = False
+        #: The deliveries listed must be read again from the store (a reload Redis did not answer).
+        self._reload = False
+        self._away = False
+        dispatcher.shared = self
+
+    @property
+    def replica(self) -> str:
+        return self.store.replica
+
+    @property
+    def period(self) -> float:
+        """Seconds between the keeper's rounds (renewals and the sweep for orphans)."""
+        return self.lease_seconds / 3
+
+    async def start(self) -> None:
+        """Before the first call: this replica's number for delivery ids, and the keeper (whose first
+        round takes over the deliveries left by replicas that are gone)."""
+        number = await self.store.allocate("callbacks.replicas")
+        self.dispatcher.id_prefix = f"cb-{number}-"
+        self._keeper = asyncio.get_running_loop().create_task(self._keep(), name="callback leases")
+
+    async def close(self) -> None:
+        """After the dispatcher's close: the leases of deliveries left pending are released (their
+        records stored first), so another replica takes them over at once."""
+        for task in (self._keeper, self._flush, self._asking):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._releasing |= self._held
+        self._held.clear()
+        try:
+            await self._release()
+        except StoreUnavailable as exc:
+            log.warning("callback leases not released (they expire within %gs): %s", self.lease_seconds, exc)
+
+    # --- SharedOutbox -----------------------------------------------------------------------------
+
+    async def run(self, delivery: Delivery, work: Callable[[], Awaitable[None]], *, claimed: bool) -> None:
+        key = delivery.id
+        if not claimed:
+            while True:
+                try:
+                    if not await self._ask(True, key):
+                        return  # another replica took it (a sweep that came first): it attempts it
+                    break
+                except StoreUnavailable as exc:
+                    self._report(exc)
+                    await asyncio.sleep(self.period)
+        self._held.add(key)
+        try:
+            await work()
+        except LeaseLost:
+            log.warning("callback delivery %s: its lease was lost, another replica may attempt it", key)
+        finally:
+            if key in self._held:  # still ours: released once its last change is stored
+                self._held.discard(key)
+                self._releasing.add(key)
+        try:
+            await self._release()
+        except StoreUnavailable as exc:
+            self._report(exc)  # the keeper tries again
+
+    async def confirm(self, delivery_id: str) -> None:
+        while True:
+            try:
+                renewed = await self._ask(False, delivery_id)
+            except StoreUnavailable as exc:
+                self._report(exc)
+                await asyncio.sleep(self.period)
+                continue
+            if renewed:
+                return
+            self._held.discard(delivery_id)
+            self.lost += 1
+            raise LeaseLost(delivery_id)
+
+    async def _ask(self, claim: bool, delivery_id: str) -> bool:
+        """Claim (or renew) a lease along with every other claim and renewal asked for meanwhile:
+        one round trip for them all (a burst of deliveries needs no connection each)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._asked.append((claim, delivery_id, future))
+        if self._asking is None or self._asking.done():
+            self._asking = asyncio.get_running_loop().create_task(self._send_asked())
+        return await future
+
+    async def _send_asked(self) -> None:
+        while self._asked:
+            batch, self._asked = self._asked, []
+            try:
+                answers = await self.leases.claim_or_renew(
+                    [(claim, key) for claim, key, _ in batch], self.replica, self.lease_seconds
+                )
+            except StoreUnavailable as exc:
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, _, future), answer in zip(batch, answers, strict=True):
+                if not future.done():  # its caller may have been cancelled meanwhile
+                    future.set_result(answer)
+
+    def changed(self) -> None:
+        self._dirty = True
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.get_running_loop().create_task(self._commit())
+
+    async def catch_up(self) -> None:
+        await self.follower.catch_up()
+
+    async def _commit(self) -> None:
+        try:
+            while self._dirty:
+                self._dirty = False
+                await self.store.commit()
+        except StoreUnavailable as exc:
+            self._dirty = True  # kept queued; the keeper's next round commits it
+            self._report(exc)
+
+    # --- Followed ---------------------------------------------------------------------------------
+
+    def follow(self, change: Change) -> None:
+        what = change[1]
+        try:
+            if isinstance(what, Record):
+                if what.kind == KIND_DELIVERY:
+                    self.dispatcher.adopt(decode(what.value, Delivery))
+            elif isinstance(what, Address):
+                if what.kind == KIND_DELIVERY:
+                    self.dispatcher.let_go(what.key, forget=True, deleted=True)
+            elif KIND_DELIVERY.startswith(what.kind_prefix):
+                if what.namespace is None:  # everything dropped, or to read again: as stored now
+                    self._reload = True
+                    self._reload_now()
+                else:
+                    for d in self.dispatcher.deliveries():
+                        if (d.info.namespace or DEFAULT_NAMESPACE) == what.namespace:
+                            self.dispatcher.let_go(d.id, forget=True, deleted=True)
+        except (ValueError, TypeError, KeyError, ExceptionGroup) as exc:
+            log.warning("a callback delivery record another replica wrote does not load: %r", exc)
+
+    def _reload_now(self) -> None:
+        """The deliveries listed as the store holds them; when Redis does not answer, the keeper's
+        next round tries again (the follower calling this must not fail)."""
+        try:
+            stored = self.store.load(None, KIND_DELIVERY)
+        except StoreUnavailable as exc:
+            self._report(exc)
+            return
+        self._reload = False
+        self.dispatcher.replace_all(decode(r.value, Delivery) for r in stored)
+
+    # --- the keeper -------------------------------------------------------------------------------
+
+    async def _keep(self) -> None:
+        while True:
+            try:
+                await self.keep()
+            except StoreUnavailable as exc:
+                self._report(exc)
+            except Exception:  # a bug: said loudly, and the next round goes on
+                log.exception("callback leases: a round failed")
+            else:
+                if self._away:
+                    log.warning("callback leases: Redis answers again")
+                    self._away = False
+            await asyncio.sleep(self.period)
+
+    async def keep(self) -> None:
+        """One round: read the others' changes, renew the leases held, release those finished,
+        take over the orphans."""
+        await self.follower.catch_up()
+        if self._reload:
+            self._reload_now()
+        await self._commit()
+        held = sorted(self._held | self._releasing)
+        renewals = await self.leases.renew_all(held, self.replica, self.lease_seconds)
+        for key, renewed in zip(held, renewals, strict=True):
+            if renewed:
+                continue
+            self._releasing.discard(key)
+            if key in self._held:
+                self._held.discard(key)
+                self.lost += 1
+                log.warning("callback delivery %s: its lease was lost, another replica may attempt it", key)
+                self.dispatcher.let_go(key, forget=False)
+        await self._release()
+        await self._sweep()
+
+    async def _release(self) -> None:
+        async with self._releases:
+            keys = sorted(self._releasing)
+            if not keys:
+                return
+            # Their last change first: whoever claims one next reads its final state.
+            await self.store.commit()
+            await self.leases.release_all(keys, self.replica)
+            self._releasing.difference_update(keys)
+
+    async def _sweep(self) -> None:
+        waiting = [d for d in self.dispatcher.unattended() if d.id not in self._releasing]
+        for key in await self.leases.unleased([d.id for d in waiting]):
+            d = self.dispatcher.get(key)
+            if self.dispatcher.closed or d is None or d.done or self.dispatcher.working_on(key):
+                continue
+            if not await self.leases.claim(key, self.replica, self.lease_seconds):
+                continue
+            self._held.add(key)
+            try:
+                await self.store.commit()  # what this replica wrote of it, before reading it back
+                stored = await self._read(d.info.namespace or DEFAULT_NAMESPACE, key)
+                if stored is not None and not stored.done and self.prepare is not None:
+                    # The state its attempts depend on (a receiver host the console allows).
+                    self.prepare(stored.info.namespace or DEFAULT_NAMESPACE)
+            except BaseException:
+                self._held.discard(key)
+                self._releasing.add(key)
+                raise
+            if stored is None or stored.done or self.dispatcher.closed:  # deleted, or finished since
+                self._held.discard(key)
+                self._releasing.add(key)
+                if stored is None:
+                    self.dispatcher.let_go(key, forget=True)
+                else:
+                    self.dispatcher.adopt(stored)
+                continue
+            self.taken_over += 1
+            log.info("callback delivery %s taken over after %d attempt(s)", key, len(stored.attempts))
+            self.dispatcher.take_over(stored)
+
+    async def _read(self, namespace: str, key: str) -> Delivery | None:
+        with _answering("a callback delivery"):
+            raw = await self.store.client.hget(
+                f"{self.store.prefix}r:{namespace}", _field(KIND_DELIVERY, "", key)
+            )
+        return None if raw is None else decode(json.loads(raw), Delivery)
+
+    def _report(self, exc: StoreUnavailable) -> None:
+        if not self._away:
+            log.warning(
+                "callback leases: Redis did not answer; deliveries are kept, retried every %gs: %s",
+                self.period,
+                exc,
+            )
+        self._away = True
 
 
 # --- following the other replicas' changes -------------------------------------------------------
