@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
@@ -23,10 +26,10 @@ from emulator.core.replicas import RedisLimiter, ScheduleCounters
 from emulator.core.storage.base import JournalRow
 from emulator.core.storage.redis import RedisStore
 from emulator.core.throttle import SlidingWindowLimiter
-from emulator.testing.processes import serving
+from emulator.testing.processes import clean_env
 from emulator.testing.redis_server import redis_server
 
-from .common import badcase_target, bench_config, check_accepted, image_target, machine, table, tempdir
+from .common import badcase_target, bench_config, check_accepted, image_target, machine, stop, table, tempdir
 from .throughput import measure, run_wrk
 
 SECONDS = 1.5
@@ -225,6 +228,39 @@ def replica_rows(url: str, duration: float = 4.0, rounds: int = 3) -> list[list[
     return rows
 
 
+@contextmanager
+def serve_workers(config: Path, count: int, work: Path) -> Iterator[str]:
+    """``emulator serve --config CONFIG --workers COUNT`` until the block ends; its URL. Its log goes
+    to a file (a pipe nobody reads would fill up and stall it)."""
+    with (work / f"workers-{count}.log").open("w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "emulator",
+                "serve",
+                "--port",
+                "0",
+                "--config",
+                str(config),
+                "--workers",
+                str(count),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=clean_env(),
+        )
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line.startswith("emulator serving on "):
+                raise RuntimeError(f"emulator serve --workers {count} did not start: {line!r}")
+            yield line.split()[-1]
+        finally:
+            stop(proc)
+
+
 def workers_rows(url: str, duration: float = 4.0, rounds: int = 3) -> list[list[object]]:
     """Signed calls per second of ``emulator serve --store URL --workers 2`` against ``--workers 1``
     (SO_REUSEPORT: the kernel spreads wrk's 50 connections over the workers), rounds alternating,
@@ -236,7 +272,7 @@ def workers_rows(url: str, duration: float = 4.0, rounds: int = 3) -> list[list[
         runs: dict[int, list[float]] = {1: [], 2: []}
         for _ in range(rounds):
             for count in (1, 2):
-                with serving("--config", str(shared), "--workers", str(count)) as (_, base):
+                with serve_workers(shared, count, work) as base:
                     check_accepted(base, target)
                     run_wrk(base, target, min(1.0, duration / 4), work)
                     runs[count].append(run_wrk(base, target, duration, work).rps)

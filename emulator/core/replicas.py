@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple, Protocol
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from .call import ALL_NAMESPACES, DEFAULT_NAMESPACE
 from .callbacks import KIND_DELIVERY, Delivery, Dispatcher, LeaseLost
@@ -79,6 +79,59 @@ def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
+#: Script calls waiting for their turn: keys, args, and the future their answer goes to.
+_Queued = list[tuple[list[str], list[Any], "asyncio.Future[Any]"]]
+
+
+class Batched:
+    """Calls of one Lua script made in the same turn of the event loop, sent to Redis together in
+    one pipeline (not a transaction: each runs alone, as it would sent by itself): under load, one
+    round trip and one connection for many calls instead of one each."""
+
+    def __init__(self, client: aioredis.Redis, script: str) -> None:
+        self._client = client
+        self._script = client.register_script(script)
+        self._queue: _Queued = []
+        self._scheduled = False
+
+    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((keys, args, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._send_soon)
+        return await future
+
+    def _send_soon(self) -> None:
+        self._scheduled = False
+        batch, self._queue = self._queue, []
+        asyncio.ensure_future(self._send(batch))
+
+    async def _send(self, batch: _Queued) -> None:
+        sha = self._script.sha
+        try:
+            results = await self._run(batch, sha)
+            if any(isinstance(r, NoScriptError) for r in results):  # a Redis restarted, say
+                await self._client.script_load(self._script.script)
+                results = await self._run(batch, sha)
+        except Exception as exc:
+            results = [exc] * len(batch)
+        for (_, _, future), result in zip(batch, results, strict=True):
+            if future.done():  # the call went away
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    async def _run(self, batch: _Queued, sha: str) -> list[Any]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for keys, args, _ in batch:
+                pipe.evalsha(sha, len(keys), *keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
+
+
 class Acquired(NamedTuple):
     """One throttle decision: ``retry_after`` None when admitted (else the seconds until a slot
     frees), and ``at``, the instant (µs, Redis TIME or the given clock) it was decided at."""
@@ -107,7 +160,7 @@ class RedisLimiter:
         self._clock = clock
         self._window_us = round(window * 1_000_000)
         self._prefix = prefix
-        self._script = client.register_script(_ACQUIRE)
+        self._script = Batched(client, _ACQUIRE)
         # Members of the windows' sets must be unique across replicas and calls.
         self._tag = uuid.uuid4().hex[:12]
         self._calls = itertools.count()
