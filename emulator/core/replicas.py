@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple, Protocol
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from .call import ALL_NAMESPACES, DEFAULT_NAMESPACE
 from .callbacks import KIND_DELIVERY, Delivery, Dispatcher, LeaseLost
@@ -39,29 +39,40 @@ log = logging.getLogger("emulator.replicas")
 
 # --- the throttle ------------------------------------------------------------------------------
 
-# KEYS: the window. ARGV: limit, window (µs), now (µs; "" for Redis TIME), the admitted call's member.
-# Answers {-1, now} when admitted, else {µs until a slot frees, now}. Same rule as
-# SlidingWindowLimiter: a call leaves the window ``window`` after it was admitted (a call exactly at
-# the horizon is out); refused calls are not recorded.
+# Decides several calls in one go (those made in one turn of the event loop), in order. KEYS: each
+# call's window. ARGV: the window (µs), then per call: its limit, now (µs; "" for Redis TIME), its
+# member. Answers per call -1 when admitted, else the µs until a slot frees, then per call the
+# instant decided at. Same rule as SlidingWindowLimiter: a call leaves the window ``window`` after
+# it was admitted (a call exactly at the horizon is out); refused calls are not recorded.
 _ACQUIRE = """
-local key = KEYS[1]
-local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-local now
-if ARGV[3] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-else
-  now = tonumber(ARGV[3])
+local window = tonumber(ARGV[1])
+local clock
+local waits, instants = {}, {}
+for i, key in ipairs(KEYS) do
+  local limit, now, member = tonumber(ARGV[3 * i - 1]), ARGV[3 * i], ARGV[3 * i + 1]
+  if now == '' then
+    if clock == nil then
+      local t = redis.call('TIME')
+      clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    end
+    now = clock
+  else
+    now = tonumber(now)
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local n = redis.call('ZCARD', key)
+  if n >= limit then
+    local oldest = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
+    waits[i] = tonumber(oldest[2]) + window - now
+  else
+    redis.call('ZADD', key, now, member)
+    redis.call('PEXPIRE', key, math.floor(window / 1000) + 1)
+    waits[i] = -1
+  end
+  instants[i] = now
 end
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-local n = redis.call('ZCARD', key)
-if n >= limit then
-  local oldest = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
-  return {tonumber(oldest[2]) + window - now, now}
-end
-redis.call('ZADD', key, now, ARGV[4])
-redis.call('PEXPIRE', key, math.floor(window / 1000) + 1)
-return {-1, now}
+for i = 1, #instants do waits[#waits + 1] = instants[i] end
+return waits
 """
 
 
@@ -79,57 +90,69 @@ def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
-#: Script calls waiting for their turn: keys, args, and the future their answer goes to.
-_Queued = list[tuple[list[str], list[Any], "asyncio.Future[Any]"]]
+#: Calls waiting for their turn: key, args, and the future their answer goes to.
+_Queued = list[tuple[str, list[Any], "asyncio.Future[Any]"]]
 
 
 class Batched:
-    """Calls of one Lua script made in the same turn of the event loop, sent to Redis together in
-    one pipeline (not a transaction: each runs alone, as it would sent by itself): under load, one
-    round trip and one connection for many calls instead of one each."""
+    """Calls of one Lua script made in the same turn of the event loop, sent to Redis as one call
+    of the script: under load, one command and one round trip for many calls instead of one each
+    (redis-py's cost is per command). The script takes every call's key in KEYS and, after the
+    ``common`` arguments, every call's arguments in turn; it answers ``width`` lists of one value
+    per call (the first list all calls' first values, and so on)."""
 
-    def __init__(self, client: aioredis.Redis, script: str) -> None:
+    def __init__(self, client: aioredis.Redis, script: str, width: int) -> None:
         self._client = client
         self._script = client.register_script(script)
+        self._width = width
         self._queue: _Queued = []
         self._scheduled = False
+        self._sending: asyncio.Future[None] | None = None
+        self._common: list[Any] = []
 
-    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
+    async def __call__(self, key: str, args: list[Any], common: list[Any]) -> list[Any]:
+        """The script's answer for one call (``common`` must be the same for every call)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append((keys, args, future))
+        self._queue.append((key, args, future))
         if not self._scheduled:
             self._scheduled = True
+            self._common = common
             loop.call_soon(self._send_soon)
-        return await future
+        answer: list[Any] = await future
+        return answer
 
     def _send_soon(self) -> None:
         self._scheduled = False
-        batch, self._queue = self._queue, []
-        asyncio.ensure_future(self._send(batch))
+        if self._sending is None:
+            self._sending = asyncio.ensure_future(self._drain())
 
-    async def _send(self, batch: _Queued) -> None:
-        sha = self._script.sha
+    async def _drain(self) -> None:
+        """One call of the script at a time: calls made while one is under way go in the next
+        (fewer, larger calls under load, and one connection)."""
         try:
-            results = await self._run(batch, sha)
-            if any(isinstance(r, NoScriptError) for r in results):  # a Redis restarted, say
-                await self._client.script_load(self._script.script)
-                results = await self._run(batch, sha)
-        except Exception as exc:
-            results = [exc] * len(batch)
-        for (_, _, future), result in zip(batch, results, strict=True):
-            if future.done():  # the call went away
-                continue
-            if isinstance(result, Exception):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._send(batch, self._common)
+        finally:
+            self._sending = None
 
-    async def _run(self, batch: _Queued, sha: str) -> list[Any]:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for keys, args, _ in batch:
-                pipe.evalsha(sha, len(keys), *keys, *args)
-            return list(await pipe.execute(raise_on_error=False))
+    async def _send(self, batch: _Queued, common: list[Any]) -> None:
+        keys = [key for key, _, _ in batch]
+        args = [*common]
+        for _, call_args, _ in batch:
+            args.extend(call_args)
+        try:
+            flat = await self._script(keys=keys, args=args)
+        except Exception as exc:  # Redis lost: every call of the batch is told
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        count = len(batch)
+        for n, (_, _, future) in enumerate(batch):
+            if not future.done():  # else the call went away
+                future.set_result([flat[w * count + n] for w in range(self._width)])
 
 
 class Acquired(NamedTuple):
@@ -160,7 +183,7 @@ class RedisLimiter:
         self._clock = clock
         self._window_us = round(window * 1_000_000)
         self._prefix = prefix
-        self._script = Batched(client, _ACQUIRE)
+        self._script = Batched(client, _ACQUIRE, 2)
         # Members of the windows' sets must be unique across replicas and calls.
         self._tag = uuid.uuid4().hex[:12]
         self._calls = itertools.count()
@@ -178,9 +201,7 @@ class RedisLimiter:
         now = "" if self._clock is None else str(round(self._clock.time() * 1_000_000))
         member = f"{self._tag}:{next(self._calls)}"
         with _answering("the throttle"):
-            wait, at = await self._script(
-                keys=[self.key_name(key)], args=[limit, self._window_us, now, member]
-            )
+            wait, at = await self._script(self.key_name(key), [limit, now, member], [self._window_us])
         return Acquired(None if wait < 0 else max(0.0, wait / 1_000_000), int(at))
 
     async def try_acquire(self, key: Hashable, limit: int) -> float | None:

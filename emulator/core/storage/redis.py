@@ -41,7 +41,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -145,6 +145,36 @@ def connect(url: str) -> aioredis.Redis:
     return client
 
 
+#: Connections the asyncio client opens to Redis at most (redis-py's default is 100, and a command
+#: past it fails). The hot paths send one command at a time each (the change feed, the throttle, the
+#: commit), so this is head-room for bursts of schedule decisions and leases, not a working size.
+MAX_CONNECTIONS = 1000
+
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # the redis extra brings it; without it, redis-py's own packer
+    _hiredis_pack = None
+
+
+class _Connection(aioredis.Connection):
+    """redis-py's asyncio connection, with commands packed by hiredis (C) rather than in Python:
+    a call on the shared store sends a few commands of a few dozen arguments, and packing them was
+    a tenth of a call's time (as redis-py's synchronous client does when hiredis is there)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if _hiredis_pack is None:
+            return super().pack_command(*args)
+        if isinstance(args[0], str):
+            args = (*args[0].encode().split(), *args[1:])
+        elif b" " in args[0]:
+            args = (*args[0].split(), *args[1:])
+        try:
+            return [_hiredis_pack(args)]
+        except TypeError:  # a value hiredis does not take: redis-py says which (DataError)
+            return super().pack_command(*args)
+
+
 def _client(url: str, cls: Any) -> Any:
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss", "unix"):
@@ -157,8 +187,13 @@ def _client(url: str, cls: Any) -> Any:
         # redis-py would take database 0 for a path it cannot read.
         problem = f"cannot be used: the database {parts.path[1:]!r} is no number"
         raise StorageError(redacted(url), "storage.url", problem)
+    timeouts = {"socket_connect_timeout": CONNECT_TIMEOUT, "socket_timeout": ANSWER_TIMEOUT}
     try:
-        return cls.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=ANSWER_TIMEOUT)
+        if cls is not aioredis.Redis:
+            return cls.from_url(url, **timeouts)
+        extra = {"connection_class": _Connection} if parts.scheme == "redis" else {}
+        pool = aioredis.ConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, **timeouts, **extra)
+        return aioredis.Redis.from_pool(pool)
     except (ValueError, RedisError) as exc:
         raise StorageError(redacted(url), "storage.url", f"cannot be used: {exc}") from None
 
@@ -226,6 +261,16 @@ while i <= n do
   elseif op == 'M' then
     redis.call('HSET', p .. 'meta', ARGV[i + 1], ARGV[i + 2])
     i = i + 3
+  elseif op == 'J' then
+    local jcap, has_ns = ARGV[i + 1], ARGV[i + 2]
+    local fields = {'i', ARGV[i + 4], 'd', ARGV[i + 5], 'q', ARGV[i + 6], 's', ARGV[i + 7],
+      'h', ARGV[i + 8], 'z', ARGV[i + 9], 'r', replica}
+    if has_ns == '1' then
+      fields[#fields + 1] = 'n'
+      fields[#fields + 1] = ARGV[i + 3]
+    end
+    redis.call('XADD', p .. 'journal', 'MAXLEN', '~', jcap, '*', unpack(fields))
+    i = i + 10
   else
     return redis.error_reply('unknown op ' .. tostring(op))
   end
@@ -470,9 +515,21 @@ class RedisStore(Store):
         self._ops, self._journal = [], []
         self._inflight = (ops, journal)
         try:
+            if all(what == "add" for what, _ in journal):
+                # The common case, records and journal rows: one call of the script, atomic (no
+                # transaction or pipeline needed), every row an op of it rather than a command.
+                if ops or journal:
+                    args: list[Any] = [self.replica, str(self.changes_capacity)]
+                    for op in ops:
+                        args.extend(op)
+                    for _, row in journal:
+                        args.extend(self._row_op(row))
+                    await self._apply(keys=[self.prefix], args=args)
+                self._acknowledged = upto
+                return
             async with self.client.pipeline(transaction=True) as pipe:
                 if ops:
-                    args: list[str] = [self.replica, str(self.changes_capacity)]
+                    args = [self.replica, str(self.changes_capacity)]
                     for op in ops:
                         args.extend(op)
                     await self._apply(keys=[self.prefix], args=args, client=pipe)
@@ -508,6 +565,22 @@ class RedisStore(Store):
         finally:
             self._inflight = ([], [])
         self._acknowledged = upto
+
+    def _row_op(self, row: JournalRow) -> list[Any]:
+        """A journal row as an op of the apply script (fields as :meth:`_row_fields`)."""
+        ns = row.namespace
+        return [
+            "J",
+            self.journal_capacity,
+            "0" if ns is None else "1",
+            "" if ns is None else ns,
+            row.id,
+            _dumps(row.doc),
+            row.request_body,
+            row.response_body,
+            row.request_head,
+            row.size,
+        ]
 
     def _row_fields(self, row: JournalRow) -> dict[FieldT, EncodableT]:
         fields: dict[FieldT, EncodableT] = {
