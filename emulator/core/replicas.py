@@ -155,6 +155,10 @@ class Batched:
                 future.set_result([flat[w * count + n] for w in range(self._width)])
 
 
+#: Throttle keys whose Redis key names a limiter remembers (the throttle keeps 10,000 windows).
+KEY_NAMES = 10_000
+
+
 class Acquired(NamedTuple):
     """One throttle decision: ``retry_after`` None when admitted (else the seconds until a slot
     frees), and ``at``, the instant (µs, Redis TIME or the given clock) it was decided at."""
@@ -187,10 +191,21 @@ class RedisLimiter:
         # Members of the windows' sets must be unique across replicas and calls.
         self._tag = uuid.uuid4().hex[:12]
         self._calls = itertools.count()
+        self._names: dict[Hashable, str] = {}
 
     def key_name(self, key: Hashable) -> str:
         """The Redis key of a window; keys made by core/throttle.window_key (scope, namespace,
-        owner, action) are filed under their namespace, for :meth:`reset`."""
+        owner, action) are filed under their namespace, for :meth:`reset`. Remembered for the
+        most recent :data:`KEY_NAMES` keys (made on every throttled call)."""
+        names = self._names
+        name = names.get(key)
+        if name is None:
+            if len(names) >= KEY_NAMES:
+                names.clear()
+            name = names[key] = self._key_name(key)
+        return name
+
+    def _key_name(self, key: Hashable) -> str:
         parts = list(key) if isinstance(key, tuple) else [key]
         namespace = parts.pop(1) if len(parts) > 1 and isinstance(parts[1], str) else ""
         return f"{self._prefix}tw:{namespace}:{json.dumps(parts, default=str, separators=(',', ':'))}"
@@ -200,8 +215,10 @@ class RedisLimiter:
             return Acquired(0.0, 0)
         now = "" if self._clock is None else str(round(self._clock.time() * 1_000_000))
         member = f"{self._tag}:{next(self._calls)}"
-        with _answering("the throttle"):
+        try:
             wait, at = await self._script(self.key_name(key), [limit, now, member], [self._window_us])
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"Redis did not answer for the throttle: {exc}") from exc
         return Acquired(None if wait < 0 else max(0.0, wait / 1_000_000), int(at))
 
     async def try_acquire(self, key: Hashable, limit: int) -> float | None:

@@ -36,6 +36,7 @@ client; :meth:`RedisStore.entries` is the journal read for serving.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -110,10 +111,11 @@ class Cleared:
     namespace: str | None
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+#: json.dumps with these options makes an encoder each call; one made once encodes the same.
+_dumps: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
+@functools.lru_cache(maxsize=4096)
 def _field(kind: str, account: str, key: str) -> str:
     """A record's field in its namespace's hash. JSON escapes character by character, so the field
     of every kind starting with P starts with :func:`_field_prefix` (P) (the drop script relies on it)."""
