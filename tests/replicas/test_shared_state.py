@@ -135,3 +135,54 @@ async def test_a_manual_clock_moved_through_one_replica_moves_on_all(redis_url: 
             # A replica started afterwards starts from the shared time.
             async with serve(settings) as c, EmulatorClient(c.url) as emu_c:
                 assert (await emu_c.clock())["now"] >= moved["now"]
+
+
+async def test_a_badcase_reported_through_one_replica_confirmed_through_another_decides_on_a_third(
+    redis_url: str, namespace: str
+) -> None:
+    import base64
+
+    import requests
+    from qcloud_cos import CosConfig, CosS3Client
+
+    from emulator.testing.signers import APPID, SECRET_ID, SECRET_KEY
+
+    bucket, text = f"examplebucket-{APPID}", "一段有问题的文字"
+    settings = make_settings(**{"storage.url": redis_url, "tencent.confirm_after_seconds": None})
+
+    sessions: list[requests.Session] = []
+
+    def cos(server: RunningServer) -> CosS3Client:
+        session = requests.Session()
+        sessions.append(session)
+        session.trust_env = False
+        session.headers["X-Emulator-Namespace"] = namespace
+        conf = CosConfig(
+            Proxies={"http": server.url},
+            SecretId=SECRET_ID,
+            SecretKey=SECRET_KEY,
+            Region="ap-beijing",
+            Scheme="http",
+        )
+        return CosS3Client(conf, retry=0, session=session)
+
+    async with serve(settings) as a, serve(settings) as b, serve(settings) as c:
+        label = lambda: str(  # noqa: E731
+            cos(c).ci_auditing_text_submit(Bucket=bucket, Content=text.encode())["JobsDetail"]["Label"]
+        )
+        assert await asyncio.to_thread(label) == "Normal"
+        reported = await asyncio.to_thread(
+            cos(a).ci_auditing_report_badcase,
+            Bucket=bucket,
+            ContentType=1,
+            Label="Normal",
+            SuggestedLabel="Porn",
+            Text=base64.b64encode(text.encode()).decode(),
+        )
+        async with EmulatorClient(b.url, namespace=namespace) as emu_b:
+            [listed] = await emu_b.tencent_badcases()
+            assert listed["requestId"] == reported["RequestId"] and listed["state"] == "reported"
+            await emu_b.confirm_badcase(reported["RequestId"])
+        assert await asyncio.to_thread(label) == "Porn"
+    for session in sessions:
+        session.close()

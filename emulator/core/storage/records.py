@@ -280,7 +280,20 @@ class Spaces(Generic[A, SS]):
             self._spaces.get(namespace)
 
     def items(self, namespace: str | None = None) -> Iterator[tuple[str, dict[str, SS]]]:
+        """The namespaces in use (or ``namespace``), those only the store holds made first (after a
+        restart, or made by another replica)."""
+        self._load_stored(namespace)
         return self._spaces.items(namespace)
+
+    def _load_stored(self, namespace: str | None) -> None:
+        store = self._store
+        if store is None or not store.durable:
+            return
+        if namespace is None:
+            for ns in store.namespaces(self.prefix):
+                self.touch(ns)
+        elif self._spaces.peek(namespace) is None and next(iter(store.load(namespace, self.prefix)), None):
+            self._spaces.get(namespace)
 
     def reset(self, namespace: str | None = None) -> None:
         """Back to the start (config and seed): one namespace, or every namespace (None)."""

@@ -146,8 +146,15 @@ class TencentState:
             self.text_jobs.restore(record.key, record.value)
 
     def follow(self, kind: str, key: str, value: Any) -> bool:
-        """Another replica's record: text jobs are taken one by one; a badcase is not (the indexes
-        of what it corrects are rebuilt from all of them)."""
+        """Another replica's record, taken one by one (nothing is written): a text job; a badcase
+        reported, confirmed or let go there as it would be here."""
+        if kind == KIND_BADCASE:
+            durable, self.sink.durable = self.sink.durable, False
+            try:
+                self._follow_badcase(key, value)
+            finally:
+                self.sink.durable = durable
+            return True
         if kind == KIND_TEXT_JOB:
             if value is DELETED:
                 self.text_jobs.discard(key)
@@ -155,6 +162,20 @@ class TencentState:
                 self.text_jobs.restore(key, value)
             return True
         return kind == KIND_STATE
+
+    def _follow_badcase(self, request_id: str, value: Any) -> None:
+        known = self._badcases.get(request_id)
+        if value is DELETED:
+            if known is not None:
+                del self._badcases[request_id]
+                self._forget(known)
+            return
+        if known is None:
+            self.restore(Record(KIND_BADCASE, self.namespace, "", request_id, value))
+            return
+        badcase = decode(value, Badcase)
+        if badcase.confirmed_at is not None:
+            self.confirm(request_id, at=badcase.confirmed_at)
 
     def dump(self) -> Iterator[tuple[str, str, Any]]:
         """Every record of this state, as (kind, key, JSON value)."""
