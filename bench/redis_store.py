@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from emulator.testing.processes import clean_env
 from emulator.testing.redis_server import redis_server
 
 from .common import badcase_target, bench_config, check_accepted, image_target, machine, stop, table, tempdir
+from .instructions import count
 from .throughput import measure, run_wrk
 
 SECONDS = 1.5
@@ -261,6 +263,22 @@ def serve_workers(config: Path, count: int, work: Path) -> Iterator[str]:
             stop(proc)
 
 
+def instruction_rows(url: str, calls: int = 640, connections: int = 32) -> list[list[object]] | None:
+    """Instructions the emulator process executes per signed call, memory mode against
+    ``--store`` (callgrind: the same count from run to run on a shared machine, where req/s is not;
+    Redis's own work, in its own process, is not counted). None without valgrind."""
+    if shutil.which("valgrind") is None:
+        return None
+    work, memory, shared = configs(url)
+    rows: list[list[object]] = []
+    for make in (image_target, badcase_target):
+        target = make()
+        mem = count("emulator", target, calls=calls, work=work, config=memory, connections=connections)
+        red = count("emulator", target, calls=calls, work=work, config=shared, connections=connections)
+        rows.append([target.name, f"{mem:,.0f}", f"{red:,.0f}", f"{mem / red:.2f}"])
+    return rows
+
+
 def workers_rows(url: str, duration: float = 4.0, rounds: int = 3) -> list[list[object]]:
     """Signed calls per second of ``emulator serve --store URL --workers 2`` against ``--workers 1``
     (SO_REUSEPORT: the kernel spreads wrk's 50 connections over the workers), rounds alternating,
@@ -271,11 +289,11 @@ def workers_rows(url: str, duration: float = 4.0, rounds: int = 3) -> list[list[
         target = make()
         runs: dict[int, list[float]] = {1: [], 2: []}
         for _ in range(rounds):
-            for count in (1, 2):
-                with serve_workers(shared, count, work) as base:
+            for workers in (1, 2):
+                with serve_workers(shared, workers, work) as base:
                     check_accepted(base, target)
                     run_wrk(base, target, min(1.0, duration / 4), work)
-                    runs[count].append(run_wrk(base, target, duration, work).rps)
+                    runs[workers].append(run_wrk(base, target, duration, work).rps)
         one, two = statistics.median(runs[1]), statistics.median(runs[2])
         rows.append([f"{target.name}: --workers 1 / 2 req/s", f"{one:,.0f} / {two:,.0f} ({two / one:.2f})"])
     return rows
@@ -287,6 +305,11 @@ def main() -> None:
         asyncio.run(run(url))
         print()
         print(table(replica_rows(url), ["one emulator process, wrk -c50", "figure"]))
+        counted = instruction_rows(url)
+        if counted is not None:
+            print("\n## Instructions per call (callgrind, 640 calls, 32 at once): memory vs --store\n")
+            header = ["API", "memory instr/call", "--store instr/call", "memory/--store (= req/s ratio)"]
+            print(table(counted, header))
         print()
         print(table(workers_rows(url), ["emulator serve --store, wrk -c50", "figure"]))
 
