@@ -111,16 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="serve from N processes on one port (SO_REUSEPORT), one core each; more than one "
-        "needs a shared store (--store), which holds their throttle windows; each still keeps its "
-        "own state and journal (README: Running several replicas)",
+        "needs a shared store (--store or storage.url), through which they answer as one emulator "
+        "(README: Running several replicas)",
     )
     serve.add_argument(
         "--store",
         metavar="URL",
         help="a Redis replicas and workers share, redis://HOST:PORT/DB (needs the redis extra; "
-        "default: storage.url): the throttle's windows are kept there, exact across all of them; "
-        "refused at start when Redis does not answer. Provider state, rules and the journal are "
-        "not shared yet (README: Running several replicas)",
+        "default: storage.url): provider state, console settings, fault rules and their counts, "
+        "the throttle's windows, the callback outbox (leased) and the journal are kept there, so "
+        "that any of them answers for all; refused at start when Redis does not answer; not with "
+        "--data (README: Running several replicas)",
     )
     serve.add_argument(
         "--config",
