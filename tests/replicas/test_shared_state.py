@@ -8,7 +8,8 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, ExitStack
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -186,3 +187,33 @@ async def test_a_badcase_reported_through_one_replica_confirmed_through_another_
         assert await asyncio.to_thread(label) == "Porn"
     for session in sessions:
         session.close()
+
+
+async def test_redis_lost_the_calls_get_the_providers_503_and_acknowledged_state_survives(
+    tmp_path: Path, namespace: str
+) -> None:
+    from emulator.testing.redis_server import redis_server
+
+    persistent = ("--dir", str(tmp_path), "--appendonly", "yes", "--appendfsync", "always")
+    with ExitStack() as first:
+        url = first.enter_context(redis_server(*persistent))
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        settings = make_settings(**{"storage.url": url, "alibaba.verify_signatures": False})
+        async with serve(settings) as a, serve(settings) as b:
+            kept, refused = "http://example.com/kept.jpg", "http://example.com/refused.jpg"
+            feedback = {"suggestion": "block", "scenes": ["porn"]}
+            status, _ = await post(a, "/green/image/feedback", {"url": kept, **feedback}, namespace)
+            assert status == 200
+            first.close()  # Redis stops
+            status, answer = await post(a, "/green/image/feedback", {"url": refused, **feedback}, namespace)
+            assert (status, answer.get("Code")) == (503, "ServiceUnavailable"), answer
+            body = {"scenes": ["porn"], "tasks": [{"url": kept}]}
+            status, answer = await post(b, "/green/image/scan", body, namespace)
+            assert (status, answer.get("Code")) == (503, "ServiceUnavailable"), answer
+            with redis_server(*persistent, port=port):  # back, with its data
+                for _ in range(50):  # a connection pooled before the loss fails once
+                    status, answer = await post(b, "/green/image/scan", body, namespace)
+                    if status == 200:
+                        break
+                    await asyncio.sleep(0.1)
+                assert answer["data"][0]["results"][0]["suggestion"] == "block"

@@ -154,9 +154,11 @@ MAX_CONNECTIONS = 1000
 
 _hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
 try:
-    from hiredis import pack_command as _hiredis_pack
+    import hiredis
 except ImportError:  # the redis extra brings it; without it, redis-py's own packer
     _hiredis_pack = None
+else:
+    _hiredis_pack = hiredis.pack_command
 
 
 class _Connection(aioredis.Connection):
