@@ -437,9 +437,11 @@ def _to_row(entry: Entry) -> JournalRow:
 
 
 def _raw_row(raw: Raw) -> JournalRow:
-    """What :func:`_to_row` makes of ``raw.entry()``, without making the Entry; a parsed form the
-    call did not make is not made now either (``viewed``: made again when the row is read)."""
-    parsed = raw.parsed
+    """What :func:`_to_row` makes of ``raw.entry()``, without making the Entry. The parsed form of a
+    provider's body is not stored (``viewed``: made again from the body when the row is read, as
+    the provider's journal view makes it): encoding it cost more than the rest of the row."""
+    viewed = raw.provider is not None and (raw.parsed is not None or raw.view is not None)
+    parsed = None if viewed else raw.parsed
     doc = {
         "id": raw.id,
         "time": raw.time,
@@ -463,7 +465,7 @@ def _raw_row(raw: Raw) -> JournalRow:
         "error": raw.error,
         "request_body_size": raw.request_body_size,
         "violations": raw.violations,
-        "viewed": parsed is None and raw.view is not None,
+        "viewed": viewed,
     }
     head = b"\r\n".join([k + b": " + v for k, v in raw.raw_headers])
     return JournalRow(raw.id, raw.namespace, doc, raw.request_body, raw.response_body, raw.size(), head)

@@ -414,7 +414,8 @@ class RedisStore(Store):
         #: Ops queued so far, and of those the ones Redis acknowledged (commit's barrier).
         self._queued = 0
         self._acknowledged = 0
-        self._lock = asyncio.Lock()
+        #: The send under way, which every commit waiting for it awaits (one at a time).
+        self._sending: asyncio.Future[None] | None = None
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flush_task: asyncio.Task[None] | None = None
         self._closed = False
@@ -508,10 +509,21 @@ class RedisStore(Store):
     async def commit(self) -> None:
         target = self._queued
         while self._acknowledged < target:
-            async with self._lock:
-                if self._acknowledged >= target:
-                    return
-                await self._send()
+            # One send at a time, with everything queued when it starts: the commits that wait for
+            # it all wake when it is done (a lock would wake them one by one), and those whose
+            # changes came after it started go in the next one.
+            sending = self._sending
+            if sending is None:
+                sending = self._sending = asyncio.ensure_future(self._send_once())
+                # A failure every waiter left behind is not reported as never retrieved.
+                sending.add_done_callback(lambda f: f.cancelled() or f.exception())
+            await asyncio.shield(sending)
+
+    async def _send_once(self) -> None:
+        try:
+            await self._send()
+        finally:
+            self._sending = None
 
     async def _send(self) -> None:
         ops, journal = self._ops, self._journal
