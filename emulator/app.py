@@ -175,7 +175,7 @@ def _setup_state(
 def _setup_replicas(app: web.Application, hub: StateHub, faults: FaultEngine) -> None:
     """What replicas sharing the Redis store decide together (core/replicas.py): the throttle's
     windows, the fault rules' counts and numbers, and the working set kept in step with theirs."""
-    from .core.replicas import Follower, LeasedOutbox, RedisLimiter, ScheduleCounters, SharedClock
+    from .core.replicas import Follower, LeasedOutbox, RedisLimiter, ScheduleCounters, SeenOnce, SharedClock
     from .core.shared_journal import SharedJournal
     from .core.storage.redis import RedisStore
 
@@ -195,6 +195,7 @@ def _setup_replicas(app: web.Application, hub: StateHub, faults: FaultEngine) ->
     gateway = app[GATEWAY]
     gateway.shared_limiter = RedisLimiter(store.client, clock=clock if manual else None, prefix=store.prefix)
     gateway.follower = follower
+    gateway.seen_once = SeenOnce(store.client, prefix=store.prefix)
     # One journal for all the replicas (core/shared_journal.py).
     journal = SharedJournal(app[JOURNAL], store, follower)
     follower.parts.append(journal)

@@ -165,6 +165,12 @@ class Provider(Parser, FaultRenderer, Protocol):
     def reset(self, namespace: str | None) -> None: ...
 
 
+class SeenOnce(Protocol):
+    """Keys seen at most once across processes within their time (core/replicas.SeenOnce)."""
+
+    async def first(self, key: str, seconds: float) -> bool: ...
+
+
 class Follower(Protocol):
     """Keeps the state in memory up to date with other processes' (core/replicas.Follower)."""
 
@@ -198,6 +204,8 @@ class Gateway:
         self.shared_limiter: SharedLimiter | None = None
         #: Brings the state in memory up to date with other processes' changes before each call.
         self.follower: Follower | None = None
+        #: What providers must see once across processes (signature nonces); None: per process.
+        self.seen_once: SeenOnce | None = None
 
     def register(self, app: web.Application, provider: Provider) -> None:
         """Route ``provider``'s actions; the fault engine learns its error catalogue."""
@@ -420,4 +428,6 @@ class Gateway:
             return action.encode(result, call)
         except provider.wire_error as err:
             return provider.render_error(err, request, call)
+        except StoreUnavailable as exc:  # a shared store needed on the way (a replay check)
+            return self._unavailable(request, provider, call, exc)
 

@@ -913,3 +913,36 @@ class SharedClock:
             if isinstance(value, dict) and isinstance(value.get("now"), int | float):
                 if value["now"] > self.clock.time():
                     self.clock.advance_to(value["now"])
+
+
+# --- things seen once across replicas -------------------------------------------------------------
+
+# Marks each key seen, unless it is already. KEYS: the keys. ARGV: per key, how long (ms) it stays
+# marked. Answers per key 1 when it was not marked (first seen), else 0.
+_ONCE = """
+local firsts = {}
+for i, key in ipairs(KEYS) do
+  firsts[i] = redis.call('SET', key, '1', 'NX', 'PX', ARGV[i]) and 1 or 0
+end
+return firsts
+"""
+
+
+class SeenOnce:
+    """Keys every replica sees at most once within their time (a request's signature nonce while a
+    replay could pass the clock check): one ``SET NX PX`` each, those of one turn of the event
+    loop in one script call. Keys expire with their time, so what is kept is bounded by it."""
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "emulator:") -> None:
+        self._prefix = prefix
+        self._script = Batched(client, _ONCE, 1)
+
+    async def first(self, key: str, seconds: float) -> bool:
+        """Whether ``key`` is seen for the first time (then it stays seen for ``seconds``)."""
+        if seconds <= 0:
+            return True  # past its time already: nothing to remember
+        try:
+            [first] = await self._script(f"{self._prefix}once:{key}", [_ms(seconds)], [])
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"Redis did not answer for a replay check: {exc}") from exc
+        return bool(first)

@@ -217,3 +217,28 @@ async def test_redis_lost_the_calls_get_the_providers_503_and_acknowledged_state
                         break
                     await asyncio.sleep(0.1)
                 assert answer["data"][0]["results"][0]["suggestion"] == "block"
+
+
+async def test_a_signed_request_replayed_to_another_replica_is_refused_as_a_replay(
+    redis_url: str, namespace: str
+) -> None:
+    import time
+
+    from emulator.testing.signers import tea_sdk_headers
+
+    body = json.dumps(
+        {"url": "http://example.com/once.jpg", "suggestion": "block", "scenes": ["porn"]}
+    ).encode()
+    headers = {
+        **tea_sdk_headers(body, time.time(), nonce=f"nonce-{namespace}"),
+        "X-Emulator-Namespace": namespace,
+    }
+    settings = make_settings(**{"storage.url": redis_url})
+    async with serve(settings) as a, serve(settings) as b, aiohttp.ClientSession() as http:
+        answers = []
+        for server in (a, b, a):
+            async with http.post(
+                server.url + "/green/image/feedback", data=body, headers=headers
+            ) as response:
+                answers.append((response.status, (await response.json()).get("Code")))
+        assert answers == [(200, None), (400, "SignatureNonceUsed"), (400, "SignatureNonceUsed")], answers

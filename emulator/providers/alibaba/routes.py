@@ -23,6 +23,7 @@ from .errors import (
     GatewayError,
     InvalidAccessKeyIdNotFound,
     InvalidActionNotFound,
+    SignatureNonceUsed,
     bad_request,
     check_fault_code,
     throttled,
@@ -141,14 +142,25 @@ class Alibaba:
             body=body,
         )
         backend = self._backend
+        shared = self._app[GATEWAY].seen_once if self._nonces is not None else None
         key = signing.authenticate(
             signed,
             lambda key: a.access_key_secret if (a := backend.by_access_key(key)) else None,
             now=call.received_at,
             max_skew=self._cfg.max_clock_skew_seconds,
             auth=who.extra,
-            nonces=self._nonces,
+            nonces=self._nonces if shared is None else None,
         )
+        nonce = signed.header(signing.NONCE_HEADER) if shared is not None else None
+        if shared is not None and nonce is not None:
+            # Replicas share the nonces seen (the provider's check is fleet-wide): a replay sent to
+            # another replica is refused too.
+            auth = who.extra
+            if auth is None:
+                auth = signing.parse_authorization(signed.header("authorization"))
+            until = signing.request_time(signed, auth) + self._cfg.max_clock_skew_seconds
+            if not await shared.first(f"alibaba:nonce:{key}:{nonce}", until - call.received_at):
+                raise SignatureNonceUsed()
         account = backend.by_access_key(key)
         assert account is not None  # authenticate() found its secret
         return Identity(account, account.uid, account.namespace)
