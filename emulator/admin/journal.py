@@ -30,8 +30,9 @@ def _unavailable(exc: StoreUnavailable) -> AdminError:
     return AdminError(503, "unavailable", f"the shared journal cannot be read: {exc}")
 
 
-async def _journal(request: web.Request) -> Journal:
-    """The journal, holding every replica's entries when it is shared."""
+async def caught_up(request: web.Request) -> Journal:
+    """The journal, holding every replica's entries when it is shared (the dashboard's first page
+    and an exchange's detail read it too)."""
     journal = request.config_dict[JOURNAL]
     try:
         await journal.catch_up()
@@ -42,7 +43,7 @@ async def _journal(request: web.Request) -> Journal:
 
 async def list_requests(request: web.Request) -> web.Response:
     flt = _filter(request)
-    journal = await _journal(request)
+    journal = await caught_up(request)
     entries = journal.select(flt)
     return web.json_response(
         {
@@ -56,13 +57,13 @@ async def list_requests(request: web.Request) -> web.Response:
 
 async def count_requests(request: web.Request) -> web.Response:
     flt = _filter(request)
-    journal = await _journal(request)
+    journal = await caught_up(request)
     return web.json_response({"count": journal.count(flt), "evicted": journal.evicted})
 
 
 async def delete_requests(request: web.Request) -> web.Response:
     # Caught up first, so that ``deleted`` counts every replica's entries.
-    journal = await _journal(request)
+    journal = await caught_up(request)
     return web.json_response({"deleted": journal.clear(namespace_of(request))})
 
 
@@ -95,13 +96,13 @@ async def wait_requests(request: web.Request) -> web.Response:
 
 async def har(request: web.Request) -> web.StreamResponse:
     flt = _filter(request)
-    entries = (await _journal(request)).stream(flt, with_view=False)
+    entries = (await caught_up(request)).stream(flt, with_view=False)
     return await _stream(request, "application/json", har_pieces(entries, __version__))
 
 
 async def ndjson(request: web.Request) -> web.StreamResponse:
     flt = _filter(request)
-    entries = (await _journal(request)).stream(flt)
+    entries = (await caught_up(request)).stream(flt)
     return await _stream(request, "application/x-ndjson", ndjson_pieces(entries))
 
 

@@ -37,11 +37,12 @@ from ..core.callbacks import DeliveryFilter
 from ..core.journal import Entry, Filter, Item, Raw
 from ..core.scenarios import ScenarioError, available, load_scenario
 from ..errors import AdminError
-from ..keys import DISPATCHER, FAULTS, JOURNAL, SETTINGS
+from ..keys import DISPATCHER, FAULTS, SETTINGS
 from ..providers.alibaba import errors as alibaba_errors
 from ..providers.alibaba.routes import ALIBABA_BACKEND
 from ..providers.tencent import errors as tencent_errors
 from .common import account_namespace, bad_request
+from .journal import caught_up
 
 STATIC = Path(__file__).with_name("static")
 #: The only files served from :data:`STATIC`, with their types (nothing else is reachable).
@@ -223,7 +224,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         raise AdminError(
             503, "too_many_streams", f"{MAX_STREAMS} dashboard streams are open already; close one"
         )
-    journal = request.config_dict[JOURNAL]
+    journal = await caught_up(request)
     feed = Feed()
     # Subscribed and read with no await between: every row is in the snapshot or in a later event.
     unsubscribe = journal.subscribe(feed)
@@ -313,7 +314,7 @@ async def exchange(request: web.Request) -> web.Response:
         raise bad_request(f"an exchange id is a positive integer, not {raw_id!r}")
     wanted = int(raw_id)
     app = request.config_dict
-    journal = app[JOURNAL]
+    journal = await caught_up(request)
     # Without the parsed view: making it for every newer entry on the way could take the loop for a
     # while (an entry kept as received has ``request.parsed`` null here; the page parses the body).
     entry = next((e for e in journal.stream(Filter(order="desc"), with_view=False) if e.id == wanted), None)

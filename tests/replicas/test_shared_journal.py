@@ -199,3 +199,32 @@ async def answered(server: RunningServer, namespace: str) -> dict[str, Any]:
             return listing
         await asyncio.sleep(0.05)
     raise AssertionError(listing)
+
+
+async def first_page(server: RunningServer) -> list[list[Any]]:
+    """The rows of the dashboard's first event (its snapshot) on ``server``."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/_emulator/ui/events") as response:
+            assert response.status == 200
+            data = b""
+            while not data.endswith(b"\n\n"):
+                data += await response.content.readline()
+    event, payload = data.decode().strip().split("\n", 1)
+    assert event == "event: snapshot"
+    rows: list[list[Any]] = json.loads(payload.removeprefix("data: "))["rows"]
+    return rows
+
+
+async def test_the_dashboards_first_page_on_one_replica_shows_the_others_calls(
+    replicas: list[RunningServer], namespace: str
+) -> None:
+    a, b, c = replicas
+    assert await scan(a, namespace) == 200
+    for _ in range(50):  # in the stream once a third replica lists it (within about 0.1 s)
+        status, listed = await journal_of(c, namespace)
+        if status == 200 and listed["entries"]:
+            break
+        await asyncio.sleep(0.05)
+    # b has read nothing of the journal yet: its first page brings the others' calls in first.
+    shown = [r for r in await first_page(b) if r[8] == namespace]
+    assert [(r[6], r[9]) for r in shown] == [(ACTION, 200)]
