@@ -11,7 +11,7 @@ from .config import Settings, load
 from .core.call import view_of
 from .core.callbacks import AllowedHosts, Delivery, Dispatcher
 from .core.clock import Clock, ManualClock, RealClock
-from .core.fault_actions import inbound_checker, outbound_faults, setup_hang_release
+from .core.fault_actions import inbound_checker, outbound_faults, setup_hang_release, shared_outbound_faults
 from .core.faults import FaultEngine, RuleError
 from .core.gateway import Gateway
 from .core.journal import Journal
@@ -196,6 +196,8 @@ def _setup_replicas(app: web.Application, hub: StateHub, faults: FaultEngine) ->
     gateway.shared_limiter = RedisLimiter(store.client, clock=clock if manual else None, prefix=store.prefix)
     gateway.follower = follower
     gateway.seen_once = SeenOnce(store.client, prefix=store.prefix)
+    # Outbound rules too count every replica's deliveries (decided by each delivery's own task).
+    app[DISPATCHER].shared_fault_source = shared_outbound_faults(faults)
     # One journal for all the replicas (core/shared_journal.py).
     journal = SharedJournal(app[JOURNAL], store, follower)
     follower.parts.append(journal)

@@ -143,6 +143,8 @@ class Payload:
 #: Builds the request; receives the delivery's fault (content kinds are its to apply, others it ignores).
 PayloadBuilder = Callable[[OutboundFault | None], Payload]
 FaultSource = Callable[[OutboundInfo], OutboundFault | None]
+#: The same, decided where every process sharing the store counts (core/replicas.ScheduleCounters).
+SharedFaultSource = Callable[[OutboundInfo], Awaitable[OutboundFault | None]]
 
 
 class CallbackURLError(InvalidInput):
@@ -307,6 +309,8 @@ class Delivery:
     seq: int = 0
     #: Why it was never sent (state ``refused``).
     refusal: str | None = None
+    #: Its failure mode is still to be asked (a shared store: see Dispatcher.shared_fault_source).
+    fault_pending: bool = False
 
     @property
     def done(self) -> bool:
@@ -503,6 +507,9 @@ class Dispatcher:
         self.max_concurrent_per_receiver = max_concurrent_per_receiver
         #: Asked once per delivery which failure mode, if any, to apply (the fault engine plugs in here).
         self.fault_source: FaultSource | None = None
+        #: With a shared store: asked instead, by the delivery's own task before its first attempt,
+        #: so that rules count every process's deliveries (the payload is made again with its fault).
+        self.shared_fault_source: SharedFaultSource | None = None
         #: What the last shutdown had to abandon.
         self.abandoned: list[Delivery] = []
         self._deliveries: dict[str, Delivery] = {}
@@ -531,7 +538,8 @@ class Dispatcher:
         """Queue a delivery and return at once; it is sent from its own task on the running loop.
         During and after shutdown it is refused (journaled, never sent)."""
         check_url(info.url)
-        fault = self.fault_source(info) if self.fault_source is not None else None
+        later = self.shared_fault_source is not None
+        fault = self.fault_source(info) if self.fault_source is not None and not later else None
         seq = next(self._ids)
         delivery = Delivery(
             id=f"{self.id_prefix}{seq}",
@@ -540,6 +548,7 @@ class Dispatcher:
             fault=fault,
             created=self.clock.time(),
             seq=seq,
+            fault_pending=later,
         )
         self._deliveries[delivery.id] = delivery
         refusal = "the emulator is shutting down" if self._closed else self.allowed.refusal(info.url)
@@ -549,13 +558,16 @@ class Dispatcher:
         if refusal is not None:
             self._refuse(delivery, 0, refusal)
             return delivery
-        self._start(delivery, claimed=False)
+        self._start(delivery, claimed=False, build=build)
         self._changed(delivery)
         return delivery
 
-    def _start(self, d: Delivery, *, claimed: bool) -> None:
+    def _start(self, d: Delivery, *, claimed: bool, build: PayloadBuilder | None = None) -> None:
         shared = self.shared
-        work = self._run(d) if shared is None else shared.run(d, lambda: self._run(d), claimed=claimed)
+        if shared is None:
+            work = self._run(d, build)
+        else:
+            work = shared.run(d, lambda: self._run(d, build), claimed=claimed)
         task = asyncio.get_running_loop().create_task(work, name=f"callback {d.id}")
         self._tasks[d.id] = task
         task.add_done_callback(functools.partial(self._task_done, d))
@@ -782,7 +794,26 @@ class Dispatcher:
         self._record(d, number, None, f"not sent: {reason}", 0.0, None)
         self._finish(d, "refused")
 
-    async def _run(self, d: Delivery) -> None:
+    async def _decide_fault(self, d: Delivery, build: PayloadBuilder | None) -> None:
+        """The failure mode of a delivery queued with a shared store, asked once: by the task of the
+        process that queued it (one taken over before it was asked gets none: only that process
+        could make its payload again)."""
+        d.fault_pending = False
+        source = self.shared_fault_source
+        if source is None or build is None:
+            return
+        try:
+            fault = await source(d.info)
+        except StoreUnavailable as exc:  # the shared store did not answer: sent without a fault
+            log.warning("callback %s: no fault rule asked (%s)", d.id, exc)
+            return
+        if fault is not None:
+            d.fault, d.payload = fault, build(fault)
+        self._changed(d)
+
+    async def _run(self, d: Delivery, build: PayloadBuilder | None = None) -> None:
+        if d.fault_pending:
+            await self._decide_fault(d, build)
         fault = d.fault
         kind = fault.kind if fault is not None else None
         # A delivery resumed after a restart goes on after the attempts it made.

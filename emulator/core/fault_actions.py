@@ -34,7 +34,7 @@ from aiohttp import web
 from yarl import URL
 
 from .call import Call
-from .callbacks import FaultSource, OutboundFault, OutboundInfo
+from .callbacks import FaultSource, OutboundFault, OutboundInfo, SharedFaultSource
 from .faults import CallView, FaultEngine, Rule, RuleError, finite_number, seed_value
 
 HANG_MAX = 600.0
@@ -328,14 +328,32 @@ def outbound_faults(engine: FaultEngine) -> FaultSource:
     def source(info: OutboundInfo) -> OutboundFault | None:
         if not engine.has_rules("out"):
             return None
-        view = CallView(
-            direction="out", provider=info.provider, action=info.action, method="POST",
-            path=URL(info.url).path, account=info.account, namespace=info.namespace, headers={},
-        )
-        rule = engine.pick(view)
-        if rule is None:
-            return None
-        spec = {k: v for k, v in rule.action.items() if k != "provider"}
-        return OutboundFault.from_spec(spec, rule=rule.label)
+        return _outbound_fault(engine.pick(_outbound_view(info)))
 
     return source
+
+
+def shared_outbound_faults(engine: FaultEngine) -> SharedFaultSource:
+    """:func:`outbound_faults` deciding with the counts every process sharing the store keeps
+    (:meth:`FaultEngine.pick_shared`)."""
+
+    async def source(info: OutboundInfo) -> OutboundFault | None:
+        if not engine.has_rules("out"):
+            return None
+        return _outbound_fault(await engine.pick_shared(_outbound_view(info)))
+
+    return source
+
+
+def _outbound_view(info: OutboundInfo) -> CallView:
+    return CallView(
+        direction="out", provider=info.provider, action=info.action, method="POST",
+        path=URL(info.url).path, account=info.account, namespace=info.namespace, headers={},
+    )
+
+
+def _outbound_fault(rule: Rule | None) -> OutboundFault | None:
+    if rule is None:
+        return None
+    spec = {k: v for k, v in rule.action.items() if k != "provider"}
+    return OutboundFault.from_spec(spec, rule=rule.label)

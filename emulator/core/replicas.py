@@ -543,6 +543,10 @@ class LeasedOutbox:
         self._held: set[str] = set()
         self._releasing: set[str] = set()
         self._releases = asyncio.Lock()
+        #: When a sweep first found each delivery no replica held (monotonic): one is taken over
+        #: only once it stayed so for a lease, so the replica that just queued it (about to claim
+        #: it) keeps it. Holds only the deliveries found so in the last sweep.
+        self._unheld_since: dict[str, float] = {}
         #: Claims and renewals asked for and not yet sent (sent together: see _ask).
         self._asked: list[tuple[bool, str, asyncio.Future[bool]]] = []
         self._asking: asyncio.Task[None] | None = None
@@ -750,7 +754,13 @@ class LeasedOutbox:
 
     async def _sweep(self) -> None:
         waiting = [d for d in self.dispatcher.unattended() if d.id not in self._releasing]
-        for key in await self.leases.unleased([d.id for d in waiting]):
+        unleased = await self.leases.unleased([d.id for d in waiting])
+        now = asyncio.get_running_loop().time()
+        since = {key: self._unheld_since.get(key, now) for key in unleased}
+        self._unheld_since = since
+        for key in unleased:
+            if now - since[key] < self.lease_seconds:
+                continue  # just queued, maybe: its replica claims it first
             d = self.dispatcher.get(key)
             if self.dispatcher.closed or d is None or d.done or self.dispatcher.working_on(key):
                 continue

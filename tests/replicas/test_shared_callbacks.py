@@ -243,3 +243,22 @@ async def test_a_replica_stopped_hands_its_waiting_deliveries_over_at_once(
     [done] = await emu.wait_for_delivery(correlation_id=correlation_id, timeout=3)
     assert [(a["number"], a["status"]) for a in done["attempts"]] == [(1, 500), (2, 200)]
     assert receiver.tasks == ["task-h", "task-h"] and outbox(survivor).taken_over == 1
+
+
+async def test_an_outbound_first_rule_fires_once_across_replicas(
+    redis_url: str, namespace: str, stack: AsyncExitStack
+) -> None:
+    receiver, target = await start_receiver(stack)
+    servers = [await stack.enter_async_context(serve(settings(redis_url))) for _ in range(3)]
+    emus = [await stack.enter_async_context(EmulatorClient(s.url, namespace=namespace)) for s in servers]
+    await emus[0].set_callback(target)
+    await emus[1].add_faults({"direction": "out", "action": {"type": "drop"}, "schedule": {"first": 1}})
+    for i, emu in enumerate(emus):  # one review through each replica
+        await review(emu, f"task-{i}")
+    delivered = await emus[0].wait_for_delivery(count=2, timeout=10)
+    dropped = await emus[1].wait_for_delivery(state="dropped", timeout=10)
+    assert len(delivered) == 2 and len(dropped) == 1
+    assert len({d["id"] for d in delivered + dropped}) == 3
+    await receiver.wait_received(2)
+    [rule] = await emus[2].faults()
+    assert rule["stats"] == {"matched": 3, "fired": 1}
