@@ -1,4 +1,6 @@
-"""What replicas sharing one Redis decide together: the throttle, fault schedules, callback leases.
+"""What replicas sharing one Redis decide together: the throttle, fault schedules, callback leases,
+the signature nonces seen; and how each keeps its state in memory in step with the others'
+(:class:`Follower`, :class:`SharedClock`).
 
 Each is one atomic step in Redis (a Lua script or ``SET NX``), so two replicas never both take the
 last slot of a window, both fire a ``first: 1`` rule, or both attempt one delivery. They take the
@@ -9,6 +11,7 @@ keeps one connection pool. Keys live under the store's prefix (``emulator:`` by 
     {p}fc:{rule}              hash    a fault rule's counts: m, f (all) and m:{ns}, f:{ns}, added
     {p}lease:{delivery}       string  the replica holding a delivery, expiring with the lease
     {p}ids:callbacks.replicas string  the last replica number given out (delivery ids: cb-{n}-{seq})
+    {p}once:{key}             string  a key seen (a signature nonce), expiring with its time
 """
 
 from __future__ import annotations
