@@ -410,13 +410,8 @@ class Gateway:
                 if shared is None:
                     if not self._limiter.try_acquire(key, limit):
                         raise provider.throttled(self._limiter.retry_after(key, limit))
-                else:
-                    try:
-                        wait = await shared.try_acquire(key, limit)
-                    except StoreUnavailable as exc:
-                        return self._unavailable(request, provider, call, exc)
-                    if wait is not None:
-                        raise provider.throttled(wait)
+                elif (wait := await shared.try_acquire(key, limit)) is not None:
+                    raise provider.throttled(wait)
             await call.read_body(request)
             tree = call.tree(provider) if action.parses_body else None
             if action.check is not None and self._strict != "off":
@@ -428,6 +423,6 @@ class Gateway:
             return action.encode(result, call)
         except provider.wire_error as err:
             return provider.render_error(err, request, call)
-        except StoreUnavailable as exc:  # a shared store needed on the way (a replay check)
+        except StoreUnavailable as exc:  # a shared store needed on the way (throttle, replay check)
             return self._unavailable(request, provider, call, exc)
 
