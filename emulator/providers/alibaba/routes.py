@@ -151,14 +151,11 @@ class Alibaba:
             auth=who.extra,
             nonces=self._nonces if shared is None else None,
         )
-        nonce = signed.header(signing.NONCE_HEADER) if shared is not None else None
-        if shared is not None and nonce is not None:
-            # Replicas share the nonces seen (the provider's check is fleet-wide): a replay sent to
-            # another replica is refused too.
-            auth = who.extra
-            if auth is None:
-                auth = signing.parse_authorization(signed.header("authorization"))
-            until = signing.request_time(signed, auth) + self._cfg.max_clock_skew_seconds
+        # Replicas share the nonces seen (the provider's check is fleet-wide): a replay sent to
+        # another replica is refused too.
+        window = signing.nonce_window(signed, who.extra, self._cfg.max_clock_skew_seconds) if shared else None
+        if shared is not None and window is not None:
+            nonce, until = window
             if not await shared.first(f"alibaba:nonce:{key}:{nonce}", until - call.received_at):
                 raise SignatureNonceUsed()
         account = backend.by_access_key(key)

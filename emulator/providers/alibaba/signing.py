@@ -288,10 +288,20 @@ def authenticate(
         raise errors.InvalidAccessKeyIdNotFound()
     verify(req, auth, secret, now=now, max_skew=max_skew)
     # Only a request that verified may spend a nonce: otherwise anyone could burn the nonces of
-    # requests they cannot sign. aliyunsdkcore sends none (the reference sheet): nothing to check.
-    nonce = req.header(NONCE_HEADER) if nonces is not None else None
-    if nonces is not None and nonce is not None:
-        until = request_time(req, auth) + max_skew
+    # requests they cannot sign.
+    if nonces is not None and (window := nonce_window(req, auth, max_skew)) is not None:
+        nonce, until = window
         if not nonces.use(auth.access_key_id, nonce, until=until, now=now):
             raise errors.SignatureNonceUsed()
     return auth.access_key_id
+
+
+def nonce_window(req: SignedRequest, auth: Authorization | None, max_skew: float) -> tuple[str, float] | None:
+    """The request's signature nonce and the moment a replay of it stops passing the clock check
+    (its time plus ``max_skew``); None without one (aliyunsdkcore sends none: the reference sheet)."""
+    nonce = req.header(NONCE_HEADER)
+    if nonce is None:
+        return None
+    if auth is None:
+        auth = parse_authorization(req.header("authorization"))
+    return nonce, request_time(req, auth) + max_skew
