@@ -531,44 +531,27 @@ class RedisStore(Store):
         self._ops, self._journal = [], []
         self._inflight = (ops, journal)
         try:
-            if all(what == "add" for what, _ in journal):
-                # The common case, records and journal rows: one call of the script, atomic (no
-                # transaction or pipeline needed), every row an op of it rather than a command.
-                if ops or journal:
-                    args: list[Any] = [self.replica, str(self.changes_capacity)]
-                    for op in ops:
-                        args.extend(op)
-                    for _, row in journal:
-                        args.extend(self._row_op(row))
-                    await self._apply(keys=[self.prefix], args=args)
-                self._acknowledged = upto
-                return
-            async with self.client.pipeline(transaction=True) as pipe:
-                if ops:
-                    args = [self.replica, str(self.changes_capacity)]
-                    for op in ops:
-                        args.extend(op)
-                    await self._apply(keys=[self.prefix], args=args, client=pipe)
-                for what, arg in journal:
-                    if what == "add":
-                        pipe.xadd(
-                            self.journal_key,
-                            self._row_fields(arg),
-                            maxlen=self.journal_capacity,
-                            approximate=True,
-                        )
-                    elif what == "clear" and arg is None:
-                        # Emptied, not deleted: the stream keeps its last id, so the ids that
-                        # follow stay above every reader's cursor. The mark tells the readers.
-                        pipe.xtrim(self.journal_key, maxlen=0, approximate=False)
-                        mark: dict[FieldT, EncodableT] = {"c": "", "a": 1, "r": self.replica}
-                        pipe.xadd(self.journal_key, mark, maxlen=self.journal_capacity, approximate=True)
-                    elif what == "clear":
-                        args = [arg, self.replica, str(self.journal_capacity)]
-                        await self._clear_ns(keys=[self.journal_key], args=args, client=pipe)
-                    else:
-                        await self._trim(keys=[self.journal_key], args=[arg], client=pipe)
-                await pipe.execute()
+            # Records and journal rows go as ops of one call of the apply script (atomic, no
+            # transaction needed, a row an op rather than a command); a clear or a trim of the
+            # journal, seldom, is a command of its own between such calls, in one transaction.
+            calls: list[tuple[str, Any]] = []
+            args: list[Any] = self._apply_args(ops)
+            for what, arg in journal:
+                if what == "add":
+                    args.extend(self._row_op(arg))
+                    continue
+                calls.append(("apply", args))
+                calls.append((what, arg))
+                args = self._apply_args([])
+            calls.append(("apply", args))
+            calls = [(what, arg) for what, arg in calls if what != "apply" or len(arg) > 2]
+            if len(calls) == 1 and calls[0][0] == "apply":  # the common case
+                await self._apply(keys=[self.prefix], args=calls[0][1])
+            elif calls:
+                async with self.client.pipeline(transaction=True) as pipe:
+                    for what, arg in calls:
+                        await self._command(pipe, what, arg)
+                    await pipe.execute()
         except BaseException as exc:
             # Put the batch back in front of whatever was queued meanwhile (the waiting call may
             # also have been cancelled): nothing is lost, and a retry applies it again (puts and
@@ -582,8 +565,32 @@ class RedisStore(Store):
             self._inflight = ([], [])
         self._acknowledged = upto
 
+    def _apply_args(self, ops: list[_Op]) -> list[Any]:
+        args: list[Any] = [self.replica, str(self.changes_capacity)]
+        for op in ops:
+            args.extend(op)
+        return args
+
+    async def _command(self, pipe: Any, what: str, arg: Any) -> None:
+        """One command of a commit's transaction: a call of the apply script, or a journal clear
+        (of a namespace, or of all) or trim."""
+        if what == "apply":
+            await self._apply(keys=[self.prefix], args=arg, client=pipe)
+        elif what == "clear" and arg is None:
+            # Emptied, not deleted: the stream keeps its last id, so the ids that follow stay
+            # above every reader's cursor. The mark tells the readers.
+            pipe.xtrim(self.journal_key, maxlen=0, approximate=False)
+            mark: dict[FieldT, EncodableT] = {"c": "", "a": 1, "r": self.replica}
+            pipe.xadd(self.journal_key, mark, maxlen=self.journal_capacity, approximate=True)
+        elif what == "clear":
+            args = [arg, self.replica, str(self.journal_capacity)]
+            await self._clear_ns(keys=[self.journal_key], args=args, client=pipe)
+        else:
+            await self._trim(keys=[self.journal_key], args=[arg], client=pipe)
+
     def _row_op(self, row: JournalRow) -> list[Any]:
-        """A journal row as an op of the apply script (fields as :meth:`_row_fields`)."""
+        """A journal row as an op of the apply script: its fields i, d, q, s, h, z, r and, with a
+        namespace, n (what :func:`_row` reads back)."""
         ns = row.namespace
         return [
             "J",
@@ -597,20 +604,6 @@ class RedisStore(Store):
             row.request_head,
             row.size,
         ]
-
-    def _row_fields(self, row: JournalRow) -> dict[FieldT, EncodableT]:
-        fields: dict[FieldT, EncodableT] = {
-            "i": row.id,
-            "d": _dumps(row.doc),
-            "q": row.request_body,
-            "s": row.response_body,
-            "h": row.request_head,
-            "z": row.size,
-            "r": self.replica,
-        }
-        if row.namespace is not None:
-            fields["n"] = row.namespace
-        return fields
 
     # --- life cycle ------------------------------------------------------------------------------
 
