@@ -39,24 +39,24 @@ class PerNamespace(Generic[T]):
     def get(self, namespace: str) -> T:
         """The namespace's value, made now if it has none (the least recently used one goes when
         that makes one too many)."""
-        values = self._values
-        value = values.pop(namespace, None)
+        value = self._values.get(namespace)
         if value is None:
             value = self._factory(namespace)
-            if len(values) >= self._limit:
-                oldest = next((ns for ns in values if ns != DEFAULT_NAMESPACE), None)
-                if oldest is not None:
-                    del values[oldest]
-                    if self._on_forget is not None:
-                        self._on_forget(oldest)
-        # Re-inserted: the dict's order is the order of use, oldest first.
-        values[namespace] = value
+        self.put(namespace, value)
         return value
 
     def put(self, namespace: str, value: T) -> None:
-        """Set the namespace's value (a snapshot loaded), as its most recent use."""
-        self._values.pop(namespace, None)
-        self._values[namespace] = value
+        """Set the namespace's value (a snapshot loaded, state read back), as its most recent use;
+        the least recently used one goes when that makes one too many."""
+        values = self._values
+        if values.pop(namespace, None) is None and len(values) >= self._limit:
+            oldest = next((ns for ns in values if ns != DEFAULT_NAMESPACE), None)
+            if oldest is not None:
+                del values[oldest]
+                if self._on_forget is not None:
+                    self._on_forget(oldest)
+        # Re-inserted: the dict's order is the order of use, oldest first.
+        values[namespace] = value
 
     def peek(self, namespace: str) -> T | None:
         """The namespace's value if it has one, without making one or counting as a use."""

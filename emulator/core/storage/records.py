@@ -162,6 +162,7 @@ def restore_namespace(
     prefix: str,
     accounts: Mapping[str, A],
     make: Callable[[A, Sink, bool], S],
+    stored: Iterable[Record] | None = None,
 ) -> dict[str, S]:
     """One namespace's state of every account, made on the namespace's first use.
 
@@ -175,7 +176,8 @@ def restore_namespace(
     grouped: dict[str, list[Record]] = {}
     if durable:
         assert store is not None
-        for r in store.load(namespace, prefix):
+        # ``stored``: the caller read them already.
+        for r in store.load(namespace, prefix) if stored is None else stored:
             grouped.setdefault(r.account, []).append(r)
     seeded = not grouped and seed is not None
     if seeded:
@@ -241,7 +243,10 @@ class Spaces(Generic[A, SS]):
         self._spaces: PerNamespace[dict[str, SS]] = PerNamespace(self._start, limit, on_forget=self._drop)
 
     def _start(
-        self, namespace: str, seed: Callable[[str, str], Iterable[Record]] | None = None
+        self,
+        namespace: str,
+        seed: Callable[[str, str], Iterable[Record]] | None = None,
+        stored: Iterable[Record] | None = None,
     ) -> dict[str, SS]:
         return restore_namespace(
             self._store,
@@ -250,6 +255,7 @@ class Spaces(Generic[A, SS]):
             self.prefix,
             self._accounts,
             lambda account, sink, from_config: self._make(namespace, account, sink, from_config),
+            stored,
         )
 
     def _drop(self, namespace: str | None) -> None:
@@ -292,8 +298,10 @@ class Spaces(Generic[A, SS]):
         if namespace is None:
             for ns in store.namespaces(self.prefix):
                 self.touch(ns)
-        elif self._spaces.peek(namespace) is None and next(iter(store.load(namespace, self.prefix)), None):
-            self._spaces.get(namespace)
+        elif self._spaces.peek(namespace) is None:
+            stored = list(store.load(namespace, self.prefix))
+            if stored:  # read once: the state is made from them
+                self._spaces.put(namespace, self._start(namespace, stored=stored))
 
     def reset(self, namespace: str | None = None) -> None:
         """Back to the start (config and seed): one namespace, or every namespace (None)."""
