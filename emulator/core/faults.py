@@ -442,7 +442,9 @@ class SharedCounters(Protocol):
         self, rule_id: str, schedule: Schedule, namespace: str | None = None, age: float | None = None
     ) -> SharedCount: ...
 
-    async def counts(self, rule_id: str, namespace: str | None = None) -> tuple[int, int]: ...
+    async def counts_of(self, wanted: Sequence[tuple[str, str | None]]) -> list[tuple[int, int]]:
+        """(matched, fired) of each (rule, namespace) pair; namespace None: over all of them."""
+        ...
 
     async def forget(self, rule_id: str, namespace: str | None = None) -> None: ...
 
@@ -915,13 +917,16 @@ class FaultEngine:
         counters = self.counters
         if counters is None:
             return
-        for rule in rules:
-            rule.matched, rule.fired = await counters.counts(rule.id)
-            if rule.spaces is not None and namespace is not None:
-                matched, fired = await counters.counts(rule.id, namespace)
-                if matched or rule.spaces.peek(namespace) is not None:
-                    counts = rule.spaces.get(namespace)
-                    counts.matched, counts.fired = matched, fired
+        # Every rule's totals, and a rule of every namespace's counts in ``namespace``: one round trip.
+        apart = [r for r in rules if r.spaces is not None and namespace is not None]
+        answers = await counters.counts_of([(r.id, None) for r in rules] + [(r.id, namespace) for r in apart])
+        for rule, (matched, fired) in zip(rules, answers, strict=False):
+            rule.matched, rule.fired = matched, fired
+        for rule, (matched, fired) in zip(apart, answers[len(rules) :], strict=True):
+            assert rule.spaces is not None and namespace is not None
+            if matched or rule.spaces.peek(namespace) is not None:
+                counts = rule.spaces.get(namespace)
+                counts.matched, counts.fired = matched, fired
 
     def follow(self, change: tuple[str, Any]) -> None:
         """Another replica added, removed or reset rules (core/replicas.Follower): the rules are read

@@ -367,10 +367,20 @@ class ScheduleCounters:
 
     async def counts(self, rule_id: str, namespace: str | None = None) -> tuple[int, int]:
         """(matched, fired) of a rule, over all namespaces or in one."""
-        fields = ("m", "f") if namespace is None else (f"m:{namespace}", f"f:{namespace}")
+        [counts] = await self.counts_of([(rule_id, namespace)])
+        return counts
+
+    async def counts_of(self, wanted: Sequence[tuple[str, str | None]]) -> list[tuple[int, int]]:
+        """:meth:`counts` of several (rule, namespace) pairs, in one round trip."""
+        if not wanted:
+            return []
         with _answering("a fault schedule"):
-            matched, fired = await self._client.hmget(self.key_name(rule_id), fields)
-        return int(matched or 0), int(fired or 0)
+            async with self._client.pipeline(transaction=False) as pipe:
+                for rule_id, namespace in wanted:
+                    fields = ("m", "f") if namespace is None else (f"m:{namespace}", f"f:{namespace}")
+                    pipe.hmget(self.key_name(rule_id), fields)
+                answers = await pipe.execute()
+        return [(int(matched or 0), int(fired or 0)) for matched, fired in answers]
 
     async def forget(self, rule_id: str, namespace: str | None = None) -> None:
         """Drop a rule's counts (it was deleted), or only those of one namespace (a namespace reset)."""
